@@ -1,0 +1,63 @@
+"""The permission layer every endpoint uses: "member of this workspace with at least role R".
+
+Non-members get 404 (no existence leak); members whose role is too weak get 403.
+A user's roles are read once per request and kept on the user object.
+"""
+
+from typing import Any, cast
+from uuid import UUID
+
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.request import Request
+
+from accounts.models import Membership, Role, User, Workspace
+
+_CACHE_ATTR = "_taskdesk_workspace_roles"
+
+
+def caller(request: Request) -> User:
+    """The authenticated user of a request that passed IsAuthenticated."""
+    return cast(User, request.user)
+
+
+def workspace_roles(user: Any) -> dict[UUID, str]:
+    """`{workspace_id: role}` for every workspace the user belongs to."""
+    if not getattr(user, "is_authenticated", False):
+        return {}
+    roles = getattr(user, _CACHE_ATTR, None)
+    if roles is None:
+        roles = dict(Membership.objects.filter(user=user).values_list("workspace_id", "role"))
+        setattr(user, _CACHE_ATTR, roles)
+    return roles
+
+
+def forget_roles(user: Any) -> None:
+    if hasattr(user, _CACHE_ATTR):
+        delattr(user, _CACHE_ATTR)
+
+
+def role_in(user: Any, workspace_id: UUID) -> str | None:
+    return workspace_roles(user).get(workspace_id)
+
+
+def require_role(user: Any, workspace_id: UUID, role: str = Role.VIEWER) -> str:
+    """The caller's role in the workspace; 404 for non-members, 403 below `role`."""
+    held = role_in(user, workspace_id)
+    if held is None:
+        raise NotFound()
+    if Role.rank(held) < Role.rank(role):
+        raise PermissionDenied(f"This needs the {role} role or higher; you are {held}.")
+    return held
+
+
+def has_role(user: Any, workspace_id: UUID, role: str) -> bool:
+    held = role_in(user, workspace_id)
+    return held is not None and Role.rank(held) >= Role.rank(role)
+
+
+def workspace_for(user: Any, slug: str, role: str = Role.VIEWER) -> Workspace:
+    workspace = Workspace.objects.filter(slug=slug).first()
+    if workspace is None:
+        raise NotFound()
+    require_role(user, workspace.id, role)
+    return workspace

@@ -1,0 +1,22 @@
+from typing import Any
+
+from django.db.models import F, QuerySet
+
+from accounts.models import ApiToken, Membership, Workspace
+
+
+def workspaces_of(user: Any) -> QuerySet[Workspace]:
+    """The caller's workspaces, each annotated with the caller's `role`."""
+    return (
+        Workspace.objects.filter(memberships__user=user)
+        .annotate(role=F("memberships__role"))
+        .order_by("slug")
+    )
+
+
+def members_of(workspace: Workspace) -> QuerySet[Membership]:
+    return Membership.objects.filter(workspace=workspace).select_related("user")
+
+
+def tokens_of(user: Any) -> QuerySet[ApiToken]:
+    return ApiToken.objects.filter(user=user).order_by("-created_at")

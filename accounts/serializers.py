@@ -1,0 +1,121 @@
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from accounts.models import ApiToken, Membership, Role, User, Workspace
+
+
+class UserSerializer(serializers.ModelSerializer[User]):
+    name = serializers.CharField(source="display_name")
+    image = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "name", "email", "image"]
+
+    def get_image(self, user: User) -> str | None:
+        return user.image or None
+
+
+class UserRefSerializer(UserSerializer):
+    """The mobile seed's `createdBy`: `{id, name, image}`."""
+
+    class Meta(UserSerializer.Meta):
+        fields = ["id", "name", "image"]
+
+
+class WorkspaceSerializer(serializers.ModelSerializer[Workspace]):
+    role = serializers.CharField(read_only=True)
+    features = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Workspace
+        fields = ["id", "slug", "name", "role", "features", "created_at"]
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_features(self, workspace: Workspace) -> dict[str, object]:
+        return {**workspace.features, "taskLogsEnabled": workspace.task_logs_enabled}
+
+
+class WorkspaceCreateSerializer(serializers.Serializer[Workspace]):
+    slug = serializers.SlugField(max_length=64)
+    name = serializers.CharField(max_length=200)
+
+
+class FeaturesSerializer(serializers.Serializer[dict[str, object]]):
+    # Kept camelCase: `features` is stored and served verbatim.
+    taskLogsEnabled = serializers.BooleanField(required=False)
+
+
+class WorkspaceUpdateSerializer(serializers.Serializer[Workspace]):
+    name = serializers.CharField(max_length=200, required=False)
+    features = FeaturesSerializer(required=False)
+
+
+class MembershipSerializer(serializers.ModelSerializer[Membership]):
+    user = UserSerializer(read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["user", "role", "created_at"]
+
+
+class MemberAddSerializer(serializers.Serializer[Membership]):
+    username = serializers.CharField(required=False)
+    email = serializers.EmailField(required=False)
+    user_id = serializers.UUIDField(required=False)
+    role = serializers.ChoiceField(choices=Role.choices)
+
+    def validate(self, attrs: dict[str, object]) -> dict[str, object]:
+        given = [key for key in ("username", "email", "user_id") if attrs.get(key)]
+        if len(given) != 1:
+            raise serializers.ValidationError("Give exactly one of username, email or userId.")
+        lookup = {"username": "username", "email": "email__iexact", "user_id": "pk"}[given[0]]
+        user = User.objects.filter(**{lookup: attrs[given[0]]}, is_active=True).first()
+        if user is None:
+            raise serializers.ValidationError({given[0]: ["No such user."]})
+        attrs["user"] = user
+        return attrs
+
+
+class RoleSerializer(serializers.Serializer[Membership]):
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at"]
+
+
+class ApiTokenCreatedSerializer(ApiTokenSerializer):
+    token = serializers.CharField(read_only=True, help_text="The secret, shown this once.")
+
+    class Meta(ApiTokenSerializer.Meta):
+        fields = [*ApiTokenSerializer.Meta.fields, "token"]
+
+
+class ApiTokenCreateSerializer(serializers.Serializer[ApiToken]):
+    name = serializers.CharField(max_length=100)
+    expires_days = serializers.IntegerField(min_value=1, max_value=3650, required=False)
+
+
+class RealtimeConfigSerializer(serializers.Serializer[dict[str, object]]):
+    key = serializers.CharField()
+    ws_host = serializers.CharField(allow_null=True)
+    ws_port = serializers.IntegerField(allow_null=True)
+    forceTLS = serializers.BooleanField(source="force_tls")
+    auth_endpoint = serializers.CharField()
+    cluster = serializers.CharField(allow_null=True)
+
+
+class MeSerializer(serializers.Serializer[dict[str, object]]):
+    user = UserSerializer()
+    workspaces = WorkspaceSerializer(many=True)
+    features = serializers.DictField()
+    realtime = RealtimeConfigSerializer()
+
+
+def deployment_features() -> dict[str, object]:
+    return {"taskLogsEnabled": settings.TASK_LOGS_ENABLED}

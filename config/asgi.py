@@ -1,0 +1,22 @@
+"""ASGI entry point for daphne: HTTP (Django, plus streaming consumers) and WebSocket."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import re_path  # noqa: E402
+
+from config.routing import http_routes, websocket_routes  # noqa: E402
+
+django_fallback = re_path(r"", django_asgi_app)  # type: ignore[arg-type]
+
+application = ProtocolTypeRouter(
+    {
+        "http": URLRouter([*http_routes, django_fallback]),
+        "websocket": URLRouter(websocket_routes),
+    }
+)

@@ -1,0 +1,84 @@
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings
+from openapi_spec_validator import validate
+
+ROOT = Path(settings.BASE_DIR)
+
+
+def test_schema_is_valid_openapi_3(client, db):
+    response = client.get("/api/schema?format=json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert schema["openapi"].startswith("3.")
+    validate(schema)
+    assert "/api/auth/me" in schema["paths"]
+
+
+def test_schema_generation_has_no_warnings():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "spectacular",
+            "--validate",
+            "--fail-on-warn",
+            "--file",
+            os.devnull,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_swagger_ui_loads_nothing_from_other_hosts(client, db):
+    response = client.get("/api/docs")
+    assert response.status_code == 200
+    html = response.content.decode()
+    external = [
+        u
+        for u in re.findall(r"""(?:src|href)=["']([^"']+)""", html)
+        if u.startswith(("http:", "https:", "//"))
+    ]
+    assert external == []
+    static = re.findall(r"""src=["'](/static/[^"']+)""", html)
+    assert static, html
+    for url in static:
+        assert client.get(url).status_code == 200, url
+
+
+def _start_django(**env_overrides):
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DJANGO_DEBUG")}
+    env.update(env_overrides)
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_production_mode_refuses_to_start_without_secret_key():
+    result = _start_django(DJANGO_DEBUG="false", PUSHER_SECRET="x")
+    assert result.returncode != 0
+    assert "SECRET_KEY is required" in result.stderr
+
+
+def test_production_mode_starts_with_its_secrets():
+    result = _start_django(DJANGO_DEBUG="false", SECRET_KEY="s" * 50, PUSHER_SECRET="p" * 20)
+    assert result.returncode == 0, result.stderr
+
+
+def test_bad_boolean_setting_fails_loudly():
+    result = _start_django(TASK_LOGS_ENABLED="perhaps")
+    assert result.returncode != 0
+    assert "TASK_LOGS_ENABLED must be true or false" in result.stderr

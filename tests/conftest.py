@@ -1,0 +1,80 @@
+"""Personas shared by every app's tests: owner, admin, developer, viewer, outsider,
+anonymous (plus pm, stakeholder, and the developer's revoked and expired tokens)."""
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from accounts.models import ApiToken, Membership, Role, User, Workspace
+from tests.factories import UserFactory, WorkspaceFactory
+
+MEMBER_ROLES = {
+    "owner": Role.OWNER,
+    "admin": Role.ADMIN,
+    "pm": Role.PM,
+    "developer": Role.DEVELOPER,
+    "stakeholder": Role.STAKEHOLDER,
+    "viewer": Role.VIEWER,
+}
+
+
+@pytest.fixture(autouse=True)
+def _fast_and_fresh(settings: Any) -> None:
+    # Real hashing costs ~0.3 s a user; the tests create many.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    cache.clear()
+
+
+class People(dict[str, User]):
+    """The persona users of one workspace, by persona name."""
+
+    workspace: Workspace
+    elsewhere: Workspace
+
+
+@pytest.fixture
+def people(db: Any) -> People:
+    owner = UserFactory(username="owner")
+    workspace = WorkspaceFactory(slug="acme", name="Acme", owner=owner)
+    found = People(owner=owner)
+    for persona, role in MEMBER_ROLES.items():
+        if persona != "owner":
+            found[persona] = UserFactory(username=persona)
+            Membership.objects.create(workspace=workspace, user=found[persona], role=role)
+    found["outsider"] = UserFactory(username="outsider")
+    found.workspace = workspace
+    found.elsewhere = WorkspaceFactory(slug="elsewhere", owner=found["outsider"])
+    return found
+
+
+@pytest.fixture
+def workspace(people: People) -> Workspace:
+    return people.workspace
+
+
+@pytest.fixture
+def api(people: People) -> Callable[[str], APIClient]:
+    """`api("viewer")` is an APIClient authenticated as that persona with a Bearer token."""
+
+    def client_for(persona: str) -> APIClient:
+        client = APIClient()
+        if persona == "anonymous":
+            return client
+        if persona in ("revoked", "expired"):
+            token, raw = ApiToken.issue(people["developer"], persona)
+            if persona == "revoked":
+                token.revoke()
+            else:
+                token.expires_at = timezone.now() - timedelta(seconds=1)
+                token.save()
+        else:
+            _, raw = ApiToken.issue(people[persona], "tests")
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+        return client
+
+    return client_for
