@@ -6,6 +6,10 @@ from config.exceptions import json_not_found
 
 api_patterns: list[URLPattern | URLResolver] = [
     path("", include("accounts.urls")),
+    path("", include("tasks.urls")),
+    path("", include("chat.urls")),
+    path("", include("realtime.urls")),
+    path("", include("dashboard.urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     # Anything else under /api/ is a JSON 404, never an HTML page (also with DEBUG).

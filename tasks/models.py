@@ -1,0 +1,324 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from accounts.models import Workspace
+
+
+class TaskStatus(models.TextChoices):
+    """The board column."""
+
+    TODO = "TODO"
+    IN_PROGRESS = "IN_PROGRESS"
+    DONE = "DONE"
+    CANCELLED = "CANCELLED"
+    BLOCKED = "BLOCKED"
+
+
+class WorkflowStatus(models.TextChoices):
+    """Where execution is."""
+
+    PENDING = "PENDING"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    ERROR = "ERROR"
+    HALTED = "HALTED"
+    FAILED = "FAILED"
+
+
+ACTIVE_WORKFLOW = (WorkflowStatus.PENDING, WorkflowStatus.IN_PROGRESS)
+
+
+class Priority(models.TextChoices):
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+
+
+class SourceType(models.TextChoices):
+    USER = "USER"
+    JANITOR = "JANITOR"
+    TASK_COORDINATOR = "TASK_COORDINATOR"
+    SYSTEM = "SYSTEM"
+    WEBHOOK = "WEBHOOK"
+
+
+class Mode(models.TextChoices):
+    LIVE = "live"
+    AGENT = "agent"
+
+
+class EventType(models.TextChoices):
+    """What created the task."""
+
+    ISSUE = "issue"
+    COMMIT = "commit"
+    MERGE_REQUEST = "merge_request"
+    CHAT = "chat"
+    MANUAL = "manual"
+
+
+class GroupKind(models.TextChoices):
+    ISSUE = "issue"
+    MERGE_REQUEST = "merge_request"
+    COMMIT = "commit"
+    TASK = "task"
+    CHAT = "chat"
+
+
+class RunnerKind(models.TextChoices):
+    SCRIPTED = "scripted"
+    COMMAND = "command"
+    OPENAI = "openai"
+
+
+class Repository(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="repositories")
+    name = models.CharField(max_length=200)
+    repository_url = models.URLField(max_length=500)
+    default_branch = models.CharField(max_length=200, default="main")
+    checkout_path = models.CharField(
+        max_length=500, blank=True, help_text="Working directory of `command` runs."
+    )
+    archived = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "repositories"
+        ordering = ["name"]
+        indexes = [models.Index(fields=["workspace", "name"], name="repository_ws_name_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Robot(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="robots")
+    repository = models.ForeignKey(
+        Repository, null=True, blank=True, on_delete=models.SET_NULL, related_name="robots"
+    )
+    name = models.CharField(max_length=200)
+    runner = models.CharField(
+        max_length=16, choices=RunnerKind.choices, default=RunnerKind.SCRIPTED
+    )
+    config = models.JSONField(default=dict, blank=True)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["workspace", "name"], name="robot_ws_name_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Feature(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="features_set")
+    title = models.CharField(max_length=300)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class TaskGroup(models.Model):
+    """The history of one issue, merge request, commit or chat: its tasks, one running at a time."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="task_groups")
+    kind = models.CharField(max_length=16, choices=GroupKind.choices)
+    binding_key = models.CharField(
+        max_length=300, blank=True, help_text="What the group is about: issue number, SHA, ..."
+    )
+    title = models.CharField(max_length=500, blank=True)
+    repository = models.ForeignKey(
+        Repository, null=True, blank=True, on_delete=models.SET_NULL, related_name="task_groups"
+    )
+    robot = models.ForeignKey(
+        Robot, null=True, blank=True, on_delete=models.SET_NULL, related_name="task_groups"
+    )
+    archived = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, help_text="Last activity.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["repository", "kind", "binding_key"],
+                condition=~Q(binding_key=""),
+                name="taskgroup_unique_binding",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "-updated_at", "-id"], name="taskgroup_ws_recent_idx")
+        ]
+
+    def __str__(self) -> str:
+        return self.title or f"{self.kind} {self.binding_key}"
+
+
+class Task(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="tasks")
+    title = models.CharField(max_length=500)
+    description = models.TextField(blank=True, null=True)
+    status = models.CharField(max_length=16, choices=TaskStatus.choices, default=TaskStatus.TODO)
+    priority = models.CharField(max_length=16, choices=Priority.choices, default=Priority.MEDIUM)
+    workflow_status = models.CharField(
+        max_length=16, choices=WorkflowStatus.choices, null=True, blank=True
+    )
+    source_type = models.CharField(
+        max_length=20, choices=SourceType.choices, default=SourceType.USER
+    )
+    event_type = models.CharField(
+        max_length=16, choices=EventType.choices, default=EventType.MANUAL
+    )
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.AGENT)
+    pod_id = models.CharField(max_length=200, null=True, blank=True)
+    branch = models.CharField(max_length=300, blank=True)
+    prompt = models.TextField(blank=True)
+    output_text = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    retries = models.PositiveIntegerField(default=0)
+    log_seq = models.PositiveBigIntegerField(
+        default=0, help_text="The last log seq given out; log lines of all runs number on from it."
+    )
+    # Kept by the chat services in the same transaction as the messages they count:
+    message_count = models.PositiveIntegerField(default=0, help_text="`_count.chatMessages`.")
+    awaiting_input = models.BooleanField(
+        default=False, help_text="The newest ASSISTANT message carries an unanswered FORM."
+    )
+    archived = models.BooleanField(default=False)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    deleted = models.BooleanField(default=False)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    workflow_started_at = models.DateTimeField(null=True, blank=True)
+    workflow_completed_at = models.DateTimeField(null=True, blank=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_tasks",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="created_tasks",
+    )
+    feature = models.ForeignKey(
+        Feature, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
+    )
+    repository = models.ForeignKey(
+        Repository, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
+    )
+    robot = models.ForeignKey(
+        Robot, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
+    )
+    group = models.ForeignKey(
+        TaskGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            # The list's default order within a workspace, live rows only.
+            models.Index(
+                fields=["workspace", "-updated_at", "-id"],
+                condition=Q(deleted=False),
+                name="task_ws_recent_idx",
+            ),
+            models.Index(
+                fields=["workspace", "workflow_status"],
+                condition=Q(deleted=False),
+                name="task_ws_workflow_idx",
+            ),
+            models.Index(
+                fields=["workspace", "created_at"],
+                condition=Q(deleted=False),
+                name="task_ws_created_idx",
+            ),
+            models.Index(
+                fields=["repository", "created_at"],
+                condition=Q(deleted=False),
+                name="task_repo_created_idx",
+            ),
+            models.Index(
+                fields=["group", "-updated_at"],
+                condition=Q(deleted=False),
+                name="task_group_recent_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class TaskRun(models.Model):
+    """One attempt at a task. Retries add runs; earlier runs and their logs stay."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="runs")
+    number = models.PositiveIntegerField()
+    status = models.CharField(
+        max_length=16, choices=WorkflowStatus.choices, default=WorkflowStatus.PENDING
+    )
+    worker_id = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    exit_code = models.IntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    halt_requested = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "number"], name="taskrun_unique_number")
+        ]
+        indexes = [
+            models.Index(
+                fields=["heartbeat_at"],
+                condition=Q(status="IN_PROGRESS"),
+                name="taskrun_live_heartbeat_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_id} run {self.number}"
+
+
+class LogStream(models.TextChoices):
+    STDOUT = "stdout"
+    STDERR = "stderr"
+    SYSTEM = "system"
+
+
+class TaskLog(models.Model):
+    """One log line. `seq` numbers a task's lines across all its runs, with no gaps."""
+
+    id = models.BigAutoField(primary_key=True)
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="logs")
+    run = models.ForeignKey(TaskRun, on_delete=models.CASCADE, related_name="logs")
+    seq = models.PositiveBigIntegerField()
+    stream = models.CharField(max_length=8, choices=LogStream.choices, default=LogStream.STDOUT)
+    line = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["seq"]
+        constraints = [models.UniqueConstraint(fields=["task", "seq"], name="tasklog_unique_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.task_id}#{self.seq}"
