@@ -9,7 +9,7 @@ TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/tas
 TEST_REDIS_URL ?= $(or $(REDIS_URL),redis://127.0.0.1:6379/1)
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres lint format install clean
+.PHONY: run test test-sqlite test-postgres lint format install clean bench bench-smoke
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null || { \
@@ -53,3 +53,11 @@ format: $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3* .pytest_cache .mypy_cache .ruff_cache
+
+# Benchmarks (bench/README.md): a PostgreSQL database of their own, 1M tasks by default.
+BENCH_ARGS ?=
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-smoke: $(VENV)/.installed-dev
+	BENCH_DATABASE=taskdesk_bench_smoke $(BIN)/python bench/run.py --scale 0.002 --repetitions 3 --smoke --out bench/results/smoke.json

@@ -1,0 +1,149 @@
+"""API latency through the real stack (daphne, HTTP), beside the floor: the same SQL
+that the ORM issued for the request, run straight through psycopg."""
+
+import http.client
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+
+@dataclass
+class Endpoint:
+    name: str
+    path: str
+
+
+@dataclass
+class Measurement:
+    name: str
+    path: str
+    queries: int
+    api_ms: list[float] = field(default_factory=list)
+    floor_ms: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        api, floor = percentiles(self.api_ms), percentiles(self.floor_ms)
+        return {
+            "name": self.name,
+            "path": self.path,
+            "queries": self.queries,
+            "api_ms": api,
+            "floor_ms": floor,
+            "ratio_p50": round(api["p50"] / floor["p50"], 2) if floor["p50"] else None,
+        }
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    if not samples:
+        return {"p50": 0.0, "p95": 0.0, "p99": 0.0, "n": 0}
+    ordered = sorted(samples)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+    return {
+        "p50": round(statistics.median(ordered), 3),
+        "p95": at(0.95),
+        "p99": at(0.99),
+        "n": len(ordered),
+    }
+
+
+def http_get(port: int, token: str) -> Callable[[str], tuple[int, bytes]]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def get(path: str) -> tuple[int, bytes]:
+        conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+        response = conn.getresponse()
+        return response.status, response.read()
+
+    return get
+
+
+def capture_sql(path: str, token: str) -> list[str]:
+    """The SQL one request issues, from the ORM, in this process (Django set up on the
+    bench database), with its parameters in place."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_HOST="127.0.0.1")
+    client.get(path)  # warm: token last-used stamp, caches
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(path)
+    if response.status_code != 200:
+        raise RuntimeError(f"{path} answered {response.status_code}: {response.content[:300]!r}")
+    # The floor is the reads; a once-a-minute token stamp is not part of it.
+    return [
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].lstrip().upper().startswith(("SELECT", "WITH"))
+    ]
+
+
+def measure(
+    endpoints: list[Endpoint],
+    *,
+    port: int,
+    token: str,
+    dsn: str,
+    repetitions: int,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    get = http_get(port, token)
+    results = []
+    with psycopg.connect(dsn, autocommit=True) as floor_conn:
+        for endpoint in endpoints:
+            statements = capture_sql(endpoint.path, token)
+            m = Measurement(endpoint.name, endpoint.path, queries=len(statements))
+            for _ in range(2):  # warm both paths
+                get(endpoint.path)
+                for sql in statements:
+                    floor_conn.execute(sql).fetchall()  # type: ignore[call-overload]
+            for _ in range(repetitions):
+                started = time.perf_counter()
+                status, body = get(endpoint.path)
+                m.api_ms.append((time.perf_counter() - started) * 1000)
+                if status != 200:
+                    raise RuntimeError(f"{endpoint.path}: HTTP {status} {body[:200]!r}")
+                started = time.perf_counter()
+                for sql in statements:
+                    floor_conn.execute(sql).fetchall()  # type: ignore[call-overload]
+                m.floor_ms.append((time.perf_counter() - started) * 1000)
+            summary = m.summary()
+            log(
+                f"  {endpoint.name:<28} api p50 {summary['api_ms']['p50']:8.2f} ms   floor p50 "
+                f"{summary['floor_ms']['p50']:8.2f} ms   x{summary['ratio_p50']}   "
+                f"{m.queries} queries"
+            )
+            results.append(summary)
+    return results
+
+
+def json_body(raw: bytes) -> Any:
+    return json.loads(raw.decode())
+
+
+def environment_facts() -> dict[str, Any]:
+    import platform
+
+    import django
+
+    mem_kb = 0
+    with open("/proc/meminfo") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    return {
+        "cores": os.cpu_count(),
+        "memory_gb": round(mem_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "django": django.get_version(),
+        "machine": platform.machine(),
+    }
