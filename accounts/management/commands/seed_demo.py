@@ -49,7 +49,6 @@ class Command(BaseCommand):
                 [
                     "",
                     "Taskdesk demo is ready.",
-                    f"  Console:   {site}/",
                     f"  Admin:     {site}/admin/  (login {DEMO_USERNAME} / "
                     + (password if user.check_password(password) else "<changed since seeding>")
                     + ")",
