@@ -23,6 +23,7 @@ def sidebar(user: Any, params: Mapping[str, Any]) -> dict[str, Any]:
     by_state: dict[str, list[Task]] = {}
     for state in SIDEBAR_STATES:
         rows = tasks.with_row_relations(live.filter(status_condition([state])))
+        rows = rows.defer(*tasks.ROW_DEFERRED)
         by_state[state] = list(rows.order_by("-updated_at", "-id")[:SIDEBAR_ROWS_PER_STATE])
     groups: QuerySet[TaskGroup] = tasks.visible_groups(user, workspace_id).filter(archived=False)
     return {

@@ -59,6 +59,7 @@ SORT_FIELDS = {
     "status": "status",
     "workflowStatus": "workflow_status",
 }
+ROW_DEFERRED = ("prompt", "output_text", "error")
 PRIORITY_RANK = {Priority.LOW: 0, Priority.MEDIUM: 1, Priority.HIGH: 2, Priority.CRITICAL: 3}
 
 
@@ -192,7 +193,8 @@ def task_page(
     )
     if "priority_rank" in order[0]:
         queryset = with_priority_rank(queryset)
-    queryset = with_row_relations(queryset)
+    # A list row never carries these; they can be large.
+    queryset = with_row_relations(queryset).defer(*ROW_DEFERRED)
     if include_latest_message:
         queryset = with_latest_message_id(queryset)
     rows, pagination = paginate(queryset, page_request, order)
@@ -239,15 +241,17 @@ def attach_latest_messages(rows: Sequence[Task]) -> None:
 def task_stats(queryset: QuerySet[Task]) -> dict[str, int]:
     """Counts by execution state in one aggregate query."""
     W = WorkflowStatus
+    # COUNT(workspace_id), a column of the covering index task_ws_state_idx, so that
+    # index answers alone (COUNT(id) would visit the table; COUNT(*) takes no filter).
     counts = queryset.aggregate(
-        total=Count("pk"),
-        in_progress=Count("pk", filter=Q(workflow_status=W.IN_PROGRESS)),
-        waiting_for_input=Count("pk", filter=waiting_for_input()),
-        pending=Count("pk", filter=Q(workflow_status=W.PENDING)),
-        completed=Count("pk", filter=Q(workflow_status=W.COMPLETED)),
-        failed=Count("pk", filter=Q(workflow_status__in=[W.FAILED, W.ERROR])),
-        error=Count("pk", filter=Q(workflow_status=W.ERROR)),
-        halted=Count("pk", filter=Q(workflow_status=W.HALTED)),
+        total=Count("workspace"),
+        in_progress=Count("workspace", filter=Q(workflow_status=W.IN_PROGRESS)),
+        waiting_for_input=Count("workspace", filter=waiting_for_input()),
+        pending=Count("workspace", filter=Q(workflow_status=W.PENDING)),
+        completed=Count("workspace", filter=Q(workflow_status=W.COMPLETED)),
+        failed=Count("workspace", filter=Q(workflow_status__in=[W.FAILED, W.ERROR])),
+        error=Count("workspace", filter=Q(workflow_status=W.ERROR)),
+        halted=Count("workspace", filter=Q(workflow_status=W.HALTED)),
     )
     return {
         "total": counts["total"],
