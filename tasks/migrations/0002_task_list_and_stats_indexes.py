@@ -3,7 +3,8 @@
 The list orders by `updated_at DESC NULLS LAST, id DESC NULLS LAST` (config.pagination
 puts nulls last for every key). PostgreSQL cannot use the DESC (= NULLS FIRST) index
 of 0001 for that order, so it sorted every task of the workspace (1.2 s at 340k rows);
-with these it reads five index entries (0.2 ms). `task_ws_state_idx` covers the page
+with these it reads five index entries (0.2 ms); the staff admin's changelist uses
+`task_recent_nl_idx` the same way. `task_ws_state_idx` covers the page
 count and the stats aggregate, so both are index-only scans.
 
 Plain SQL without migration state: Django's Index cannot express NULLS LAST keys plus
@@ -18,9 +19,8 @@ INDEXES = {
         "ON tasks_task (workspace_id, updated_at DESC NULLS LAST, id DESC NULLS LAST) "
         "WHERE NOT deleted"
     ),
-    "task_recent_nl_idx": (
-        "ON tasks_task (updated_at DESC NULLS LAST, id DESC NULLS LAST) WHERE NOT deleted"
-    ),
+    # Not partial: the staff admin lists deleted tasks too, in the same order.
+    "task_recent_nl_idx": "ON tasks_task (updated_at DESC NULLS LAST, id DESC NULLS LAST)",
     "task_ws_state_idx": (
         "ON tasks_task (workspace_id, workflow_status) "
         "INCLUDE (archived, status, awaiting_input) WHERE NOT deleted"

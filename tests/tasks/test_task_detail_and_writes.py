@@ -271,3 +271,28 @@ def test_create_validates_the_body(api, workspace):
         "VALIDATION_ERROR",
     )
     assert {"workspaceId", "title", "priority"} <= set(body["details"])
+
+
+def test_create_announces_the_task_to_the_workspace(
+    api, workspace, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api("developer").post(
+            "/api/tasks", {"workspaceId": str(workspace.id), "title": "Hi"}, format="json"
+        )
+    data = expect(response, 201)["data"]
+    [created] = recorded("task-created")
+    assert created["channel"] == "private-workspace-acme"
+    assert created["data"]["taskId"] == data["id"]
+    assert created["data"]["status"] == "TODO" and created["data"]["workflowStatus"] is None
+
+
+def test_refused_writes_send_nothing(api, workspace, django_capture_on_commit_callbacks):
+    task = TaskFactory(workspace=workspace)
+    with django_capture_on_commit_callbacks(execute=True):
+        api("viewer").patch(f"/api/tasks/{task.id}", {"title": "x"}, format="json")
+        api("developer").delete(f"/api/tasks/{task.id}")
+        api("viewer").post(
+            "/api/tasks", {"workspaceId": str(workspace.id), "title": "x"}, format="json"
+        )
+    assert events.recorded == []
