@@ -1,3 +1,12 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from dashboard import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("dashboard/sidebar", views.SidebarView.as_view(), name="dashboard-sidebar"),
+    path(
+        "workspaces/<slug:slug>/tasks/notifications-count",
+        views.NotificationsCountView.as_view(),
+        name="notifications-count",
+    ),
+]

@@ -7,6 +7,7 @@ from django.db import transaction
 
 from accounts.models import ApiToken, Membership, Role, User, Workspace
 from accounts.services import issue_token
+from tasks.demo import seed_tasks
 
 DEMO_USERNAME = "demo"
 DEMO_TOKEN_NAME = "seed_demo"
@@ -62,3 +63,4 @@ class Command(BaseCommand):
 
     def seed_workspace(self, workspace: Workspace, owner: User) -> None:
         """Repositories, robots, tasks and conversations (filled in by their apps)."""
+        seed_tasks(workspace, owner)

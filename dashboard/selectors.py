@@ -1,0 +1,37 @@
+"""The dashboard's read models, built on the task selectors: a sidebar snapshot in a
+fixed number of queries, and the waiting-for-input count of a workspace."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.db.models import QuerySet
+
+from accounts.models import Workspace
+from tasks import selectors as tasks
+from tasks.filters import status_condition
+from tasks.models import Task, TaskGroup
+
+SIDEBAR_ROWS_PER_STATE = 3
+SIDEBAR_GROUPS = 50
+SIDEBAR_STATES = ("queued", "processing", "success", "failed")
+
+
+def sidebar(user: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+    workspace_id = tasks.scoped_workspace_id(user, params)
+    live = tasks.visible_tasks(user, workspace_id).filter(archived=False)
+    # One small indexed query per state (SQLite cannot LIMIT inside a UNION).
+    by_state: dict[str, list[Task]] = {}
+    for state in SIDEBAR_STATES:
+        rows = tasks.with_row_relations(live.filter(status_condition([state])))
+        rows = rows.defer(*tasks.ROW_DEFERRED)
+        by_state[state] = list(rows.order_by("-updated_at", "-id")[:SIDEBAR_ROWS_PER_STATE])
+    groups: QuerySet[TaskGroup] = tasks.visible_groups(user, workspace_id).filter(archived=False)
+    return {
+        "stats": tasks.task_stats(live),
+        "tasks_by_status": by_state,
+        "task_groups": tasks.recent_groups(groups, SIDEBAR_GROUPS),
+    }
+
+
+def waiting_for_input_count(workspace: Workspace) -> int:
+    return tasks.waiting_for_input_count(workspace)

@@ -1,0 +1,179 @@
+"""Demo data for `manage.py seed_demo`: two repositories, three scripted robots and
+about forty tasks in varied states across groups, so the console shows something real.
+
+Idempotent: rows are looked up by name or binding key, and the tasks are only
+created once per workspace.
+"""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from accounts.models import User, Workspace
+from chat.models import Artifact, ArtifactType, ChatMessage, ChatRole
+from tasks.models import (
+    EventType,
+    GroupKind,
+    Priority,
+    Repository,
+    Robot,
+    SourceType,
+    Task,
+    TaskGroup,
+    TaskStatus,
+    WorkflowStatus,
+)
+
+DEMO_MARK = "demo"  # Task.pod_id of the seeded tasks: how a re-run recognises them.
+
+REPOSITORIES = [
+    ("taskdesk-web", "https://git.example.com/demo/taskdesk-web.git", "main"),
+    ("taskdesk-api", "https://git.example.com/demo/taskdesk-api.git", "main"),
+]
+ROBOTS = [
+    ("Echo robot", 0, {}),
+    ("Reviewer", 0, {"steps": [{"log": "Reading the diff"}, {"message": "Looks good to me."}]}),
+    (
+        "Asker",
+        1,
+        {
+            "steps": [
+                {"form": {"question": "Which branch should I use?", "options": ["main", "dev"]}}
+            ]
+        },
+    ),
+]
+GROUPS = [
+    (GroupKind.ISSUE, "#12", "Login fails on Safari", 0),
+    (GroupKind.ISSUE, "#15", "Dark mode colours", 0),
+    (GroupKind.MERGE_REQUEST, "!7", "Add rate limiting", 1),
+    (GroupKind.COMMIT, "3f2a9c1", "Bump dependencies", 1),
+    (GroupKind.CHAT, "chat-1", "Chat about the README", 0),
+]
+TITLES = [
+    "Fix the login redirect",
+    "Write tests for the token API",
+    "Explain the build failure",
+    "Refactor the settings module",
+    "Add pagination to members",
+    "Review the rate limiter",
+    "Update the README",
+    "Investigate flaky test",
+]
+WORKFLOWS: list[str | None] = [
+    WorkflowStatus.COMPLETED,
+    WorkflowStatus.COMPLETED,
+    WorkflowStatus.IN_PROGRESS,
+    WorkflowStatus.PENDING,
+    WorkflowStatus.FAILED,
+    WorkflowStatus.ERROR,
+    WorkflowStatus.HALTED,
+    None,
+]
+BOARD: dict[str | None, str] = {
+    WorkflowStatus.COMPLETED: TaskStatus.DONE,
+    WorkflowStatus.IN_PROGRESS: TaskStatus.IN_PROGRESS,
+    WorkflowStatus.PENDING: TaskStatus.IN_PROGRESS,
+    WorkflowStatus.FAILED: TaskStatus.BLOCKED,
+    WorkflowStatus.ERROR: TaskStatus.BLOCKED,
+    WorkflowStatus.HALTED: TaskStatus.CANCELLED,
+    None: TaskStatus.TODO,
+}
+TASK_COUNT = 40
+
+
+def seed_tasks(workspace: Workspace, owner: User) -> None:
+    repos = [
+        Repository.objects.get_or_create(
+            workspace=workspace,
+            name=name,
+            defaults={"repository_url": url, "default_branch": branch},
+        )[0]
+        for name, url, branch in REPOSITORIES
+    ]
+    robots = [
+        Robot.objects.get_or_create(
+            workspace=workspace,
+            name=name,
+            defaults={"repository": repos[repo], "runner": "scripted", "config": config},
+        )[0]
+        for name, repo, config in ROBOTS
+    ]
+    groups = [
+        TaskGroup.objects.get_or_create(
+            workspace=workspace,
+            repository=repos[repo],
+            kind=kind,
+            binding_key=key,
+            defaults={"title": title, "robot": robots[repo]},
+        )[0]
+        for kind, key, title, repo in GROUPS
+    ]
+    if Task.objects.filter(workspace=workspace, pod_id=DEMO_MARK).exists():
+        return
+    now = timezone.now()
+    tasks = []
+    for n in range(TASK_COUNT):
+        workflow = WORKFLOWS[n % len(WORKFLOWS)]
+        group = groups[n % len(groups)] if n % 4 else None
+        repo = group.repository if group else repos[n % 2]
+        started = now - timedelta(days=n % 25, hours=n)
+        tasks.append(
+            Task(
+                workspace=workspace,
+                title=f"{TITLES[n % len(TITLES)]} ({n + 1})",
+                description="A demo task seeded by seed_demo.",
+                status=BOARD[workflow],
+                workflow_status=workflow,
+                priority=list(Priority)[n % 4],
+                source_type=SourceType.USER if n % 5 else SourceType.WEBHOOK,
+                event_type=EventType.CHAT
+                if group and group.kind == GroupKind.CHAT
+                else EventType.MANUAL,
+                pod_id=DEMO_MARK,
+                branch=repo.default_branch if repo else "",
+                prompt=f"{TITLES[n % len(TITLES)]}.",
+                output_text="Done." if workflow == WorkflowStatus.COMPLETED else "",
+                error="Exit code 1"
+                if workflow in (WorkflowStatus.FAILED, WorkflowStatus.ERROR)
+                else "",
+                repository=repo,
+                robot=robots[n % len(robots)],
+                group=group,
+                created_by=owner,
+                assignee=owner if n % 3 == 0 else None,
+                archived=n % 13 == 12,
+                archived_at=now if n % 13 == 12 else None,
+                workflow_started_at=started if workflow else None,
+                workflow_completed_at=started + timedelta(minutes=3)
+                if workflow not in (None, WorkflowStatus.PENDING, WorkflowStatus.IN_PROGRESS)
+                else None,
+            )
+        )
+    Task.objects.bulk_create(tasks)
+    # created_at/updated_at are automatic; spread them so the volume chart has a shape.
+    for n, task in enumerate(tasks):
+        Task.objects.filter(pk=task.pk).update(
+            created_at=now - timedelta(days=n % 25, hours=n),
+            updated_at=now - timedelta(hours=n),
+        )
+    _seed_conversation(tasks[2], owner)
+
+
+def _seed_conversation(task: Task, owner: User) -> None:
+    """One running task that waits for an answer: a question with a FORM."""
+    question = ChatMessage.objects.create(
+        task=task, role=ChatRole.USER, message="Please fix it.", created_by=owner
+    )
+    answer = ChatMessage.objects.create(
+        task=task,
+        role=ChatRole.ASSISTANT,
+        message="Which branch should I use?",
+        timestamp=question.timestamp + timedelta(seconds=5),
+    )
+    Artifact.objects.create(
+        message=answer,
+        type=ArtifactType.FORM,
+        content={"question": "Which branch should I use?", "options": ["main", "dev"]},
+    )
+    Task.objects.filter(pk=task.pk).update(message_count=2, awaiting_input=True)

@@ -1,0 +1,226 @@
+"""Writes to tasks, repositories and robots. Each change is one transaction; its
+realtime events are published inside it and leave only after commit."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Membership, User, Workspace
+from config.exceptions import invalid
+from realtime.events import publish, task_channel, workspace_channel
+from tasks import execution
+from tasks.models import (
+    ACTIVE_WORKFLOW,
+    EventType,
+    Feature,
+    Repository,
+    Robot,
+    Task,
+    WorkflowStatus,
+)
+
+UPDATABLE = ("title", "description", "status", "workflow_status", "priority")
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _in_workspace(model: Any, pk: UUID | None, workspace_id: UUID, field: str) -> Any:
+    """The referenced row, which must belong to the task's workspace (else 400)."""
+    if pk is None:
+        return None
+    row = model.objects.filter(pk=pk, workspace_id=workspace_id).first()
+    if row is None:
+        raise invalid(field, "No such item in this workspace.")
+    return row
+
+
+def _member(pk: UUID | None, workspace_id: UUID, field: str) -> User | None:
+    if pk is None:
+        return None
+    membership = (
+        Membership.objects.select_related("user")
+        .filter(user_id=pk, workspace_id=workspace_id)
+        .first()
+    )
+    if membership is None:
+        raise invalid(field, "No such member of this workspace.")
+    return membership.user
+
+
+def _announce(task: Task, event: str) -> None:
+    publish(
+        workspace_channel(task.workspace.slug),
+        event,
+        {
+            "taskId": str(task.id),
+            "workflowStatus": task.workflow_status,
+            "status": task.status,
+            "updatedAt": iso(task.updated_at),
+        },
+    )
+
+
+@transaction.atomic
+def create_task(
+    *,
+    actor: User,
+    workspace: Workspace,
+    title: str,
+    description: str | None = None,
+    priority: str | None = None,
+    repository_id: UUID | None = None,
+    robot_id: UUID | None = None,
+    feature_id: UUID | None = None,
+    assignee_id: UUID | None = None,
+    mode: str | None = None,
+    branch: str = "",
+    run: bool = False,
+) -> Task:
+    """A TODO card that never ran; with `run`, queued at once."""
+    repository = _in_workspace(Repository, repository_id, workspace.id, "repositoryId")
+    robot = _in_workspace(Robot, robot_id, workspace.id, "robotId")
+    task = Task(
+        workspace=workspace,
+        title=title,
+        description=description,
+        repository=repository,
+        robot=robot,
+        feature=_in_workspace(Feature, feature_id, workspace.id, "featureId"),
+        assignee=_member(assignee_id, workspace.id, "assigneeId"),
+        created_by=actor,
+        branch=branch or (repository.default_branch if repository else ""),
+        event_type=EventType.MANUAL,
+        prompt=description or title,
+    )
+    if priority:
+        task.priority = priority
+    if mode:
+        task.mode = mode
+    task.save()
+    if run:
+        execution.queue_run(task)
+    _announce(task, "task-created")
+    return task
+
+
+@transaction.atomic
+def update_task(task: Task, *, actor: User, changes: dict[str, Any]) -> Task:
+    """PATCH: any of title, description, status, workflowStatus, priority, archived,
+    assigneeId, featureId; sends the events the mobile seed listens for."""
+    task = Task.objects.select_for_update().select_related("workspace").get(pk=task.pk)
+    previous_title = task.title
+    previous_workflow = task.workflow_status
+    for field in UPDATABLE:
+        if field in changes:
+            setattr(task, field, changes[field])
+    if "archived" in changes and changes["archived"] != task.archived:
+        task.archived = changes["archived"]
+        task.archived_at = timezone.now() if task.archived else None
+    if "assignee_id" in changes:
+        task.assignee = _member(changes["assignee_id"], task.workspace_id, "assigneeId")
+    if "feature_id" in changes:
+        task.feature = _in_workspace(Feature, changes["feature_id"], task.workspace_id, "featureId")
+    workflow_changed = task.workflow_status != previous_workflow
+    if workflow_changed:
+        _stamp_workflow(task)
+    task.save()
+    if workflow_changed and task.workflow_status == WorkflowStatus.HALTED:
+        halt_runs(task)
+    if workflow_changed:
+        publish(
+            task_channel(task.id),
+            "workflow-status-update",
+            {
+                "taskId": str(task.id),
+                "workflowStatus": task.workflow_status,
+                "timestamp": iso(task.updated_at),
+            },
+        )
+    if task.title != previous_title:
+        title_update = {
+            "taskId": str(task.id),
+            "newTitle": task.title,
+            "previousTitle": previous_title,
+        }
+        publish(task_channel(task.id), "task-title-update", title_update)
+        publish(workspace_channel(task.workspace.slug), "workspace-task-title-update", title_update)
+    _announce(task, "task-updated")
+    return task
+
+
+def _stamp_workflow(task: Task) -> None:
+    now = timezone.now()
+    if task.workflow_status == WorkflowStatus.IN_PROGRESS and task.workflow_started_at is None:
+        task.workflow_started_at = now
+    if task.workflow_status in ACTIVE_WORKFLOW:
+        task.workflow_completed_at = None
+    elif task.workflow_status is not None:
+        task.workflow_completed_at = now
+
+
+def halt_runs(task: Task) -> None:
+    """Stops the task's live run. Halting itself belongs to the execution work: it
+    provides `tasks.execution.halt(task)`; until it lands, only the status changes."""
+    halt = getattr(execution, "halt", None)
+    if halt is not None:
+        halt(task)
+
+
+@transaction.atomic
+def delete_task(task: Task, *, actor: User) -> None:
+    """Soft delete: the row stays for the admin; every list, count and stat drops it."""
+    task = Task.objects.select_for_update().select_related("workspace").get(pk=task.pk)
+    if task.workflow_status in ACTIVE_WORKFLOW:
+        halt_runs(task)
+    now = timezone.now()
+    Task.objects.filter(pk=task.pk).update(deleted=True, deleted_at=now, updated_at=now)
+    publish(
+        workspace_channel(task.workspace.slug),
+        "task-deleted",
+        {"taskId": str(task.id), "updatedAt": iso(now)},
+    )
+
+
+def set_archived(tasks: Any, archived: bool) -> int:
+    now = timezone.now()
+    return int(
+        tasks.update(archived=archived, archived_at=now if archived else None, updated_at=now)
+    )
+
+
+def restore_deleted(tasks: Any) -> int:
+    return int(tasks.update(deleted=False, deleted_at=None, updated_at=timezone.now()))
+
+
+# -- repositories and robots ----------------------------------------------------------------
+
+
+def create_repository(*, workspace: Workspace, **fields: Any) -> Repository:
+    return Repository.objects.create(workspace=workspace, **fields)
+
+
+def update_row(row: Any, changes: dict[str, Any]) -> Any:
+    for field, value in changes.items():
+        setattr(row, field, value)
+    row.save()
+    return row
+
+
+def create_robot(
+    *, workspace: Workspace, repository_id: UUID | None = None, **fields: Any
+) -> Robot:
+    repository = _in_workspace(Repository, repository_id, workspace.id, "repositoryId")
+    return Robot.objects.create(workspace=workspace, repository=repository, **fields)
+
+
+def update_robot(robot: Robot, changes: dict[str, Any]) -> Robot:
+    if "repository_id" in changes:
+        robot.repository = _in_workspace(
+            Repository, changes.pop("repository_id"), robot.workspace_id, "repositoryId"
+        )
+    return update_row(robot, changes)

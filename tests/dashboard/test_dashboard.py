@@ -1,0 +1,65 @@
+"""GET /api/dashboard/sidebar and GET /api/workspaces/{slug}/tasks/notifications-count."""
+
+import pytest
+
+from tasks.models import WorkflowStatus
+from tests.personas import PERSONAS, READ, expect
+from tests.tasks.factories import TaskFactory, TaskGroupFactory
+
+W = WorkflowStatus
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_sidebar_per_persona(api, workspace, persona):
+    expect(api(persona).get("/api/dashboard/sidebar", {"workspace": "acme"}), READ[persona])
+
+
+def test_sidebar_snapshot(api, people, workspace):
+    for status in (W.PENDING, W.IN_PROGRESS, W.COMPLETED, W.FAILED, W.ERROR):
+        for _ in range(4):
+            TaskFactory(workspace=workspace, workflow_status=status)
+    TaskFactory(workspace=people.elsewhere, workflow_status=W.PENDING)
+    for _ in range(55):
+        TaskGroupFactory(workspace=workspace)
+    data = expect(api("viewer").get("/api/dashboard/sidebar"), 200)["data"]
+    assert data["stats"]["total"] == 20 and data["stats"]["failed"] == 8
+    assert set(data["tasksByStatus"]) == {"queued", "processing", "success", "failed"}
+    assert all(len(rows) == 3 for rows in data["tasksByStatus"].values())
+    assert {row["workflowStatus"] for row in data["tasksByStatus"]["failed"]} <= {"FAILED", "ERROR"}
+    assert {row["state"] for row in data["tasksByStatus"]["success"]} == {"succeeded"}
+    assert len(data["taskGroups"]) == 50
+
+
+def test_sidebar_runs_a_fixed_number_of_queries(api, workspace, django_assert_num_queries):
+    client = api("viewer")
+    client.get("/api/auth/me")
+    for status in W.values:
+        for _ in range(5):
+            TaskFactory(
+                workspace=workspace,
+                workflow_status=status,
+                group=TaskGroupFactory(workspace=workspace),
+            )
+    # token, roles, stats, 4 x newest rows, groups, their latest tasks.
+    with django_assert_num_queries(9):
+        client.get("/api/dashboard/sidebar")
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_notifications_count_per_persona(api, workspace, persona):
+    expect(api(persona).get("/api/workspaces/acme/tasks/notifications-count"), READ[persona])
+
+
+def test_notifications_count_replays_the_mobile_seed(api, people, workspace):
+    for status in (W.PENDING, W.IN_PROGRESS, W.IN_PROGRESS):
+        TaskFactory(workspace=workspace, workflow_status=status, awaiting_input=True)
+    TaskFactory(workspace=workspace, workflow_status=W.COMPLETED, awaiting_input=True)
+    TaskFactory(workspace=workspace, workflow_status=W.IN_PROGRESS)
+    TaskFactory(workspace=workspace, workflow_status=W.PENDING, awaiting_input=True, deleted=True)
+    TaskFactory(workspace=people.elsewhere, workflow_status=W.PENDING, awaiting_input=True)
+    body = expect(api("viewer").get("/api/workspaces/acme/tasks/notifications-count"), 200)
+    assert body == {"success": True, "data": {"waitingForInputCount": 3}}
+    stats = api("viewer").get("/api/tasks/stats", {"workspace": "acme"}).json()["data"]
+    assert stats["waitingForInput"] == 3
+    waiting = api("viewer").get("/api/tasks", {"status": "waiting_approval", "limit": 50}).json()
+    assert len(waiting["data"]) == 3

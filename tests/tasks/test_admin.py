@@ -1,0 +1,80 @@
+"""The staff admin: every tasks model, deleted tasks visible and restorable."""
+
+import pytest
+from django.urls import reverse
+
+from tasks.models import Task, TaskLog, TaskRun
+from tests.tasks.factories import (
+    FeatureFactory,
+    RepositoryFactory,
+    RobotFactory,
+    TaskFactory,
+    TaskGroupFactory,
+)
+
+
+@pytest.fixture
+def staff_client(client, people):
+    staff = people["owner"]
+    staff.is_staff = True
+    staff.is_superuser = True
+    staff.save()
+    client.force_login(staff)
+    return client
+
+
+@pytest.fixture
+def rows(workspace):
+    repo = RepositoryFactory(workspace=workspace)
+    robot = RobotFactory(workspace=workspace, repository=repo)
+    group = TaskGroupFactory(workspace=workspace, repository=repo)
+    task = TaskFactory(
+        workspace=workspace, repository=repo, robot=robot, group=group, title="Findme"
+    )
+    run = TaskRun.objects.create(task=task, number=1)
+    TaskLog.objects.create(task=task, run=run, seq=1, line="hello")
+    FeatureFactory(workspace=workspace)
+    return task
+
+
+@pytest.mark.parametrize(
+    "model", ["repository", "robot", "feature", "taskgroup", "task", "taskrun", "tasklog"]
+)
+def test_every_model_has_a_changelist_and_change_page(staff_client, rows, model):
+    assert staff_client.get(reverse(f"admin:tasks_{model}_changelist")).status_code == 200
+    assert staff_client.get(reverse(f"admin:tasks_{model}_add")).status_code == 200
+
+
+def test_task_changelist_filters_and_searches_by_title_and_id(staff_client, rows):
+    url = reverse("admin:tasks_task_changelist")
+    assert b"Findme" in staff_client.get(url, {"q": "findme"}).content
+    assert b"Findme" in staff_client.get(url, {"q": str(rows.id)}).content
+    assert staff_client.get(url, {"q": "not-a-uuid"}).status_code == 200
+    for params in (
+        {"workflow_status__exact": "COMPLETED"},
+        {"priority__exact": "MEDIUM"},
+        {"archived__exact": "0"},
+    ):
+        assert b"Findme" in staff_client.get(url, params).content
+    assert staff_client.get(reverse("admin:tasks_task_change", args=[rows.id])).status_code == 200
+
+
+def test_admin_actions_archive_unarchive_and_restore_deleted(staff_client, rows):
+    url = reverse("admin:tasks_task_changelist")
+    staff_client.post(url, {"action": "archive", "_selected_action": [rows.pk]})
+    rows.refresh_from_db()
+    assert rows.archived and rows.archived_at
+    staff_client.post(url, {"action": "unarchive", "_selected_action": [rows.pk]})
+    rows.refresh_from_db()
+    assert not rows.archived and rows.archived_at is None
+    Task.objects.filter(pk=rows.pk).update(deleted=True)
+    assert b"Findme" in staff_client.get(url, {"deleted__exact": "1"}).content
+    staff_client.post(url, {"action": "restore_deleted", "_selected_action": [rows.pk]})
+    rows.refresh_from_db()
+    assert not rows.deleted and rows.deleted_at is None
+
+
+def test_admin_is_for_staff_only(client, people, rows):
+    client.force_login(people["admin"])
+    response = client.get(reverse("admin:tasks_task_changelist"))
+    assert response.status_code == 302
