@@ -231,6 +231,14 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "CAMELIZE_NAMES": False,
+    # Enums whose field names repeat across apps (`role`, `type`, `status`) get fixed names.
+    "ENUM_NAME_OVERRIDES": {
+        "WorkspaceRoleEnum": "accounts.models.Role",
+        "ChatRoleEnum": "chat.models.ChatRole",
+        "ChatStatusEnum": "chat.models.ChatStatus",
+        "ArtifactTypeEnum": "chat.models.ArtifactType",
+        "ContextTagTypeEnum": "chat.models.ContextTagType",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "drf_spectacular.contrib.djangorestframework_camel_case.camelize_serializer_fields",

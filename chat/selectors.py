@@ -1,0 +1,105 @@
+"""Reads of the chat, scoped to the caller's workspaces (404 outside them)."""
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Prefetch, Q, QuerySet
+from rest_framework.exceptions import NotFound
+
+from accounts.access import require_role
+from accounts.models import Role
+from chat.models import Artifact, Attachment, ChatMessage
+from config.exceptions import invalid
+from tasks.models import Task
+
+
+def task_for(user: Any, task_id: uuid.UUID, role: str = Role.VIEWER) -> Task:
+    """A live task the user may act on with `role`; 404 when absent or not theirs."""
+    task = Task.objects.select_related("workspace").filter(pk=task_id, deleted=False).first()
+    if task is None:
+        raise NotFound()
+    require_role(user, task.workspace_id, role)
+    return task
+
+
+def messages_with_details() -> QuerySet[ChatMessage]:
+    """Messages with everything the message shape shows, in a fixed number of queries."""
+    return ChatMessage.objects.select_related("created_by").prefetch_related(
+        Prefetch("artifacts", queryset=Artifact.objects.order_by("position", "id")),
+        Prefetch("attachments", queryset=Attachment.objects.order_by("position", "id")),
+    )
+
+
+def message_for(user: Any, message_id: uuid.UUID) -> ChatMessage:
+    message = (
+        messages_with_details()
+        .select_related("task")
+        .filter(pk=message_id, task__deleted=False)
+        .first()
+    )
+    if message is None:
+        raise NotFound()
+    require_role(user, message.task.workspace_id)
+    return message
+
+
+def attachment_for(user: Any, attachment_id: uuid.UUID) -> Attachment:
+    attachment = (
+        Attachment.objects.select_related("message__task")
+        .filter(pk=attachment_id, message__task__deleted=False)
+        .first()
+    )
+    if attachment is None:
+        raise NotFound()
+    require_role(user, attachment.message.task.workspace_id)
+    return attachment
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    messages: list[ChatMessage]
+    count: int
+    has_more: bool
+
+
+def messages_of(
+    task: Task,
+    *,
+    limit: int,
+    before: uuid.UUID | None = None,
+    after: uuid.UUID | None = None,
+) -> MessagePage:
+    """A page of the task's thread, oldest first.
+
+    Without `before`/`after`: the newest `limit` messages. `before`: the `limit`
+    messages just older than that one (scrolling back); `after`: the `limit`
+    messages just newer (catching up). `has_more`: more lie beyond, in that direction.
+    """
+    thread = ChatMessage.objects.filter(task=task)
+    count = thread.count()
+    rows = messages_with_details().filter(task=task)
+    if after is not None:
+        anchor = _anchor(task, after, "after")
+        page = list(
+            rows.filter(
+                Q(timestamp__gt=anchor.timestamp) | Q(timestamp=anchor.timestamp, id__gt=anchor.pk)
+            ).order_by("timestamp", "id")[: limit + 1]
+        )
+        has_more = len(page) > limit
+        return MessagePage(page[:limit], count, has_more)
+    if before is not None:
+        anchor = _anchor(task, before, "before")
+        rows = rows.filter(
+            Q(timestamp__lt=anchor.timestamp) | Q(timestamp=anchor.timestamp, id__lt=anchor.pk)
+        )
+    page = list(rows.order_by("-timestamp", "-id")[: limit + 1])
+    has_more = len(page) > limit
+    return MessagePage(list(reversed(page[:limit])), count, has_more)
+
+
+def _anchor(task: Task, message_id: uuid.UUID, name: str) -> ChatMessage:
+    anchor = ChatMessage.objects.filter(task=task, pk=message_id).only("timestamp").first()
+    if anchor is None:
+        raise invalid(name, "No such message in this task.")
+    return anchor

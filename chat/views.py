@@ -1,0 +1,192 @@
+import uuid
+from typing import Any
+
+from django.core.files.storage import default_storage
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.access import caller, require_role
+from accounts.models import Role, Workspace
+from accounts.views import enveloped
+from chat import selectors, services
+from chat.serializers import (
+    ChatExecuteSerializer,
+    ChatStartedSerializer,
+    MessagePageSerializer,
+    MessageSerializer,
+    PostedMessageSerializer,
+    PostMessageSerializer,
+    StoredUploadSerializer,
+    UploadSerializer,
+)
+from config.envelope import success
+from config.exceptions import invalid
+from config.pagination import parse_page_request
+from tasks.models import GroupKind, Repository, Robot, TaskGroup
+
+MESSAGES_DEFAULT_LIMIT = 100
+MESSAGES_MAX_LIMIT = 500
+
+
+class PostMessageView(APIView):
+    @extend_schema(
+        operation_id="chat_message_create",
+        request=PostMessageSerializer,
+        responses={201: PostedMessageSerializer, 200: PostedMessageSerializer},
+        description="Posts a message to a task (DEVELOPER+). The same clientMessageId "
+        "for the same task returns the first message with 200 and writes nothing.",
+    )
+    def post(self, request: Request) -> Response:
+        body = PostMessageSerializer(data=request.data)
+        valid = body.is_valid()
+        # Who may post to which task is answered before what is wrong with the body.
+        task_id = body.validated_data.get("task_id") if valid else _uuid_or_none(request.data)
+        if task_id is None:
+            raise ValidationError(body.errors)
+        task = selectors.task_for(request.user, task_id, Role.DEVELOPER)
+        if not valid:
+            raise ValidationError(body.errors)
+        posted = services.post_message(
+            task=task, author=caller(request), **body.service_arguments()
+        )
+        message = selectors.messages_with_details().get(pk=posted.message.pk)
+        data = MessageSerializer(message, context={"request": request}).data
+        return success(data, key="message", status=201 if posted.created else 200)
+
+
+def _uuid_or_none(data: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(data.get("task_id")))
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
+class TaskMessagesView(APIView):
+    @extend_schema(
+        operation_id="task_messages_list",
+        parameters=[
+            OpenApiParameter("limit", int, description="1..500, default 100."),
+            OpenApiParameter("before", uuid.UUID, description="Messages older than this one."),
+            OpenApiParameter("after", uuid.UUID, description="Messages newer than this one."),
+        ],
+        responses=enveloped("TaskMessages", MessagePageSerializer()),
+        description="The task's messages, oldest first: by default the newest `limit`.",
+    )
+    def get(self, request: Request, task_id: uuid.UUID) -> Response:
+        task = selectors.task_for(request.user, task_id)
+        params = request.query_params
+        limit = parse_page_request(
+            params, default_limit=MESSAGES_DEFAULT_LIMIT, max_limit=MESSAGES_MAX_LIMIT
+        ).limit
+        page = selectors.messages_of(
+            task,
+            limit=limit,
+            before=_uuid_param(params, "before"),
+            after=_uuid_param(params, "after"),
+        )
+        data = {
+            "task": task,
+            "messages": page.messages,
+            "count": page.count,
+            "has_more": page.has_more,
+        }
+        return success(MessagePageSerializer(data, context={"request": request}).data)
+
+
+def _uuid_param(params: Any, name: str) -> uuid.UUID | None:
+    raw = params.get(name)
+    if not raw:
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise invalid(name, "A message id is required.") from None
+
+
+class MessageDetailView(APIView):
+    @extend_schema(
+        operation_id="chat_message_get",
+        responses=enveloped("ChatMessageDetail", MessageSerializer()),
+    )
+    def get(self, request: Request, message_id: uuid.UUID) -> Response:
+        message = selectors.message_for(request.user, message_id)
+        return success(MessageSerializer(message, context={"request": request}).data)
+
+
+class ChatExecuteView(APIView):
+    @extend_schema(
+        operation_id="chat_execute",
+        request=ChatExecuteSerializer,
+        responses={201: enveloped("ChatExecuteResponse", ChatStartedSerializer())},
+        description="Creates a queued chat task (and its USER message) in a new chat "
+        "group, or in the given one.",
+    )
+    def post(self, request: Request) -> Response:
+        body = ChatExecuteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        repository = Repository.objects.select_related("workspace").filter(pk=data["repo_id"])
+        repo = repository.first()
+        if repo is None:
+            raise NotFound()
+        require_role(request.user, repo.workspace_id, Role.DEVELOPER)
+        robot = Robot.objects.filter(pk=data["robot_id"], workspace=repo.workspace_id).first()
+        if robot is None:
+            raise invalid("robot_id", "No such robot in this repository's workspace.")
+        group = None
+        if data.get("task_group_id"):
+            group = TaskGroup.objects.filter(
+                pk=data["task_group_id"], workspace=repo.workspace_id, kind=GroupKind.CHAT
+            ).first()
+            if group is None:
+                raise invalid("task_group_id", "No such chat group in this workspace.")
+        started = services.execute_chat(
+            author=caller(request), repository=repo, robot=robot, text=data["text"], group=group
+        )
+        payload = {"task": started.task, "task_group": started.group}
+        return success(ChatStartedSerializer(payload).data, status=201)
+
+
+class UploadView(APIView):
+    @extend_schema(
+        operation_id="uploads_create",
+        request={"multipart/form-data": UploadSerializer},
+        responses={201: enveloped("Upload", StoredUploadSerializer())},
+        description="Stores a file (DEVELOPER+ of workspaceId) for use as an attachment.",
+    )
+    def post(self, request: Request) -> Response:
+        body = UploadSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        workspace = Workspace.objects.filter(pk=body.validated_data["workspace_id"]).first()
+        if workspace is None:
+            raise NotFound()
+        require_role(request.user, workspace.pk, Role.DEVELOPER)
+        stored = services.store_upload(workspace, body.validated_data["file"])
+        return success(StoredUploadSerializer(stored).data, status=201)
+
+
+class AttachmentDownloadView(APIView):
+    @extend_schema(
+        operation_id="chat_attachment_download",
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        description="The attachment's file, for members of the task's workspace.",
+    )
+    def get(self, request: Request, attachment_id: uuid.UUID) -> FileResponse:
+        attachment = selectors.attachment_for(request.user, attachment_id)
+        workspace_id = attachment.message.task.workspace_id
+        # Only this workspace's uploads are served; any other key is not ours to hand out.
+        if not services.is_upload_of(attachment.path, workspace_id):
+            raise NotFound()
+        if not default_storage.exists(attachment.path):
+            raise NotFound()
+        return FileResponse(
+            default_storage.open(attachment.path, "rb"),
+            as_attachment=True,
+            filename=attachment.filename,
+            content_type=attachment.mime_type or "application/octet-stream",
+        )
