@@ -1,6 +1,7 @@
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
@@ -25,12 +26,13 @@ from chat.serializers import (
     UploadSerializer,
 )
 from config.envelope import success
-from config.exceptions import invalid
+from config.exceptions import PayloadTooLarge, invalid
 from config.pagination import parse_page_request
 from tasks.models import GroupKind, Repository, Robot, TaskGroup
 
 MESSAGES_DEFAULT_LIMIT = 100
 MESSAGES_MAX_LIMIT = 500
+UPLOAD_FORM_SLACK = 64 * 1024  # multipart boundaries and the other form fields
 
 
 class PostMessageView(APIView):
@@ -160,6 +162,12 @@ class UploadView(APIView):
         description="Stores a file (DEVELOPER+ of workspaceId) for use as an attachment.",
     )
     def post(self, request: Request) -> Response:
+        # Refuse what is far too big before reading it; the file's own size is checked after.
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        if declared.isdigit() and int(declared) > settings.UPLOAD_MAX_BYTES + UPLOAD_FORM_SLACK:
+            raise PayloadTooLarge(
+                message=f"A file may hold at most {settings.UPLOAD_MAX_BYTES} bytes."
+            )
         body = UploadSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         workspace = Workspace.objects.filter(pk=body.validated_data["workspace_id"]).first()
