@@ -63,3 +63,6 @@ class Command(BaseCommand):
 
     def seed_workspace(self, workspace: Workspace, owner: User) -> None:
         """Repositories, robots, tasks and conversations (filled in by their apps)."""
+        from chat.demo import seed_conversations  # the apps seed themselves; accounts is below them
+
+        seed_conversations(workspace, owner)
