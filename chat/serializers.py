@@ -151,6 +151,20 @@ class PostMessageSerializer(serializers.Serializer[ChatMessage]):
         }
 
 
+class PostMessageBodySerializer(PostMessageSerializer):
+    """The schema of the body as clients send it: `sourceWebsocketID` (camelize cannot
+    spell it, and the parser turns it into `source_websocket_id` on the way in)."""
+
+    source_websocket_id = None  # type: ignore[assignment]
+    sourceWebsocketID = serializers.CharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        help_text="The sender's Pusher socket id, left out of the new-message broadcast.",
+    )
+
+
 class PostedMessageSerializer(serializers.Serializer[dict[str, Any]]):
     success = serializers.BooleanField()
     message = MessageSerializer()

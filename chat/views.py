@@ -21,6 +21,7 @@ from chat.serializers import (
     MessagePageSerializer,
     MessageSerializer,
     PostedMessageSerializer,
+    PostMessageBodySerializer,
     PostMessageSerializer,
     StoredUploadSerializer,
     UploadSerializer,
@@ -38,7 +39,7 @@ UPLOAD_FORM_SLACK = 64 * 1024  # multipart boundaries and the other form fields
 class PostMessageView(APIView):
     @extend_schema(
         operation_id="chat_message_create",
-        request=PostMessageSerializer,
+        request=PostMessageBodySerializer,
         responses={201: PostedMessageSerializer, 200: PostedMessageSerializer},
         description="Posts a message to a task (DEVELOPER+). The same clientMessageId "
         "for the same task returns the first message with 200 and writes nothing.",
