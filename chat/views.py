@@ -34,6 +34,9 @@ from tasks.models import GroupKind, Repository, Robot, TaskGroup
 MESSAGES_DEFAULT_LIMIT = 100
 MESSAGES_MAX_LIMIT = 500
 UPLOAD_FORM_SLACK = 64 * 1024  # multipart boundaries and the other form fields
+# A message at its limits (32 KiB text, 20 artifacts of 64 KiB, 20 attachments) fits in
+# well under 2 MiB of JSON; a bigger body is refused before it is parsed.
+MAX_MESSAGE_BODY_BYTES = 2 * 1024 * 1024
 
 
 class PostMessageView(APIView):
@@ -45,6 +48,7 @@ class PostMessageView(APIView):
         "for the same task returns the first message with 200 and writes nothing.",
     )
     def post(self, request: Request) -> Response:
+        refuse_bodies_over(request, MAX_MESSAGE_BODY_BYTES)
         body = PostMessageSerializer(data=request.data)
         valid = body.is_valid()
         # Who may post to which task is answered before what is wrong with the body.
@@ -60,6 +64,13 @@ class PostMessageView(APIView):
         message = selectors.messages_with_details().get(pk=posted.message.pk)
         data = MessageSerializer(message, context={"request": request}).data
         return success(data, key="message", status=201 if posted.created else 200)
+
+
+def refuse_bodies_over(request: Request, limit: int) -> None:
+    """413 before the body is read: a declared length beyond anything valid."""
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(message=f"The request body may hold at most {limit} bytes.")
 
 
 def _uuid_or_none(data: Any) -> uuid.UUID | None:
@@ -130,6 +141,7 @@ class ChatExecuteView(APIView):
         "group, or in the given one.",
     )
     def post(self, request: Request) -> Response:
+        refuse_bodies_over(request, MAX_MESSAGE_BODY_BYTES)
         body = ChatExecuteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
@@ -163,12 +175,8 @@ class UploadView(APIView):
         description="Stores a file (DEVELOPER+ of workspaceId) for use as an attachment.",
     )
     def post(self, request: Request) -> Response:
-        # Refuse what is far too big before reading it; the file's own size is checked after.
-        declared = request.META.get("CONTENT_LENGTH") or "0"
-        if declared.isdigit() and int(declared) > settings.UPLOAD_MAX_BYTES + UPLOAD_FORM_SLACK:
-            raise PayloadTooLarge(
-                message=f"A file may hold at most {settings.UPLOAD_MAX_BYTES} bytes."
-            )
+        # What is far too big is refused unread; the file's own size is checked after.
+        refuse_bodies_over(request, settings.UPLOAD_MAX_BYTES + UPLOAD_FORM_SLACK)
         body = UploadSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         workspace = Workspace.objects.filter(pk=body.validated_data["workspace_id"]).first()

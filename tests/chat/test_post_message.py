@@ -441,3 +441,27 @@ def test_trailing_slash_works_for_post(api, task):
         api("developer").post(URL + "/", {"taskId": str(task.id), "message": "x"}, format="json"),
         201,
     )
+
+
+def test_a_body_beyond_any_valid_message_is_413_unread(api, task):
+    huge = {
+        "taskId": str(task.id),
+        "message": "x",
+        "artifacts": [{"type": "CODE"}],
+        "pad": "x" * (3 * 1024 * 1024),
+    }
+    assert_error(post(api("developer"), huge), 413, "PAYLOAD_TOO_LARGE")
+    assert not ChatMessage.objects.exists()
+
+
+def test_a_message_at_every_limit_at_once_is_accepted(api, task):
+    artifact = {"type": "CODE", "content": {"code": "x" * (64 * 1024 - 20)}}
+    attachment = {"path": "a/b.png", "filename": "b.png", "mimeType": "image/png", "size": 1}
+    body = {
+        "taskId": str(task.id),
+        "message": "m" * (32 * 1024),
+        "artifacts": [artifact] * 20,
+        "attachments": [attachment] * 20,
+    }
+    expect(post(api("developer"), body), 201)
+    assert Artifact.objects.count() == 20
