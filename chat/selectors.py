@@ -82,15 +82,19 @@ def messages_of(
     if after is not None:
         anchor = _anchor(task, after, "after")
         page = list(
-            rows.filter(
+            rows.filter(timestamp__gte=anchor.timestamp)
+            .filter(
                 Q(timestamp__gt=anchor.timestamp) | Q(timestamp=anchor.timestamp, id__gt=anchor.pk)
-            ).order_by("timestamp", "id")[: limit + 1]
+            )
+            .order_by("timestamp", "id")[: limit + 1]
         )
         has_more = len(page) > limit
         return MessagePage(page[:limit], count, has_more)
     if before is not None:
         anchor = _anchor(task, before, "before")
-        rows = rows.filter(
+        # The plain range first lets the database walk the (task, timestamp, id) index
+        # and stop after `limit` rows; the OR only settles ties on the anchor's timestamp.
+        rows = rows.filter(timestamp__lte=anchor.timestamp).filter(
             Q(timestamp__lt=anchor.timestamp) | Q(timestamp=anchor.timestamp, id__lt=anchor.pk)
         )
     page = list(rows.order_by("-timestamp", "-id")[: limit + 1])
