@@ -10,8 +10,8 @@ from rest_framework.exceptions import NotFound
 from accounts.access import require_role
 from accounts.models import Role
 from chat.models import Artifact, Attachment, ChatMessage
-from config.exceptions import invalid
-from tasks.models import Task
+from config.exceptions import Conflict, invalid
+from tasks.models import GroupKind, Repository, Robot, Task, TaskGroup
 
 
 def task_for(user: Any, task_id: uuid.UUID, role: str = Role.VIEWER) -> Task:
@@ -107,3 +107,38 @@ def _anchor(task: Task, message_id: uuid.UUID, name: str) -> ChatMessage:
     if anchor is None:
         raise invalid(name, "No such message in this task.")
     return anchor
+
+
+@dataclass(frozen=True)
+class ChatTarget:
+    repository: Repository
+    robot: Robot
+    group: TaskGroup | None
+
+
+def chat_target(
+    user: Any, repo_id: uuid.UUID, robot_id: uuid.UUID, group_id: uuid.UUID | None
+) -> ChatTarget:
+    """Where POST /api/chat starts work: the repository (404 unless the user is a
+    DEVELOPER+ member of its workspace), an enabled robot and a chat group of that
+    workspace (400 otherwise); 409 TASK_ARCHIVED for an archived repository or group."""
+    repository = Repository.objects.select_related("workspace").filter(pk=repo_id).first()
+    if repository is None:
+        raise NotFound()
+    require_role(user, repository.workspace_id, Role.DEVELOPER)
+    robot = Robot.objects.filter(pk=robot_id, workspace=repository.workspace_id).first()
+    if robot is None:
+        raise invalid("robot_id", "No such robot in this repository's workspace.")
+    if not robot.enabled:
+        raise invalid("robot_id", "This robot is disabled.")
+    group = None
+    if group_id is not None:
+        group = TaskGroup.objects.filter(
+            pk=group_id, workspace=repository.workspace_id, kind=GroupKind.CHAT
+        ).first()
+        if group is None:
+            raise invalid("task_group_id", "No such chat group in this workspace.")
+    # Archives are view-only: no new work starts in them.
+    if repository.archived or (group is not None and group.archived):
+        raise Conflict("TASK_ARCHIVED", "The repository or chat group is archived.")
+    return ChatTarget(repository, robot, group)

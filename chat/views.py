@@ -29,7 +29,6 @@ from chat.serializers import (
 from config.envelope import success
 from config.exceptions import PayloadTooLarge, invalid
 from config.pagination import parse_page_request
-from tasks.models import GroupKind, Repository, Robot, TaskGroup
 
 MESSAGES_DEFAULT_LIMIT = 100
 MESSAGES_MAX_LIMIT = 500
@@ -145,23 +144,15 @@ class ChatExecuteView(APIView):
         body = ChatExecuteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        repository = Repository.objects.select_related("workspace").filter(pk=data["repo_id"])
-        repo = repository.first()
-        if repo is None:
-            raise NotFound()
-        require_role(request.user, repo.workspace_id, Role.DEVELOPER)
-        robot = Robot.objects.filter(pk=data["robot_id"], workspace=repo.workspace_id).first()
-        if robot is None:
-            raise invalid("robot_id", "No such robot in this repository's workspace.")
-        group = None
-        if data.get("task_group_id"):
-            group = TaskGroup.objects.filter(
-                pk=data["task_group_id"], workspace=repo.workspace_id, kind=GroupKind.CHAT
-            ).first()
-            if group is None:
-                raise invalid("task_group_id", "No such chat group in this workspace.")
+        target = selectors.chat_target(
+            request.user, data["repo_id"], data["robot_id"], data.get("task_group_id")
+        )
         started = services.execute_chat(
-            author=caller(request), repository=repo, robot=robot, text=data["text"], group=group
+            author=caller(request),
+            repository=target.repository,
+            robot=target.robot,
+            text=data["text"],
+            group=target.group,
         )
         payload = {"task": started.task, "task_group": started.group}
         return success(ChatStartedSerializer(payload).data, status=201)

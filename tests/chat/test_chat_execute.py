@@ -126,3 +126,22 @@ def test_text_over_32_kib_is_413_and_creates_nothing(api, repository, robot):
     assert_error(response, 413, "PAYLOAD_TOO_LARGE")
     assert not Task.objects.exists()
     assert not TaskGroup.objects.exists()
+
+
+def test_a_disabled_robot_is_400(api, repository, robot):
+    robot.enabled = False
+    robot.save()
+    response = start(api("developer"), repository, robot)
+    assert "robotId" in assert_error(response, 400, "VALIDATION_ERROR")["details"]
+    assert not Task.objects.exists()
+
+
+def test_no_chat_starts_in_an_archived_repository_or_group(api, repository, robot):
+    client = api("developer")
+    group_id = expect(start(client, repository, robot), 201)["data"]["taskGroup"]["id"]
+    TaskGroup.objects.filter(pk=group_id).update(archived=True)
+    assert_error(start(client, repository, robot, taskGroupId=group_id), 409, "TASK_ARCHIVED")
+    repository.archived = True
+    repository.save()
+    assert_error(start(client, repository, robot), 409, "TASK_ARCHIVED")
+    assert Task.objects.count() == 1
