@@ -163,3 +163,13 @@ def test_assistant_messages_have_no_author(api, task):
     data = expect(api("viewer").get(f"/api/chat/messages/{posted.id}"), 200)["data"]
     assert data["role"] == "ASSISTANT"
     assert data["createdBy"] is None
+
+
+def test_message_serializer_without_a_request_gives_a_relative_download_url(task):
+    from chat.selectors import messages_with_details
+    from chat.serializers import MessageSerializer
+
+    (message,) = thread(task, 1)
+    data = MessageSerializer(messages_with_details().get(pk=message.pk)).data
+    (attachment,) = data["attachments"]
+    assert attachment["url"] == f"/api/chat/attachments/{attachment['id']}/download"
