@@ -38,6 +38,7 @@ def main() -> int:
     parser.add_argument("--reuse", action="store_true", help="keep the data of a previous run")
     parser.add_argument("--compare", type=Path, help="a previous results JSON file")
     parser.add_argument("--smoke", action="store_true", help="check every figure is a number")
+    parser.add_argument("--generate-only", action="store_true", help="stop after the data")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args()
 
@@ -55,7 +56,11 @@ def main() -> int:
         started = time.perf_counter()
         generate(dsn, args.scale)
         print(f"Generated in {time.perf_counter() - started:.0f} s")
+    else:
+        manage("migrate", "--noinput", "-v0", database_url=database_url)  # new indexes, if any
 
+    if args.generate_only:
+        return 0
     os.environ.update(server_env(database_url))
     import django
 

@@ -231,11 +231,15 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "CAMELIZE_NAMES": False,
-    # Several models have a `status` field with different choices: name each set.
+    # Enums whose field names repeat across apps (`role`, `type`, `status`) get fixed names.
     "ENUM_NAME_OVERRIDES": {
         "TaskStatusEnum": "tasks.models.TaskStatus",
         "WorkflowStatusEnum": "tasks.models.WorkflowStatus",
+        "WorkspaceRoleEnum": "accounts.models.Role",
+        "ChatRoleEnum": "chat.models.ChatRole",
         "ChatStatusEnum": "chat.models.ChatStatus",
+        "ArtifactTypeEnum": "chat.models.ArtifactType",
+        "ContextTagTypeEnum": "chat.models.ContextTagType",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -10,7 +10,6 @@ from datetime import timedelta
 from django.utils import timezone
 
 from accounts.models import User, Workspace
-from chat.models import Artifact, ArtifactType, ChatMessage, ChatRole
 from tasks.models import (
     EventType,
     GroupKind,
@@ -157,23 +156,3 @@ def seed_tasks(workspace: Workspace, owner: User) -> None:
             created_at=now - timedelta(days=n % 25, hours=n),
             updated_at=now - timedelta(hours=n),
         )
-    _seed_conversation(tasks[2], owner)
-
-
-def _seed_conversation(task: Task, owner: User) -> None:
-    """One running task that waits for an answer: a question with a FORM."""
-    question = ChatMessage.objects.create(
-        task=task, role=ChatRole.USER, message="Please fix it.", created_by=owner
-    )
-    answer = ChatMessage.objects.create(
-        task=task,
-        role=ChatRole.ASSISTANT,
-        message="Which branch should I use?",
-        timestamp=question.timestamp + timedelta(seconds=5),
-    )
-    Artifact.objects.create(
-        message=answer,
-        type=ArtifactType.FORM,
-        content={"question": "Which branch should I use?", "options": ["main", "dev"]},
-    )
-    Task.objects.filter(pk=task.pk).update(message_count=2, awaiting_input=True)

@@ -7,7 +7,6 @@ from django.db import transaction
 
 from accounts.models import ApiToken, Membership, Role, User, Workspace
 from accounts.services import issue_token
-from tasks.demo import seed_tasks
 
 DEMO_USERNAME = "demo"
 DEMO_TOKEN_NAME = "seed_demo"
@@ -63,4 +62,9 @@ class Command(BaseCommand):
 
     def seed_workspace(self, workspace: Workspace, owner: User) -> None:
         """Repositories, robots, tasks and conversations (filled in by their apps)."""
+        # The apps seed themselves; imported here because accounts sits below them.
+        from chat.demo import seed_conversations
+        from tasks.demo import seed_tasks
+
         seed_tasks(workspace, owner)
+        seed_conversations(workspace, owner)
