@@ -241,7 +241,7 @@ def attach_latest_messages(rows: Sequence[Task]) -> None:
 def task_stats(queryset: QuerySet[Task]) -> dict[str, int]:
     """Counts by execution state in one aggregate query."""
     W = WorkflowStatus
-    # COUNT(workspace_id), a column of the covering index task_ws_workflow_recent_idx, so that
+    # COUNT(workspace_id), a column of the covering index task_ws_state_idx, so that
     # index answers alone (COUNT(id) would visit the table; COUNT(*) takes no filter).
     counts = queryset.aggregate(
         total=Count("workspace"),
