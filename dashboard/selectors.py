@@ -4,7 +4,7 @@ fixed number of queries, and the waiting-for-input count of a workspace."""
 from collections.abc import Mapping
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from accounts.models import Workspace
 from tasks import selectors as tasks
@@ -14,6 +14,8 @@ from tasks.models import Task, TaskGroup
 SIDEBAR_ROWS_PER_STATE = 3
 SIDEBAR_GROUPS = 50
 SIDEBAR_STATES = ("queued", "processing", "success", "failed")
+# The list's own order (nulls last), which the index task_ws_workflow_recent_idx follows.
+LIST_ORDER = (F("updated_at").desc(nulls_last=True), F("id").desc(nulls_last=True))
 
 
 def sidebar(user: Any, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -24,7 +26,7 @@ def sidebar(user: Any, params: Mapping[str, Any]) -> dict[str, Any]:
     for state in SIDEBAR_STATES:
         rows = tasks.with_row_relations(live.filter(status_condition([state])))
         rows = rows.defer(*tasks.ROW_DEFERRED)
-        by_state[state] = list(rows.order_by("-updated_at", "-id")[:SIDEBAR_ROWS_PER_STATE])
+        by_state[state] = list(rows.order_by(*LIST_ORDER)[:SIDEBAR_ROWS_PER_STATE])
     groups: QuerySet[TaskGroup] = tasks.visible_groups(user, workspace_id).filter(archived=False)
     return {
         "stats": tasks.task_stats(live),
