@@ -1,16 +1,31 @@
 """The one call domain code makes to tell clients about a change.
 
-`publish` is called inside the change's transaction; the event leaves only after
-the transaction commits, so a rolled-back change sends nothing.
+`publish` is called inside the change's transaction: it writes an OutboxEvent with
+the channel's next seq in that transaction, and asks the dispatcher to send the
+channel's events once the transaction commits. A rolled-back change sends nothing;
+an event that cannot be sent now waits in the outbox (`realtime.dispatch`).
 """
 
+import json
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import F
 
-# Until the outbox lands, events committed in this process are recorded here.
+from config.exceptions import PayloadTooLarge
+from realtime.models import OutboxChannel, OutboxEvent
+
+# Pusher's limit on one event's data, in bytes of UTF-8.
+MAX_EVENT_BYTES = 10 * 1024
+
+# Every event the dispatcher has sent in this process, in send order, as
+# {channel, event, data, exclude_socket_id}: unit tests (publisher `none`) read it.
 recorded: list[dict[str, Any]] = []
+
+
+class EventTooLarge(PayloadTooLarge):
+    code = "PAYLOAD_TOO_LARGE"
 
 
 def task_channel(task_id: object) -> str:
@@ -25,11 +40,43 @@ def _channel(name: str) -> str:
     return name if settings.REALTIME_PUBLIC_CHANNELS else f"private-{name}"
 
 
+def encode_data(data: Any) -> str:
+    """The wire form of an event's data: JSON (a message id becomes a JSON string)."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
 def publish(channel: str, event: str, data: Any, *, exclude_socket_id: str | None = None) -> None:
-    event_record = {
-        "channel": channel,
-        "event": event,
-        "data": data,
-        "exclude_socket_id": exclude_socket_id,
-    }
-    transaction.on_commit(lambda: recorded.append(event_record))
+    size = len(encode_data(data).encode("utf-8"))
+    if size > MAX_EVENT_BYTES:
+        raise EventTooLarge(
+            message=f"The {event!r} event on {channel} is {size} bytes; "
+            f"the limit is {MAX_EVENT_BYTES} bytes."
+        )
+    with transaction.atomic():
+        seq = _next_seq(channel)
+        OutboxEvent.objects.create(
+            channel=channel,
+            event=event,
+            data=data,
+            seq=seq,
+            exclude_socket_id=exclude_socket_id or None,
+        )
+
+    from realtime.dispatch import dispatch_after_commit
+
+    transaction.on_commit(lambda: dispatch_after_commit(channel))
+
+
+def _next_seq(channel: str) -> int:
+    """The channel's next seq. The UPDATE locks the counter row until the caller's
+    transaction ends, so concurrent writers get consecutive numbers in commit order."""
+    for _ in range(3):
+        if OutboxChannel.objects.filter(name=channel).update(last_seq=F("last_seq") + 1):
+            return OutboxChannel.objects.values_list("last_seq", flat=True).get(name=channel)
+        try:
+            with transaction.atomic():
+                OutboxChannel.objects.create(name=channel, last_seq=1)
+            return 1
+        except IntegrityError:
+            continue  # another writer created it first: take the UPDATE path
+    raise RuntimeError(f"Could not allocate a sequence number on {channel}")
