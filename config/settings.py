@@ -6,6 +6,7 @@ production mode, which refuses to start without its secrets.
 """
 
 import os
+import re
 import sys
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -187,10 +188,11 @@ PUSHER_SECRET = env(
 )
 if not PUSHER_SECRET:
     raise ImproperlyConfigured("PUSHER_SECRET is required when DJANGO_DEBUG=false.")
-PUSHER_CLUSTER = env("PUSHER_CLUSTER")
-PUSHER_HOST = env(
-    "PUSHER_HOST", _pusher_url.hostname or ("127.0.0.1" if not PUSHER_CLUSTER else "")
-)
+# A URL naming Pusher's own API host (api-CLUSTER.pusher.com) means that cluster.
+_pusher_url_cluster = re.fullmatch(r"api-([a-z0-9]+)\.pusher\.com", _pusher_url.hostname or "")
+PUSHER_CLUSTER = env("PUSHER_CLUSTER", _pusher_url_cluster[1] if _pusher_url_cluster else "")
+_pusher_url_host = "" if _pusher_url_cluster else _pusher_url.hostname or ""
+PUSHER_HOST = env("PUSHER_HOST", _pusher_url_host or ("127.0.0.1" if not PUSHER_CLUSTER else ""))
 _pusher_url_ssl = _pusher_url.scheme == "https" if _pusher_url.scheme else bool(PUSHER_CLUSTER)
 PUSHER_PORT = env_int(
     "PUSHER_PORT",

@@ -24,6 +24,7 @@ class PusherSocketConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.channels = set()
+        self.socket_id = ""
         # Accepted before any refusal: Pusher clients read the close code only then.
         await self.accept()
         if self.scope["url_route"]["kwargs"]["key"] != settings.PUSHER_KEY:
@@ -39,6 +40,8 @@ class PusherSocketConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(protocol.group_name(channel), self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self.socket_id:
+            return  # refused (unknown key) and closing
         try:
             message = json.loads(text_data or "")
             event = message["event"]

@@ -13,8 +13,8 @@ from its own database through the `pusher` publisher over HTTP, as workers do.
 import json
 import os
 import queue
-import re
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -30,6 +30,7 @@ from django.conf import settings
 
 ROOT = Path(settings.BASE_DIR)
 JS_DIR = Path(__file__).parent / "js"
+ASGI_APP = "config.asgi:application"
 WAIT = 60.0  # seconds before a wait gives up (a hang guard, not a timing assertion)
 
 SEED = """
@@ -111,25 +112,32 @@ class Server:
 
 
 def start_server(database_url: str, log: Path, redis_url: str = "") -> Server:
-    """daphne on a port the OS picks (`-p 0`), read back from its log."""
-    handle = log.open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", "0", "config.asgi:application"],
-        cwd=ROOT,
-        env=server_env(database_url, REDIS_URL=redis_url),
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        found = re.search(rb"Listening on TCP address 127\.0\.0\.1:(\d+)", log.read_bytes())
-        if found:
-            return Server(int(found.group(1)), process, log)
-        if process.poll() is not None:
-            break
-        time.sleep(0.05)
-    process.kill()
+    """daphne on a free port, told its own port (PORT) so that its settings (SITE_URL,
+    PUSHER_PORT, hence /api/auth/me's realtime config) describe it, as `make run` does."""
+    for _ in range(3):  # a free port can be taken between the probe and the bind
+        port = free_port()
+        handle = log.open("wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), ASGI_APP],
+            cwd=ROOT,
+            env=server_env(database_url, REDIS_URL=redis_url, PORT=str(port)),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline and process.poll() is None:
+            if b"Listening on TCP address" in log.read_bytes():
+                return Server(port, process, log)
+            time.sleep(0.05)
+        process.kill()
+        process.wait()
     raise AssertionError(f"daphne did not start:\n{log.read_text(errors='replace')}")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -177,10 +185,7 @@ def listen(
     node = shutil.which("node")
     assert node, "Node 20 is needed for the realtime end-to-end tests"
     config = {
-        "host": "127.0.0.1",
-        "port": server.port,
-        "key": settings.PUSHER_KEY,
-        "authEndpoint": f"{server.url}/api/realtime/auth",  # absolute: Node has no origin
+        "server": server.url,
         "token": token,
         "channels": channels,
         "clients": clients,

@@ -36,6 +36,15 @@ def test_pusher_js_receives_committed_events_in_commit_order_and_nothing_rolled_
     workspace_channel = f"private-workspace-{live_db['slug']}"
     client = listeners(server, live_db["member_token"], [task_channel, workspace_channel])
     client.wait_for(subscribed, count=2)
+    [config] = client.wait_for(lambda line: line["type"] == "config")
+    assert config["realtime"] == {
+        "key": settings.PUSHER_KEY,
+        "wsHost": "127.0.0.1",
+        "wsPort": server.port,
+        "forceTLS": False,
+        "authEndpoint": f"{server.url}/api/realtime/auth",
+        "cluster": "mt1",
+    }
     publish_to(server.port)
     task_id = live_db["task_id"]
     status = {
@@ -123,7 +132,7 @@ def test_events_wait_in_the_outbox_while_the_push_service_is_down_then_all_arriv
     client = listeners(server, live_db["member_token"], [channel])
     client.wait_for(subscribed)
 
-    publish_to(dead_port())
+    publish_to(live.free_port())  # nothing listens there
     for n in range(100):
         with transaction.atomic():
             publish(channel, "workflow-status-update", {"n": n})
@@ -191,11 +200,3 @@ def test_concurrent_writers_on_one_channel_get_gap_free_seq_in_the_servers_datab
     )
     seqs = json.loads(live.last_line(live.manage(live_db["url"], "shell", "-c", count_seqs)))
     assert sorted(seqs) == list(range(1, 101))
-
-
-def dead_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]  # closed again: nothing listens there

@@ -1,6 +1,8 @@
-// The real pusher-js client for the end-to-end tests: opens `clients` connections to
-// the built-in server, subscribes each to `channels` (private ones through the auth
-// endpoint with a Bearer token), and prints one JSON line per thing that happens:
+// The real pusher-js client for the end-to-end tests. Like the web console, it reads
+// its connection settings from the server's GET /api/auth/me (`realtime`: key, wsHost,
+// wsPort, forceTLS, cluster, authEndpoint), opens `clients` connections, subscribes
+// each to `channels` (private ones through the auth endpoint with a Bearer token),
+// and prints one JSON line per thing that happens:
 //   {"type": "connected", "client", "socketId"}
 //   {"type": "subscribed", "client", "channel"}
 //   {"type": "subscription_error", "client", "channel", "status"}
@@ -16,20 +18,20 @@ const print = (line) => process.stdout.write(JSON.stringify(line) + "\n");
 Pusher.logToConsole = false;
 const clients = [];
 
-function open(client) {
+function open(realtime, client) {
   let pending = config.channels.length;
   let settle;
   const settled = new Promise((resolve) => (settle = resolve));
   const done = () => --pending === 0 && settle();
-  const pusher = new Pusher(config.key, {
-    cluster: "local", // required by pusher-js 8; unused with wsHost
-    wsHost: config.host,
-    wsPort: config.port,
-    forceTLS: false,
+  const pusher = new Pusher(realtime.key, {
+    cluster: realtime.cluster,
+    wsHost: realtime.wsHost,
+    wsPort: realtime.wsPort,
+    forceTLS: realtime.forceTLS,
     enabledTransports: ["ws"],
     disableStats: true,
     channelAuthorization: {
-      endpoint: config.authEndpoint,
+      endpoint: realtime.authEndpoint, // absolute: Node has no page origin
       transport: "ajax",
       headers: { Authorization: `Bearer ${config.token}` },
     },
@@ -61,12 +63,17 @@ function open(client) {
 }
 
 (async () => {
+  const me = await fetch(`${config.server}/api/auth/me`, {
+    headers: { Authorization: `Bearer ${config.token}` },
+  });
+  const { realtime } = (await me.json()).data;
+  print({ type: "config", realtime });
   const total = config.clients || 1;
   const batch = config.batch || total;
   for (let first = 0; first < total; first += batch) {
     const opening = [];
     for (let client = first; client < Math.min(first + batch, total); client++) {
-      opening.push(open(client));
+      opening.push(open(realtime, client));
     }
     await Promise.all(opening);
   }
