@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
@@ -41,8 +42,9 @@ def _channel(name: str) -> str:
 
 
 def encode_data(data: Any) -> str:
-    """The wire form of an event's data: JSON (a message id becomes a JSON string)."""
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    """The wire form of an event's data: JSON (a message id becomes a JSON string;
+    UUIDs and datetimes become strings, as in the REST API)."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, cls=DjangoJSONEncoder)
 
 
 def publish(channel: str, event: str, data: Any, *, exclude_socket_id: str | None = None) -> None:

@@ -6,6 +6,7 @@ UPDATE until its transaction ends) and the dispatch lease (so one dispatcher at 
 time sends a channel's events, in seq order).
 """
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
 
@@ -22,7 +23,8 @@ class OutboxChannel(models.Model):
 class OutboxEvent(models.Model):
     channel = models.CharField(max_length=200)
     event = models.CharField(max_length=200)
-    data = models.JSONField()
+    # UUIDs, datetimes (ISO 8601, `Z`) and decimals are stored as the wire carries them.
+    data = models.JSONField(encoder=DjangoJSONEncoder)
     seq = models.PositiveBigIntegerField(help_text="Gap-free per channel, in commit order.")
     exclude_socket_id = models.CharField(max_length=64, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -133,3 +133,24 @@ def test_the_management_command_sends_what_is_pending(db):
     publish("private-task-a", "e", 1)
     call_command("realtime_dispatch", "--once")
     assert OutboxEvent.objects.get().sent_at is not None
+
+
+def test_uuids_and_datetimes_in_data_leave_as_the_api_writes_them(
+    db, django_capture_on_commit_callbacks
+):
+    import uuid
+    from datetime import UTC, datetime
+
+    task_id = uuid.UUID("6c1f9f36-0000-4000-8000-000000000001")
+    when = datetime(2026, 11, 23, 9, 0, 0, 123456, tzinfo=UTC)
+    with django_capture_on_commit_callbacks(execute=True):
+        publish(
+            "private-task-a",
+            "workflow-status-update",
+            {"taskId": task_id, "workflowStatus": "COMPLETED", "timestamp": when},
+        )
+    assert events.recorded[0]["data"] == {
+        "taskId": str(task_id),
+        "workflowStatus": "COMPLETED",
+        "timestamp": "2026-11-23T09:00:00.123Z",
+    }
