@@ -9,7 +9,9 @@ checks in `realtime.http_api`; no database access here.
 import contextlib
 import json
 import secrets
+import time
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.generic.http import AsyncHttpConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -17,19 +19,29 @@ from django.conf import settings
 
 from realtime import http_api, protocol
 
+# Channels drops group members after group_expiry (a day by default); a long-lived
+# connection re-joins its groups this often, on its pings and events.
+GROUP_REFRESH_SECONDS = 3600
+
 
 class PusherSocketConsumer(AsyncWebsocketConsumer):
     socket_id: str
     channels: set[str]
+    joined_at: float
 
     async def connect(self) -> None:
         self.channels = set()
         self.socket_id = ""
+        self.joined_at = time.monotonic()
         # Accepted before any refusal: Pusher clients read the close code only then.
         await self.accept()
         if self.scope["url_route"]["kwargs"]["key"] != settings.PUSHER_KEY:
-            await self._error(protocol.APP_NOT_FOUND, "Application does not exist")
-            await self.close(code=protocol.APP_NOT_FOUND)
+            await self._refuse(protocol.APP_NOT_FOUND, "Application does not exist")
+            return
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        version = (query.get("protocol") or [str(protocol.PROTOCOL_VERSION)])[0]
+        if not version.isdigit() or int(version) < protocol.MIN_PROTOCOL_VERSION:
+            await self._refuse(protocol.UNSUPPORTED_PROTOCOL, f"Unsupported protocol {version}")
             return
         self.socket_id = f"{secrets.randbelow(10**9)}.{secrets.randbelow(10**9)}"
         data = {"socket_id": self.socket_id, "activity_timeout": protocol.ACTIVITY_TIMEOUT}
@@ -54,6 +66,7 @@ class PusherSocketConsumer(AsyncWebsocketConsumer):
                 data = json.loads(data)
         if event == "pusher:ping":
             await self._send("pusher:pong", "{}")
+            await self._refresh_groups()
         elif event == "pusher:subscribe" and isinstance(data, dict):
             await self._subscribe(data)
         elif event == "pusher:unsubscribe" and isinstance(data, dict):
@@ -95,6 +108,18 @@ class PusherSocketConsumer(AsyncWebsocketConsumer):
             return
         if message["channel"] in self.channels:
             await self._send(message["event"], message["data"], channel=message["channel"])
+            await self._refresh_groups()
+
+    async def _refresh_groups(self) -> None:
+        if time.monotonic() - self.joined_at < GROUP_REFRESH_SECONDS:
+            return
+        self.joined_at = time.monotonic()
+        for channel in self.channels:
+            await self.channel_layer.group_add(protocol.group_name(channel), self.channel_name)
+
+    async def _refuse(self, code: int, message: str) -> None:
+        await self._error(code, message)
+        await self.close(code=code)
 
     async def _send(self, event: str, data: Any, channel: str | None = None) -> None:
         frame: dict[str, Any] = {"event": event, "data": data}

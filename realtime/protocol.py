@@ -8,6 +8,7 @@ import re
 from django.conf import settings
 
 PROTOCOL_VERSION = 7
+MIN_PROTOCOL_VERSION = 5  # what pusher-js and the mobile SDKs have sent for years
 ACTIVITY_TIMEOUT = 120  # seconds; the client pings after this much silence
 SOCKET_ID = re.compile(r"\A\d+\.\d+\Z")
 CHANNEL_NAME = re.compile(r"\A[-a-zA-Z0-9_=@,.;]{1,164}\Z")

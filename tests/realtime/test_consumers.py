@@ -79,6 +79,18 @@ def test_an_unknown_app_key_is_accepted_then_closed_with_4001():
     run(scenario())
 
 
+def test_an_old_protocol_version_is_closed_with_4007():
+    async def scenario():
+        socket = WebsocketCommunicator(application, f"/app/{settings.PUSHER_KEY}?protocol=4")
+        connected, _ = await socket.connect()
+        assert connected
+        error = await socket.receive_json_from()
+        assert error["data"]["code"] == 4007
+        assert await socket.receive_output() == {"type": "websocket.close", "code": 4007}
+
+    run(scenario())
+
+
 def test_a_private_channel_needs_a_valid_signature():
     async def scenario():
         socket, socket_id = await connect()
