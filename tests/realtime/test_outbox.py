@@ -154,3 +154,13 @@ def test_uuids_and_datetimes_in_data_leave_as_the_api_writes_them(
         "workflowStatus": "COMPLETED",
         "timestamp": "2026-11-23T09:00:00.123Z",
     }
+
+
+def test_the_worker_task_resends_what_is_due(db, settings, monkeypatch):
+    working = ListPublisher()
+    monkeypatch.setattr(dispatch, "get_publisher", lambda: working)
+    publish("private-task-a", "e", 1)
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+    result = dispatch.dispatch_outbox.enqueue()
+    assert result.return_value == 1
+    assert [o.data for o in working.sent] == ["1"]
