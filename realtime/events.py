@@ -16,9 +16,11 @@ from django.db.models import F
 
 from config.exceptions import PayloadTooLarge
 from realtime.models import OutboxChannel, OutboxEvent
+from realtime.protocol import CHANNEL_NAME, SOCKET_ID
 
 # Pusher's limit on one event's data, in bytes of UTF-8.
 MAX_EVENT_BYTES = 10 * 1024
+MAX_EVENT_NAME = 200
 
 # Every event the dispatcher has sent in this process, in send order, as
 # {channel, event, data, exclude_socket_id}: unit tests (publisher `none`) read it.
@@ -48,6 +50,15 @@ def encode_data(data: Any) -> str:
 
 
 def publish(channel: str, event: str, data: Any, *, exclude_socket_id: str | None = None) -> None:
+    # Checked here, not at send time: an event the push service refuses would block
+    # its channel's queue. A bad channel or event name is a programming error.
+    if not CHANNEL_NAME.match(channel):
+        raise ValueError(f"Not a valid Pusher channel name: {channel!r}")
+    if not 0 < len(event) <= MAX_EVENT_NAME:
+        raise ValueError(f"An event name has 1 to {MAX_EVENT_NAME} characters: {event!r}")
+    if exclude_socket_id and not SOCKET_ID.match(exclude_socket_id):
+        # Client input (sourceWebsocketID): a socket id that cannot exist excludes nobody.
+        exclude_socket_id = None
     size = len(encode_data(data).encode("utf-8"))
     if size > MAX_EVENT_BYTES:
         raise EventTooLarge(

@@ -164,3 +164,22 @@ def test_the_worker_task_resends_what_is_due(db, settings, monkeypatch):
     result = dispatch.dispatch_outbox.enqueue()
     assert result.return_value == 1
     assert [o.data for o in working.sent] == ["1"]
+
+
+def test_names_the_push_service_would_refuse_are_refused_at_publish_time(db):
+    with pytest.raises(ValueError, match="channel name"):
+        publish("private-task a", "e", 1)
+    with pytest.raises(ValueError, match="event name"):
+        publish("private-task-a", "e" * 201, 1)
+    assert not OutboxEvent.objects.exists()
+
+
+def test_a_malformed_socket_id_to_exclude_excludes_nobody(db):
+    publish("private-task-a", "new-message", "m1", exclude_socket_id="not-a-socket")
+    publish("private-task-a", "new-message", "m2", exclude_socket_id="12.34")
+    assert list(
+        OutboxEvent.objects.order_by("seq").values_list("exclude_socket_id", flat=True)
+    ) == [
+        None,
+        "12.34",
+    ]
