@@ -36,10 +36,16 @@ run: $(VENV)/.installed-run
 
 test: test-sqlite test-postgres
 
-test-sqlite: $(VENV)/.installed-dev
+# The real pusher-js (Node 20) that tests/realtime drive, pinned by its lock file.
+REALTIME_JS := tests/realtime/js
+$(REALTIME_JS)/node_modules/.installed: $(REALTIME_JS)/package.json $(REALTIME_JS)/package-lock.json
+	cd $(REALTIME_JS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test-sqlite: $(VENV)/.installed-dev $(REALTIME_JS)/node_modules/.installed
 	DATABASE_URL=sqlite:///var/test.sqlite3 REDIS_URL= $(BIN)/pytest -q $(PYTEST_ARGS)
 
-test-postgres: $(VENV)/.installed-dev
+test-postgres: $(VENV)/.installed-dev $(REALTIME_JS)/node_modules/.installed
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest -q $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
@@ -52,7 +58,7 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) var/*.sqlite3* .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var/*.sqlite3* .pytest_cache .mypy_cache .ruff_cache $(REALTIME_JS)/node_modules
 
 # Benchmarks (bench/README.md): a PostgreSQL database of their own, 1M tasks by default.
 BENCH_ARGS ?=

@@ -2,5 +2,17 @@
 
 from typing import Any
 
-http_routes: list[Any] = []
-websocket_routes: list[Any] = []
+from django.urls import re_path
+
+from realtime.consumers import PusherHttpApiConsumer, PusherSocketConsumer
+
+http_routes: list[Any] = [
+    # Pusher's HTTP publish API, as the built-in server (outside /api/: Pusher's paths).
+    re_path(
+        r"^apps/(?P<app_id>[^/]+)/(?P<kind>events|batch_events)$",
+        PusherHttpApiConsumer.as_asgi(),
+    ),
+]
+websocket_routes: list[Any] = [
+    re_path(r"^app/(?P<key>[^/]+)$", PusherSocketConsumer.as_asgi()),
+]

@@ -6,7 +6,10 @@ production mode, which refuses to start without its secrets.
 """
 
 import os
+import re
+import sys
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -170,16 +173,41 @@ TASKS = {
 
 # Realtime: the built-in Pusher-protocol server by default, Pusher's service when
 # PUSHER_URL or PUSHER_APP_ID/KEY/SECRET/CLUSTER are set.
-PUSHER_APP_ID = env("PUSHER_APP_ID", "taskdesk")
-PUSHER_KEY = env("PUSHER_KEY", "taskdesk-key")
-PUSHER_SECRET = env("PUSHER_SECRET", "" if not DEBUG else "taskdesk-embedded-secret")
+# PUSHER_URL (http[s]://KEY:SECRET@HOST[:PORT]/apps/APP_ID) is parsed here, not by
+# `Pusher.from_url`, which mishandles an explicit port; PUSHER_* variables win over it.
+_pusher_url = urlsplit(env("PUSHER_URL"))
+_pusher_url_app_id = _pusher_url.path.rstrip("/").rsplit("/", 1)[-1] if _pusher_url.path else ""
+# The official client accepts only numeric app ids.
+PUSHER_APP_ID = env("PUSHER_APP_ID", _pusher_url_app_id or "1")
+if not PUSHER_APP_ID.isdigit():
+    raise ImproperlyConfigured(f"PUSHER_APP_ID must be a number, not {PUSHER_APP_ID!r}")
+PUSHER_KEY = env("PUSHER_KEY", unquote(_pusher_url.username or "") or "taskdesk-key")
+PUSHER_SECRET = env(
+    "PUSHER_SECRET",
+    unquote(_pusher_url.password or "") or ("" if not DEBUG else "taskdesk-embedded-secret"),
+)
 if not PUSHER_SECRET:
     raise ImproperlyConfigured("PUSHER_SECRET is required when DJANGO_DEBUG=false.")
-PUSHER_CLUSTER = env("PUSHER_CLUSTER")
-PUSHER_HOST = env("PUSHER_HOST", "127.0.0.1" if not PUSHER_CLUSTER else "")
-PUSHER_PORT = env_int("PUSHER_PORT", PORT if not PUSHER_CLUSTER else 443)
-PUSHER_SSL = env_bool("PUSHER_SSL", bool(PUSHER_CLUSTER))
+# A URL naming Pusher's own API host (api-CLUSTER.pusher.com) means that cluster.
+_pusher_url_cluster = re.fullmatch(r"api-([a-z0-9]+)\.pusher\.com", _pusher_url.hostname or "")
+PUSHER_CLUSTER = env("PUSHER_CLUSTER", _pusher_url_cluster[1] if _pusher_url_cluster else "")
+_pusher_url_host = "" if _pusher_url_cluster else _pusher_url.hostname or ""
+PUSHER_HOST = env("PUSHER_HOST", _pusher_url_host or ("127.0.0.1" if not PUSHER_CLUSTER else ""))
+_pusher_url_ssl = _pusher_url.scheme == "https" if _pusher_url.scheme else bool(PUSHER_CLUSTER)
+PUSHER_PORT = env_int(
+    "PUSHER_PORT",
+    _pusher_url.port or (443 if _pusher_url_ssl else PORT if not _pusher_url.hostname else 80),
+)
+PUSHER_SSL = env_bool("PUSHER_SSL", _pusher_url_ssl)
 REALTIME_PUBLIC_CHANNELS = env_bool("REALTIME_PUBLIC_CHANNELS", False)
+# Where committed events go: `pusher` (the official client, to PUSHER_HOST or Pusher's
+# service) or `none` (recorded only). Under pytest the default is `none`: a test that
+# wants the real publisher turns it on.
+REALTIME_PUBLISHER = env("REALTIME_PUBLISHER", "none" if "pytest" in sys.modules else "pusher")
+if REALTIME_PUBLISHER not in ("pusher", "none"):
+    raise ImproperlyConfigured(
+        f"REALTIME_PUBLISHER must be pusher or none, not {REALTIME_PUBLISHER!r}"
+    )
 
 # Execution and logs.
 TASK_LOGS_ENABLED = env_bool("TASK_LOGS_ENABLED", True)

@@ -12,5 +12,7 @@ def client_config() -> dict[str, Any]:
         "ws_port": None if hosted else settings.PUSHER_PORT,
         "force_tls": settings.PUSHER_SSL,
         "auth_endpoint": f"{settings.SITE_URL}/api/realtime/auth",
-        "cluster": settings.PUSHER_CLUSTER or None,
+        # pusher-js 8 refuses options without a cluster, even with wsHost (which then
+        # wins): the built-in server names Pusher's default one, unused.
+        "cluster": settings.PUSHER_CLUSTER or "mt1",
     }

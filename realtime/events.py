@@ -1,16 +1,34 @@
 """The one call domain code makes to tell clients about a change.
 
-`publish` is called inside the change's transaction; the event leaves only after
-the transaction commits, so a rolled-back change sends nothing.
+`publish` is called inside the change's transaction: it writes an OutboxEvent with
+the channel's next seq in that transaction, and asks the dispatcher to send the
+channel's events once the transaction commits. A rolled-back change sends nothing;
+an event that cannot be sent now waits in the outbox (`realtime.dispatch`).
 """
 
+import json
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, transaction
+from django.db.models import F
 
-# Until the outbox lands, events committed in this process are recorded here.
+from config.exceptions import PayloadTooLarge
+from realtime.models import OutboxChannel, OutboxEvent
+from realtime.protocol import CHANNEL_NAME, SOCKET_ID
+
+# Pusher's limit on one event's data, in bytes of UTF-8.
+MAX_EVENT_BYTES = 10 * 1024
+MAX_EVENT_NAME = 200
+
+# Every event the dispatcher has sent in this process, in send order, as
+# {channel, event, data, exclude_socket_id}: unit tests (publisher `none`) read it.
 recorded: list[dict[str, Any]] = []
+
+
+class EventTooLarge(PayloadTooLarge):
+    code = "PAYLOAD_TOO_LARGE"
 
 
 def task_channel(task_id: object) -> str:
@@ -25,11 +43,53 @@ def _channel(name: str) -> str:
     return name if settings.REALTIME_PUBLIC_CHANNELS else f"private-{name}"
 
 
+def encode_data(data: Any) -> str:
+    """The wire form of an event's data: JSON (a message id becomes a JSON string;
+    UUIDs and datetimes become strings, as in the REST API)."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, cls=DjangoJSONEncoder)
+
+
 def publish(channel: str, event: str, data: Any, *, exclude_socket_id: str | None = None) -> None:
-    event_record = {
-        "channel": channel,
-        "event": event,
-        "data": data,
-        "exclude_socket_id": exclude_socket_id,
-    }
-    transaction.on_commit(lambda: recorded.append(event_record))
+    # Checked here, not at send time: an event the push service refuses would block
+    # its channel's queue. A bad channel or event name is a programming error.
+    if not CHANNEL_NAME.match(channel):
+        raise ValueError(f"Not a valid Pusher channel name: {channel!r}")
+    if not 0 < len(event) <= MAX_EVENT_NAME:
+        raise ValueError(f"An event name has 1 to {MAX_EVENT_NAME} characters: {event!r}")
+    if exclude_socket_id and not SOCKET_ID.match(exclude_socket_id):
+        # Client input (sourceWebsocketID): a socket id that cannot exist excludes nobody.
+        exclude_socket_id = None
+    size = len(encode_data(data).encode("utf-8"))
+    if size > MAX_EVENT_BYTES:
+        raise EventTooLarge(
+            message=f"The {event!r} event on {channel} is {size} bytes; "
+            f"the limit is {MAX_EVENT_BYTES} bytes."
+        )
+    with transaction.atomic():
+        seq = _next_seq(channel)
+        OutboxEvent.objects.create(
+            channel=channel,
+            event=event,
+            data=data,
+            seq=seq,
+            exclude_socket_id=exclude_socket_id or None,
+        )
+
+    from realtime.dispatch import dispatch_after_commit
+
+    transaction.on_commit(lambda: dispatch_after_commit(channel))
+
+
+def _next_seq(channel: str) -> int:
+    """The channel's next seq. The UPDATE locks the counter row until the caller's
+    transaction ends, so concurrent writers get consecutive numbers in commit order."""
+    for _ in range(3):
+        if OutboxChannel.objects.filter(name=channel).update(last_seq=F("last_seq") + 1):
+            return OutboxChannel.objects.values_list("last_seq", flat=True).get(name=channel)
+        try:
+            with transaction.atomic():
+                OutboxChannel.objects.create(name=channel, last_seq=1)
+            return 1
+        except IntegrityError:
+            continue  # another writer created it first: take the UPDATE path
+    raise RuntimeError(f"Could not allocate a sequence number on {channel}")

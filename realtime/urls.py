@@ -1,3 +1,8 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from realtime import views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("realtime/auth", views.ChannelAuthView.as_view(), name="realtime-auth"),
+    path("events", views.EventListView.as_view(), name="events"),
+]

@@ -1,0 +1,168 @@
+"""The built-in Pusher-protocol server: WebSocket `/app/{key}` for clients and HTTP
+`POST /apps/{appId}/events|batch_events` for publishers. Fan-out goes through the
+channel layer (in-memory in one process, Redis across processes).
+
+Adapters only: the protocol pieces live in `realtime.protocol`, the publish request
+checks in `realtime.http_api`; no database access here.
+"""
+
+import contextlib
+import json
+import secrets
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.generic.http import AsyncHttpConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from realtime import http_api, protocol
+
+# Channels drops group members after group_expiry (a day by default); a long-lived
+# connection re-joins its groups this often, on its pings and events.
+GROUP_REFRESH_SECONDS = 3600
+
+
+class PusherSocketConsumer(AsyncWebsocketConsumer):
+    socket_id: str
+    channels: set[str]
+    joined_at: float
+
+    async def connect(self) -> None:
+        self.channels = set()
+        self.socket_id = ""
+        self.joined_at = time.monotonic()
+        # Accepted before any refusal: Pusher clients read the close code only then.
+        await self.accept()
+        if self.scope["url_route"]["kwargs"]["key"] != settings.PUSHER_KEY:
+            await self._refuse(protocol.APP_NOT_FOUND, "Application does not exist")
+            return
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        version = (query.get("protocol") or [str(protocol.PROTOCOL_VERSION)])[0]
+        if not version.isdigit() or int(version) < protocol.MIN_PROTOCOL_VERSION:
+            await self._refuse(protocol.UNSUPPORTED_PROTOCOL, f"Unsupported protocol {version}")
+            return
+        self.socket_id = f"{secrets.randbelow(10**9)}.{secrets.randbelow(10**9)}"
+        data = {"socket_id": self.socket_id, "activity_timeout": protocol.ACTIVITY_TIMEOUT}
+        await self._send("pusher:connection_established", json.dumps(data))
+
+    async def disconnect(self, code: int) -> None:
+        for channel in getattr(self, "channels", set()):
+            await self.channel_layer.group_discard(protocol.group_name(channel), self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self.socket_id:
+            return  # refused (unknown key) and closing
+        try:
+            message = json.loads(text_data or "")
+            event = message["event"]
+        except (ValueError, KeyError, TypeError):
+            await self._error(protocol.GENERIC_REJECTION, "Messages are JSON with an event")
+            return
+        data = message.get("data")
+        if isinstance(data, str):
+            with contextlib.suppress(ValueError):
+                data = json.loads(data)
+        if event == "pusher:ping":
+            await self._send("pusher:pong", "{}")
+            await self._refresh_groups()
+        elif event == "pusher:subscribe" and isinstance(data, dict):
+            await self._subscribe(data)
+        elif event == "pusher:unsubscribe" and isinstance(data, dict):
+            await self._unsubscribe(data)
+        elif event.startswith("client-"):
+            await self._error(protocol.GENERIC_REJECTION, "Client events are not enabled")
+        else:
+            await self._error(protocol.GENERIC_REJECTION, f"Unsupported event {event!r}")
+
+    async def _subscribe(self, data: dict[str, Any]) -> None:
+        channel = data.get("channel")
+        if not isinstance(channel, str) or not protocol.CHANNEL_NAME.match(channel):
+            await self._error(protocol.GENERIC_REJECTION, "Invalid channel name")
+            return
+        if channel.startswith("presence-") or channel.startswith("private-encrypted-"):
+            await self._error(protocol.GENERIC_REJECTION, "Channel type not supported", channel)
+            return
+        if channel.startswith(protocol.PRIVATE_PREFIX) and not protocol.valid_channel_auth(
+            self.socket_id, channel, data.get("auth")
+        ):
+            await self._error(
+                protocol.UNAUTHORIZED, f"Invalid signature for {channel}", channel=channel
+            )
+            return
+        if channel not in self.channels:
+            self.channels.add(channel)
+            await self.channel_layer.group_add(protocol.group_name(channel), self.channel_name)
+        await self._send("pusher_internal:subscription_succeeded", "{}", channel=channel)
+
+    async def _unsubscribe(self, data: dict[str, Any]) -> None:
+        channel = data.get("channel")
+        if isinstance(channel, str) and channel in self.channels:
+            self.channels.discard(channel)
+            await self.channel_layer.group_discard(protocol.group_name(channel), self.channel_name)
+
+    async def pusher_event(self, message: dict[str, Any]) -> None:
+        """A published event, from the channel layer."""
+        if message.get("exclude_socket_id") == self.socket_id:
+            return
+        if message["channel"] in self.channels:
+            await self._send(message["event"], message["data"], channel=message["channel"])
+            await self._refresh_groups()
+
+    async def _refresh_groups(self) -> None:
+        if time.monotonic() - self.joined_at < GROUP_REFRESH_SECONDS:
+            return
+        self.joined_at = time.monotonic()
+        for channel in self.channels:
+            await self.channel_layer.group_add(protocol.group_name(channel), self.channel_name)
+
+    async def _refuse(self, code: int, message: str) -> None:
+        await self._error(code, message)
+        await self.close(code=code)
+
+    async def _send(self, event: str, data: Any, channel: str | None = None) -> None:
+        frame: dict[str, Any] = {"event": event, "data": data}
+        if channel is not None:
+            frame["channel"] = channel
+        await self.send(text_data=json.dumps(frame))
+
+    async def _error(self, code: int, message: str, channel: str | None = None) -> None:
+        await self._send("pusher:error", {"code": code, "message": message}, channel=channel)
+
+
+class PusherHttpApiConsumer(AsyncHttpConsumer):
+    """`POST /apps/{appId}/events` and `/batch_events`, signed as Pusher's HTTP API."""
+
+    async def handle(self, body: bytes) -> None:
+        kwargs = self.scope["url_route"]["kwargs"]
+        try:
+            events = http_api.parse_publish(
+                method=self.scope["method"],
+                path=self.scope["path"],
+                query_string=self.scope.get("query_string", b"").decode("latin-1"),
+                body=body,
+                app_id=kwargs["app_id"],
+                batch=kwargs["kind"] == "batch_events",
+            )
+        except http_api.PublishRefused as refused:
+            await self._json(refused.status, {"error": refused.message})
+            return
+        for event in events:
+            for channel in event.channels:
+                await self.channel_layer.group_send(
+                    protocol.group_name(channel),
+                    {
+                        "type": "pusher.event",
+                        "channel": channel,
+                        "event": event.name,
+                        "data": event.data,
+                        "exclude_socket_id": event.socket_id,
+                    },
+                )
+        await self._json(200, {})
+
+    async def _json(self, status: int, body: dict[str, Any]) -> None:
+        await self.send_response(
+            status, json.dumps(body).encode(), headers=[(b"Content-Type", b"application/json")]
+        )

@@ -1,0 +1,158 @@
+"""Sends the outbox: committed events, through the configured publisher, in seq order
+per channel, each marked sent once the publisher accepted it.
+
+Three callers: `publish` (on commit, for the channel it wrote), the periodic job
+(`dispatch_outbox` task / `manage.py realtime_dispatch`) for whatever failed, and
+tests. One dispatcher at a time works a channel (a lease on its OutboxChannel row),
+so events go out in order and once. A failure leaves the channel's first unsent
+event with attempts, last_error and next_attempt_at (exponential backoff); later
+events of that channel wait behind it so order holds. Delivery is at least once: a
+process killed between the send and the mark sends that batch again.
+"""
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+
+from django.db.models import Q
+from django.tasks import task
+from django.utils import timezone
+
+from realtime import events as events_module
+from realtime.models import OutboxChannel, OutboxEvent
+from realtime.publishers import BATCH_SIZE, Outgoing, get_publisher
+
+logger = logging.getLogger("taskdesk.realtime")
+
+LEASE = timedelta(seconds=60)
+MAX_BACKOFF_SECONDS = 300
+EVENTS_PER_LEASE = 500
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS))
+
+
+def dispatch_after_commit(channel: str) -> None:
+    """The on-commit hook of `publish`: never lets a push failure reach the caller."""
+    try:
+        dispatch_channel(channel)
+    except Exception:
+        logger.exception("Dispatching %s failed; the periodic job retries it", channel)
+
+
+def dispatch_channel(channel: str, *, now: datetime | None = None) -> int:
+    """Sends the channel's due events; returns how many were sent."""
+    sent = 0
+    while True:
+        owner = uuid.uuid4().hex
+        if not _claim(channel, owner):
+            return sent  # another dispatcher has it, and re-checks after its release
+        try:
+            count, failed = _send_due(channel, now)
+            sent += count
+        finally:
+            OutboxChannel.objects.filter(name=channel, lease_owner=owner).update(
+                lease_owner="", lease_until=None
+            )
+        # Checked after the release: an event committed while we held the lease is
+        # either seen here or by its own publisher's claim.
+        if failed or not _head_is_due(channel, now):
+            return sent
+
+
+def dispatch_pending(*, now: datetime | None = None) -> int:
+    """Sends every due event of every channel; the periodic job."""
+    channels = (
+        OutboxEvent.objects.filter(sent_at__isnull=True)
+        .values_list("channel", flat=True)
+        .distinct()
+        .order_by()
+    )
+    return sum(dispatch_channel(channel, now=now) for channel in list(channels))
+
+
+@task()
+def dispatch_outbox() -> int:
+    """For the worker: resend what is unsent (schedule it, or run realtime_dispatch)."""
+    return dispatch_pending()
+
+
+def _claim(channel: str, owner: str) -> bool:
+    clock = timezone.now()
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=clock)
+    return bool(
+        OutboxChannel.objects.filter(free, name=channel).update(
+            lease_owner=owner, lease_until=clock + LEASE
+        )
+    )
+
+
+def _unsent(channel: str) -> list[OutboxEvent]:
+    return list(
+        OutboxEvent.objects.filter(channel=channel, sent_at__isnull=True).order_by("seq")[
+            :EVENTS_PER_LEASE
+        ]
+    )
+
+
+def _is_due(event: OutboxEvent, now: datetime | None) -> bool:
+    return event.next_attempt_at is None or event.next_attempt_at <= (now or timezone.now())
+
+
+def _head_is_due(channel: str, now: datetime | None) -> bool:
+    head = (
+        OutboxEvent.objects.filter(channel=channel, sent_at__isnull=True)
+        .order_by("seq")
+        .only("next_attempt_at")
+        .first()
+    )
+    return head is not None and _is_due(head, now)
+
+
+def _send_due(channel: str, now: datetime | None) -> tuple[int, bool]:
+    pending = _unsent(channel)
+    if not pending or not _is_due(pending[0], now):
+        return 0, False
+    publisher = get_publisher()
+    sent = 0
+    for start in range(0, len(pending), BATCH_SIZE):
+        chunk = pending[start : start + BATCH_SIZE]
+        try:
+            publisher.send([_outgoing(event) for event in chunk])
+        except Exception as error:
+            _record_failure(chunk[0], error)
+            return sent, True
+        OutboxEvent.objects.filter(pk__in=[e.pk for e in chunk]).update(sent_at=timezone.now())
+        events_module.recorded.extend(
+            {
+                "channel": e.channel,
+                "event": e.event,
+                "data": e.data,
+                "exclude_socket_id": e.exclude_socket_id,
+            }
+            for e in chunk
+        )
+        sent += len(chunk)
+    return sent, False
+
+
+def _outgoing(event: OutboxEvent) -> Outgoing:
+    return Outgoing(
+        channel=event.channel,
+        event=event.event,
+        data=events_module.encode_data(event.data),
+        exclude_socket_id=event.exclude_socket_id,
+    )
+
+
+def _record_failure(event: OutboxEvent, error: Exception) -> None:
+    attempts = event.attempts + 1
+    OutboxEvent.objects.filter(pk=event.pk).update(
+        attempts=attempts,
+        last_error=f"{type(error).__name__}: {error}"[:2000],
+        next_attempt_at=timezone.now() + backoff(attempts),
+    )
+    logger.warning(
+        "Sending %s#%s failed (attempt %s): %s", event.channel, event.seq, attempts, error
+    )

@@ -1,0 +1,75 @@
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.envelope import success
+from realtime import protocol, selectors
+from realtime.authorization import may_listen
+from realtime.serializers import (
+    ChannelAuthRequestSerializer,
+    ChannelAuthSerializer,
+    EventQuerySerializer,
+    OutboxEventSerializer,
+)
+
+
+class ChannelAuthView(APIView):
+    """Pusher channel auth: signs `socket_id:channel_name` for workspace members.
+
+    The answer is Pusher's bare `{auth}` (what the SDKs read), not the envelope;
+    errors use the envelope."""
+
+    @extend_schema(
+        operation_id="realtime_auth",
+        request=ChannelAuthRequestSerializer,
+        responses=ChannelAuthSerializer,
+    )
+    def post(self, request: Request) -> Response:
+        body = ChannelAuthRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        channel = body.validated_data["channel_name"]
+        if not may_listen(request.user, channel):
+            raise PermissionDenied("Only members of this channel's workspace may listen to it.")
+        return Response({"auth": protocol.channel_auth(body.validated_data["socket_id"], channel)})
+
+
+class EventListView(APIView):
+    """The outbox replay: a channel's events after a seq, for clients catching up."""
+
+    @extend_schema(
+        operation_id="events_list",
+        parameters=[EventQuerySerializer],
+        responses=inline_serializer(
+            name="EventList",
+            fields={
+                "success": serializers.BooleanField(),
+                "data": OutboxEventSerializer(many=True),
+                "pagination": inline_serializer(
+                    name="EventPagination",
+                    fields={
+                        "limit": serializers.IntegerField(),
+                        "hasMore": serializers.BooleanField(),
+                        "nextAfter": serializers.IntegerField(allow_null=True),
+                    },
+                ),
+            },
+        ),
+    )
+    def get(self, request: Request) -> Response:
+        query = EventQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        channel = query.validated_data["channel"]
+        if not may_listen(request.user, channel):
+            raise PermissionDenied("Only members of this channel's workspace may read it.")
+        rows, has_more = selectors.events_after(
+            channel, query.validated_data["after"], query.validated_data["limit"]
+        )
+        pagination = {
+            "limit": query.validated_data["limit"],
+            "hasMore": has_more,
+            "nextAfter": rows[-1].seq if has_more else None,
+        }
+        return success(OutboxEventSerializer(rows, many=True).data, pagination=pagination)

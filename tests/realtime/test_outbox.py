@@ -1,0 +1,185 @@
+"""The outbox: events written in the change's transaction, sent after commit, in seq
+order per channel, kept and retried with backoff when the publisher fails."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from config.exceptions import PayloadTooLarge
+from realtime import dispatch, events
+from realtime.events import MAX_EVENT_BYTES, publish, task_channel, workspace_channel
+from realtime.models import OutboxEvent
+from realtime.publishers import Outgoing
+
+
+@pytest.fixture(autouse=True)
+def _clean_record():
+    events.recorded.clear()
+    yield
+    events.recorded.clear()
+
+
+class FailingPublisher:
+    def __init__(self):
+        self.calls = 0
+
+    def send(self, outgoing: list[Outgoing]) -> None:
+        self.calls += 1
+        raise ConnectionError("push service down")
+
+
+class ListPublisher:
+    def __init__(self):
+        self.sent: list[Outgoing] = []
+
+    def send(self, outgoing: list[Outgoing]) -> None:
+        self.sent.extend(outgoing)
+
+
+def test_channel_names_have_the_private_prefix_by_default(settings):
+    assert task_channel("t1") == "private-task-t1"
+    assert workspace_channel("acme") == "private-workspace-acme"
+    settings.REALTIME_PUBLIC_CHANNELS = True
+    assert task_channel("t1") == "task-t1"
+
+
+def test_publish_writes_the_event_with_consecutive_seq_per_channel(db):
+    publish("private-task-a", "new-message", "m1")
+    publish("private-task-b", "new-message", "m2")
+    publish("private-task-a", "task-title-update", {"newTitle": "x"})
+    rows = list(OutboxEvent.objects.order_by("id").values_list("channel", "seq", "event"))
+    assert rows == [
+        ("private-task-a", 1, "new-message"),
+        ("private-task-b", 1, "new-message"),
+        ("private-task-a", 2, "task-title-update"),
+    ]
+
+
+def test_committed_events_are_sent_and_recorded(db, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        publish("private-task-a", "new-message", "m1", exclude_socket_id="1.2")
+    event = OutboxEvent.objects.get()
+    assert event.sent_at is not None
+    assert events.recorded == [
+        {
+            "channel": "private-task-a",
+            "event": "new-message",
+            "data": "m1",
+            "exclude_socket_id": "1.2",
+        }
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_change_leaves_no_event():
+    with pytest.raises(RuntimeError), transaction.atomic():
+        publish("private-task-a", "new-message", "lost")
+        raise RuntimeError("the change fails")
+    publish("private-task-a", "new-message", "kept")
+    assert list(OutboxEvent.objects.values_list("data", "seq")) == [("kept", 1)]
+    assert [e["data"] for e in events.recorded] == ["kept"]
+
+
+def test_payload_over_10_kb_in_utf8_bytes_is_an_error_at_publish_time(db):
+    # 4000 three-byte characters: 12 KB of UTF-8, though only 4000 characters.
+    with pytest.raises(PayloadTooLarge, match="limit is 10240 bytes"):
+        publish("private-task-a", "x", "€" * 4000)
+    publish("private-task-a", "x", "a" * (MAX_EVENT_BYTES - 2))  # quotes make it 10240
+    assert OutboxEvent.objects.count() == 1
+
+
+def test_a_failed_send_backs_off_and_later_events_wait_behind_it(db, monkeypatch):
+    failing = FailingPublisher()
+    monkeypatch.setattr(dispatch, "get_publisher", lambda: failing)
+    publish("private-task-a", "e", 1)
+    publish("private-task-a", "e", 2)
+    assert dispatch.dispatch_channel("private-task-a") == 0
+    assert dispatch.dispatch_channel("private-task-a") == 0  # head not due: not retried
+    assert failing.calls == 1
+    head = OutboxEvent.objects.get(seq=1)
+    assert head.attempts == 1
+    assert "push service down" in head.last_error
+    assert head.next_attempt_at > timezone.now()
+    assert not OutboxEvent.objects.filter(sent_at__isnull=False).exists()
+
+    working = ListPublisher()
+    monkeypatch.setattr(dispatch, "get_publisher", lambda: working)
+    later = timezone.now() + timedelta(minutes=10)
+    assert dispatch.dispatch_pending(now=later) == 2
+    assert [o.data for o in working.sent] == ["1", "2"]
+    assert dispatch.dispatch_pending(now=later) == 0  # nothing twice
+
+
+def test_backoff_grows_and_is_capped():
+    assert dispatch.backoff(1) == timedelta(seconds=1)
+    assert dispatch.backoff(4) == timedelta(seconds=8)
+    assert dispatch.backoff(50) == timedelta(seconds=dispatch.MAX_BACKOFF_SECONDS)
+
+
+def test_a_channel_leased_by_another_dispatcher_is_left_to_it(db, monkeypatch):
+    working = ListPublisher()
+    monkeypatch.setattr(dispatch, "get_publisher", lambda: working)
+    publish("private-task-a", "e", 1)
+    assert dispatch._claim("private-task-a", "someone-else")
+    assert dispatch.dispatch_channel("private-task-a") == 0
+    assert working.sent == []
+
+
+def test_the_management_command_sends_what_is_pending(db):
+    from django.core.management import call_command
+
+    publish("private-task-a", "e", 1)
+    call_command("realtime_dispatch", "--once")
+    assert OutboxEvent.objects.get().sent_at is not None
+
+
+def test_uuids_and_datetimes_in_data_leave_as_the_api_writes_them(
+    db, django_capture_on_commit_callbacks
+):
+    import uuid
+    from datetime import UTC, datetime
+
+    task_id = uuid.UUID("6c1f9f36-0000-4000-8000-000000000001")
+    when = datetime(2026, 11, 23, 9, 0, 0, 123456, tzinfo=UTC)
+    with django_capture_on_commit_callbacks(execute=True):
+        publish(
+            "private-task-a",
+            "workflow-status-update",
+            {"taskId": task_id, "workflowStatus": "COMPLETED", "timestamp": when},
+        )
+    assert events.recorded[0]["data"] == {
+        "taskId": str(task_id),
+        "workflowStatus": "COMPLETED",
+        "timestamp": "2026-11-23T09:00:00.123Z",
+    }
+
+
+def test_the_worker_task_resends_what_is_due(db, settings, monkeypatch):
+    working = ListPublisher()
+    monkeypatch.setattr(dispatch, "get_publisher", lambda: working)
+    publish("private-task-a", "e", 1)
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+    result = dispatch.dispatch_outbox.enqueue()
+    assert result.return_value == 1
+    assert [o.data for o in working.sent] == ["1"]
+
+
+def test_names_the_push_service_would_refuse_are_refused_at_publish_time(db):
+    with pytest.raises(ValueError, match="channel name"):
+        publish("private-task a", "e", 1)
+    with pytest.raises(ValueError, match="event name"):
+        publish("private-task-a", "e" * 201, 1)
+    assert not OutboxEvent.objects.exists()
+
+
+def test_a_malformed_socket_id_to_exclude_excludes_nobody(db):
+    publish("private-task-a", "new-message", "m1", exclude_socket_id="not-a-socket")
+    publish("private-task-a", "new-message", "m2", exclude_socket_id="12.34")
+    assert list(
+        OutboxEvent.objects.order_by("seq").values_list("exclude_socket_id", flat=True)
+    ) == [
+        None,
+        "12.34",
+    ]
