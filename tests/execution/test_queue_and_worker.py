@@ -257,3 +257,18 @@ def test_seq_is_gap_free_with_concurrent_writers(workspace):
     for run in runs:  # each writer's lines keep their order
         own = list(TaskLog.objects.filter(run=run).order_by("seq").values_list("line", flat=True))
         assert own == [f"{run.number}:{i}" for i in range(300)]
+
+
+def test_reap_stale_runs_command(workspace, settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.STALE_RUN_SECONDS = 1
+    task = TaskFactory(workspace=workspace, workflow_status="IN_PROGRESS")
+    run = running(task)
+    TaskRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=5))
+    out = StringIO()
+    call_command("reap_stale_runs", stdout=out)
+    assert "Reaped 1 stale run(s)." in out.getvalue()
+    assert TaskRun.objects.get(pk=run.pk).status == "ERROR"
