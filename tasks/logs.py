@@ -225,3 +225,12 @@ def clear_logs(task_id: UUID) -> int:
     """Deletes a task's lines; `log_seq` stays, so numbering (and stream resume) goes on."""
     deleted, _ = TaskLog.objects.filter(task_id=task_id).delete()
     return deleted
+
+
+def stream_state(task_id: UUID) -> dict[str, Any]:
+    """What an SSE stream reports about its task; `running`: a run is queued or running."""
+    from tasks.models import ACTIVE_WORKFLOW
+
+    task = Task.objects.only("workflow_status", "log_seq").get(pk=task_id)
+    running = TaskRun.objects.filter(task_id=task_id, status__in=ACTIVE_WORKFLOW).exists()
+    return {"workflowStatus": task.workflow_status, "running": running, "lastSeq": task.log_seq}

@@ -175,3 +175,21 @@ class TaskLogsView(APIView):
         task = logs_task_for(request, task_id, Role.ADMIN)
         logs.clear_logs(task.pk)
         return no_content()
+
+
+def authorize_log_stream(raw_token: str | None, task_id: UUID) -> Task:
+    """The SSE stream's check: a valid token (Bearer or ?token=) of any member; logs on."""
+    from rest_framework.exceptions import NotAuthenticated
+
+    from config.authentication import authenticate_token
+
+    if not raw_token:
+        raise NotAuthenticated()
+    user, _ = authenticate_token(raw_token)
+    task = Task.objects.select_related("workspace").filter(pk=task_id, deleted=False).first()
+    if task is None:
+        raise NotFoundError()
+    require_role(user, task.workspace_id, Role.VIEWER)
+    if not task.workspace.task_logs_enabled:
+        raise NotFoundError("TASK_LOGS_DISABLED", "Task logs are disabled for this workspace.")
+    return task
