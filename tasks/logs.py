@@ -167,6 +167,10 @@ class LogWriter:
         ):
             self.flush()
 
+    def flush_if_due(self) -> None:
+        if self.buffer and time.monotonic() - self.last_flush >= self.batch_seconds:
+            self.flush()
+
     def flush(self) -> None:
         lines, self.buffer = self.buffer, []
         self.last_flush = time.monotonic()

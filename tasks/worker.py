@@ -188,7 +188,9 @@ def execute_run(run_id: str, worker_id: str | None = None) -> str | None:
         if robot is not None and not robot.enabled:
             raise RunnerConfigError(f"The robot {robot.name!r} is disabled.")
         for event in runner_for(robot.runner if robot else "scripted")(context):
-            if isinstance(event, LogLine):
+            if event is None:
+                writer.flush_if_due()
+            elif isinstance(event, LogLine):
                 writer.write(event.stream, event.line)
             elif isinstance(event, AssistantMessage):
                 writer.flush()

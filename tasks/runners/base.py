@@ -58,7 +58,8 @@ class Outcome:
     waiting: bool = False
 
 
-RunnerEvent = LogLine | AssistantMessage | Outcome
+# None is an idle tick: nothing new, but the worker may flush buffered log lines.
+RunnerEvent = LogLine | AssistantMessage | Outcome | None
 
 
 class Runner(Protocol):

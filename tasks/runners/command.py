@@ -118,6 +118,7 @@ def run(context: RunContext) -> Iterator[RunnerEvent]:
         try:
             item = lines.get(timeout=0.2)
         except queue.Empty:
+            yield None  # idle: lets the worker flush what it buffered
             continue
         if item is _EOF:
             open_streams -= 1

@@ -98,6 +98,7 @@ def run(context: RunContext) -> Iterator[RunnerEvent]:
             try:
                 item = chunks.get(timeout=0.2)
             except queue.Empty:
+                yield None  # idle: lets the worker flush what it buffered
                 continue
             if item is _DONE:
                 break

@@ -7,6 +7,7 @@ Empty config: three log lines, then `Echo: <last USER message or the title>`, CO
 `{"fail": "reason"}`.
 """
 
+import time
 from collections.abc import Iterator
 
 from tasks.runners.base import (
@@ -42,9 +43,12 @@ def run(context: RunContext) -> Iterator[RunnerEvent]:
             yield Outcome("COMPLETED", waiting=True, output_text=str(step["form"]))
             return
         elif "sleep" in step:
-            if context.stop.wait(float(step["sleep"])):
-                yield Outcome("HALTED")
-                return
+            deadline = time.monotonic() + float(step["sleep"])
+            while (left := deadline - time.monotonic()) > 0:
+                if context.stop.wait(min(left, 0.2)):
+                    yield Outcome("HALTED")
+                    return
+                yield None  # idle tick: buffered log lines get written meanwhile
         elif "fail" in step:
             yield Outcome("FAILED", error=str(step["fail"]))
             return
