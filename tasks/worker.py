@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -32,6 +33,7 @@ from tasks.runners import (
     Outcome,
     RunContext,
     RunnerConfigError,
+    RunnerEvent,
     runner_for,
 )
 
@@ -171,6 +173,23 @@ def post_assistant_message(
     return message
 
 
+def drain(
+    events: Iterator[RunnerEvent], writer: LogWriter, run: TaskRun, secrets: list[str]
+) -> Outcome | None:
+    """Writes the runner's lines and messages as they come; returns its outcome."""
+    for event in events:
+        if event is None:
+            writer.flush_if_due()
+        elif isinstance(event, LogLine):
+            writer.write(event.stream, event.line)
+        elif isinstance(event, AssistantMessage):
+            writer.flush()
+            post_assistant_message(run.task_id, event.text, event.artifacts, secrets)
+        elif isinstance(event, Outcome):
+            return event
+    return None
+
+
 def execute_run(run_id: str, worker_id: str | None = None) -> str | None:
     """Runs one TaskRun to its end; returns its final status, or None if not claimed."""
     run = claim(run_id, worker_id or this_worker())
@@ -187,17 +206,9 @@ def execute_run(run_id: str, worker_id: str | None = None) -> str | None:
     try:
         if robot is not None and not robot.enabled:
             raise RunnerConfigError(f"The robot {robot.name!r} is disabled.")
-        for event in runner_for(robot.runner if robot else "scripted")(context):
-            if event is None:
-                writer.flush_if_due()
-            elif isinstance(event, LogLine):
-                writer.write(event.stream, event.line)
-            elif isinstance(event, AssistantMessage):
-                writer.flush()
-                post_assistant_message(run.task_id, event.text, event.artifacts, secrets)
-            elif isinstance(event, Outcome):
-                outcome = event
-                break
+        events = runner_for(robot.runner if robot else "scripted")(context)
+        with contextlib.closing(events):  # the runner cleans up (kills its process) on close
+            outcome = drain(events, writer, run, secrets)
         outcome = outcome or Outcome(WorkflowStatus.COMPLETED)
     except RunnerConfigError as error:
         outcome = Outcome(WorkflowStatus.FAILED, error=str(error))

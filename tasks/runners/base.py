@@ -6,7 +6,7 @@ and returns promptly once it is set.
 """
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -63,7 +63,7 @@ RunnerEvent = LogLine | AssistantMessage | Outcome | None
 
 
 class Runner(Protocol):
-    def __call__(self, context: RunContext) -> Iterator[RunnerEvent]: ...
+    def __call__(self, context: RunContext) -> Generator[RunnerEvent]: ...
 
 
 class RunnerConfigError(ValueError):

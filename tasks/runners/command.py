@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import IO, cast
 
 from django.conf import settings
@@ -77,7 +77,7 @@ def stop_process(process: "subprocess.Popen[str]", grace: float) -> None:
             continue
 
 
-def run(context: RunContext) -> Iterator[RunnerEvent]:
+def run(context: RunContext) -> Generator[RunnerEvent]:
     argv = context.config.get("argv")
     if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
         raise RunnerConfigError("config.argv must be a non-empty list of strings.")
@@ -102,11 +102,29 @@ def run(context: RunContext) -> Iterator[RunnerEvent]:
         yield Outcome("FAILED", error=f"Could not start {argv[0]}: {error}")
         return
 
+    try:
+        yield from _watch(context, process, timeout)
+    finally:  # also when the worker closes the generator early
+        if process.poll() is None:
+            stop_process(process, 0)
+        for pipe in (process.stdin, process.stdout, process.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                if pipe is not None:
+                    pipe.close()
+
+
+def _watch(
+    context: RunContext, process: "subprocess.Popen[str]", timeout: float
+) -> Generator[RunnerEvent]:
     lines: queue.Queue[object] = queue.Queue()
     assert process.stdin and process.stdout and process.stderr
     threading.Thread(target=_feed, args=(process.stdin, context.prompt), daemon=True).start()
-    for pipe, name in ((process.stdout, "stdout"), (process.stderr, "stderr")):
-        threading.Thread(target=_pump, args=(pipe, name, lines), daemon=True).start()
+    pumps = [
+        threading.Thread(target=_pump, args=(pipe, name, lines), daemon=True)
+        for pipe, name in ((process.stdout, "stdout"), (process.stderr, "stderr"))
+    ]
+    for pump in pumps:
+        pump.start()
 
     stdout: list[str] = []
     open_streams, deadline, stopped_by = 2, time.monotonic() + timeout, ""
@@ -128,12 +146,14 @@ def run(context: RunContext) -> Iterator[RunnerEvent]:
             stdout.append(text)
         yield LogLine(stream, text)
     exit_code = process.wait()
+    for pump in pumps:
+        pump.join(timeout=1)
     yield from _outcome(context, exit_code, stdout, stopped_by, timeout)
 
 
 def _outcome(
     context: RunContext, exit_code: int, stdout: list[str], stopped_by: str, timeout: float
-) -> Iterator[RunnerEvent]:
+) -> Generator[RunnerEvent]:
     yield LogLine("system", f"exit code {exit_code}")
     if stopped_by == "halt":
         yield Outcome("HALTED", exit_code=exit_code, error="Halted.")

@@ -12,7 +12,7 @@ import queue
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 from django.conf import settings
@@ -71,7 +71,7 @@ def _read(response: Any, chunks: "queue.Queue[object]") -> None:
     chunks.put(_DONE)
 
 
-def run(context: RunContext) -> Iterator[RunnerEvent]:
+def run(context: RunContext) -> Generator[RunnerEvent]:
     request = _request(context)
     model = json.loads(request.data or b"{}")["model"]  # type: ignore[arg-type]
     yield LogLine("system", f"POST {request.full_url} (model {model}, streaming)")

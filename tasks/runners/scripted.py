@@ -8,7 +8,7 @@ Empty config: three log lines, then `Echo: <last USER message or the title>`, CO
 """
 
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 
 from tasks.runners.base import (
     AssistantMessage,
@@ -20,7 +20,7 @@ from tasks.runners.base import (
 )
 
 
-def run(context: RunContext) -> Iterator[RunnerEvent]:
+def run(context: RunContext) -> Generator[RunnerEvent]:
     steps = context.config.get("steps")
     if not steps:
         yield from _echo(context)
@@ -57,7 +57,7 @@ def run(context: RunContext) -> Iterator[RunnerEvent]:
     yield Outcome("COMPLETED")
 
 
-def _echo(context: RunContext) -> Iterator[RunnerEvent]:
+def _echo(context: RunContext) -> Generator[RunnerEvent]:
     asked = context.last_user_message
     text = f"Echo: {asked if asked is not None else context.title}"
     yield LogLine("system", f"scripted runner: run {context.run_number} of task {context.task_id}")

@@ -4,6 +4,7 @@ Collected only when DATABASE_URL is PostgreSQL (marker `postgres_only`, deselect
 tests/execution/conftest.py otherwise): SQLite has no SKIP LOCKED and one writer.
 """
 
+import contextlib
 import itertools
 import json
 import os
@@ -37,6 +38,7 @@ def free_port() -> int:
 def stack(tmp_path):
     """Server + 2 workers on this test's database; stale runs after 3 s."""
     db = connection.settings_dict
+    logs = contextlib.ExitStack()
     port = free_port()
     env = {
         **os.environ,
@@ -59,7 +61,7 @@ def stack(tmp_path):
             ],
             cwd=ROOT,
             env=env,
-            stdout=(tmp_path / "server.log").open("w"),
+            stdout=logs.enter_context((tmp_path / "server.log").open("w")),
             stderr=subprocess.STDOUT,
         )
     }
@@ -78,13 +80,14 @@ def stack(tmp_path):
             ],
             cwd=ROOT,
             env=env,
-            stdout=(tmp_path / f"{name}.log").open("w"),
+            stdout=logs.enter_context((tmp_path / f"{name}.log").open("w")),
             stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + 20
     while True:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                pass
             break
         except OSError:
             assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
@@ -99,6 +102,7 @@ def stack(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    logs.close()
 
 
 def post(url: str, token: str) -> tuple[int, dict]:
