@@ -1,18 +1,24 @@
 """Endpoints of execution: retry, halt, and the task's logs (the SSE stream is
 tasks/consumers.py). Thin: look up the task with the caller's role, call execution or logs."""
 
+import json
 from typing import Any
 from uuid import UUID
 
+from django.http import HttpResponse
+from djangorestframework_camel_case.render import CamelCaseJSONRenderer
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.access import require_role
 from accounts.models import Role
+from config.authentication import QueryTokenAuthentication
 from config.envelope import no_content, success
 from config.exceptions import NotFoundError, invalid
 from tasks import execution, logs
@@ -193,3 +199,63 @@ def authorize_log_stream(raw_token: str | None, task_id: UUID) -> Task:
     if not task.workspace.task_logs_enabled:
         raise NotFoundError("TASK_LOGS_DISABLED", "Task logs are disabled for this workspace.")
     return task
+
+
+class EventStreamRenderer(BaseRenderer):
+    media_type = "text/event-stream"
+    format = "sse"
+
+    def render(
+        self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None
+    ) -> bytes:
+        return json.dumps(data).encode()
+
+
+class TaskLogStreamView(APIView):
+    """The schema of the SSE stream. Served by tasks.consumers.LogStreamConsumer under ASGI
+    (the Channels route comes first); reached only without it (WSGI, test client), where it
+    answers one snapshot: `init`, then `end` if nothing runs."""
+
+    authentication_classes = [QueryTokenAuthentication, SessionAuthentication]
+    renderer_classes = [CamelCaseJSONRenderer, EventStreamRenderer]
+
+    @extend_schema(
+        operation_id="tasks_logs_stream",
+        parameters=[
+            OpenApiParameter("tail", OpenApiTypes.INT, description="Lines in `init`, default 200."),
+            OpenApiParameter("after", OpenApiTypes.INT, description="Resume after this seq."),
+            OpenApiParameter("token", OpenApiTypes.STR, description="For EventSource clients."),
+            OpenApiParameter("Last-Event-ID", OpenApiTypes.INT, OpenApiParameter.HEADER),
+        ],
+        responses={(200, "text/event-stream"): OpenApiTypes.STR},
+    )
+    def get(self, request: Request, task_id: UUID) -> HttpResponse:
+        from tasks.consumers import sse
+
+        task = logs_task_for(request, task_id, Role.VIEWER)
+        header = request.headers.get("Last-Event-ID")
+        after_seq = _non_negative(header) if header else int_param(request, "after", low=0)
+        tail = int_param(request, "tail", low=0, high=1000, default=200) or 0
+        state = logs.stream_state(task.pk)
+        task_state = {"workflowStatus": state["workflowStatus"], "running": state["running"]}
+        if after_seq is None:
+            lines = logs.log_rows(task.pk, limit=tail, newest=True) if tail else []
+            body = sse(
+                "init", {"logs": lines, "task": task_state}, lines[-1]["seq"] if lines else None
+            )
+        else:
+            lines = logs.log_rows(task.pk, after=after_seq, limit=1000)
+            body = sse("init", {"logs": [], "task": task_state}) + b"".join(
+                sse("log", line, line["seq"]) for line in lines
+            )
+        if not state["running"]:
+            body += sse("end", {"workflowStatus": state["workflowStatus"]})
+        return HttpResponse(body, content_type="text/event-stream; charset=utf-8")
+
+
+def _non_negative(raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise invalid("Last-Event-ID", "Must be a non-negative integer.")
+    return int(raw)

@@ -241,3 +241,24 @@ def test_keep_alive_comment_and_poll_fallback(people, workspace, settings):
     stream, events = async_to_sync(scenario)()
     assert ": keep-alive" in stream.buffer
     assert log_seqs(events) == [1] and events[-1][0] == "end"
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_stream_snapshot_without_asgi_by_persona(api, workspace, persona):
+    """Through Django alone (no Channels route) the endpoint answers one snapshot."""
+    task = TaskFactory(workspace=workspace, workflow_status="COMPLETED")
+    append_lines(
+        TaskRun.objects.create(task=task, number=1, status="COMPLETED"),
+        [("stdout", "a"), ("stdout", "b")],
+    )
+    response = api(persona).get(
+        f"/api/tasks/{task.pk}/logs/stream?after=1", HTTP_ACCEPT="text/event-stream"
+    )
+    assert response.status_code == STREAM_STATUS[persona]
+    if response.status_code == 200:
+        text = response.content.decode()
+        assert response["Content-Type"].startswith("text/event-stream")
+        assert "event: init" in text and "id: 2\nevent: log" in text and "event: end" in text
+        assert "id: 1\n" not in text
+    else:
+        assert json.loads(response.content)["success"] is False
