@@ -272,3 +272,19 @@ def test_reap_stale_runs_command(workspace, settings):
     call_command("reap_stale_runs", stdout=out)
     assert "Reaped 1 stale run(s)." in out.getvalue()
     assert TaskRun.objects.get(pk=run.pk).status == "ERROR"
+
+
+def test_demo_robots_are_seeded_once_and_answer(db):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo", stdout=StringIO())
+    robots = {r.name: r for r in RobotFactory._meta.model.objects.filter(workspace__slug="demo")}
+    assert set(robots) == {"Echo robot", "Scripted demo", "Python command"}
+    task = TaskFactory(
+        workspace=robots["Python command"].workspace, robot=robots["Python command"], prompt="hi"
+    )
+    queue_run(task)
+    assert ChatMessage.objects.get(task=task).message == "You said: hi"

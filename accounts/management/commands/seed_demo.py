@@ -63,3 +63,6 @@ class Command(BaseCommand):
 
     def seed_workspace(self, workspace: Workspace, owner: User) -> None:
         """Repositories, robots, tasks and conversations (filled in by their apps)."""
+        from tasks.demo import seed_robots
+
+        seed_robots(workspace)
