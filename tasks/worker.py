@@ -54,6 +54,11 @@ def claim(run_id: str, worker_id: str) -> TaskRun | None:
         return None
     with transaction.atomic():
         task = lock_task(run.task_id)
+        if task.deleted:  # deleted while queued: it never starts
+            TaskRun.objects.filter(pk=run_id, status=WorkflowStatus.PENDING).update(
+                status=WorkflowStatus.HALTED, finished_at=timezone.now(), error="Task deleted."
+            )
+            return None
         busy = (
             Q(task_id=task.pk) | Q(task__group_id=task.group_id)
             if task.group_id

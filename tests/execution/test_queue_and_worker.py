@@ -288,3 +288,11 @@ def test_demo_robots_are_seeded_once_and_answer(db):
     )
     queue_run(task)
     assert ChatMessage.objects.get(task=task).message == "You said: hi"
+
+
+def test_a_run_of_a_task_deleted_while_queued_never_starts(workspace):
+    task = TaskFactory(workspace=workspace, workflow_status="PENDING", deleted=True)
+    run = TaskRun.objects.create(task=task, number=1)
+    assert execute_run(str(run.pk)) is None
+    run.refresh_from_db()
+    assert run.status == "HALTED" and not TaskLog.objects.filter(task=task).exists()
