@@ -213,6 +213,20 @@ if REALTIME_PUBLISHER not in ("pusher", "none"):
 TASK_LOGS_ENABLED = env_bool("TASK_LOGS_ENABLED", True)
 STALE_RUN_SECONDS = env_int("STALE_RUN_SECONDS", 1800)
 RETRY_STALE_RUNS = env_bool("RETRY_STALE_RUNS", False)
+TASK_LOG_MAX_LINES = env_int("TASK_LOG_MAX_LINES", 20000)  # per run, then one truncation line
+TASK_LOG_MAX_BYTES = env_int("TASK_LOG_MAX_BYTES", 5 * 1024 * 1024)
+RUN_HEARTBEAT_SECONDS = env_int("RUN_HEARTBEAT_SECONDS", 5)
+RUN_HALT_GRACE_SECONDS = env_int("RUN_HALT_GRACE_SECONDS", 10)  # SIGTERM, then SIGKILL
+RUN_TIME_LIMIT_SECONDS = env_int("RUN_TIME_LIMIT_SECONDS", 3600)  # command runs
+REAPER_INTERVAL_SECONDS = env_int("REAPER_INTERVAL_SECONDS", 60)
+LOG_STREAM_KEEPALIVE_SECONDS = env_int("LOG_STREAM_KEEPALIVE_SECONDS", 25)
+# The SSE stream's database read when the channel layer cannot carry the worker's lines
+# (in-memory layer, i.e. no REDIS_URL): every second; with Redis, a slow safety net.
+LOG_STREAM_POLL_SECONDS = float(env("LOG_STREAM_POLL_SECONDS", "1" if not REDIS_URL else "10"))
+# The `openai` runner's defaults; a robot's config overrides them.
+OPENAI_BASE_URL = env("OPENAI_BASE_URL", "https://api.openai.com/v1")
+OPENAI_MODEL = env("OPENAI_MODEL", "gpt-4o-mini")
+OPENAI_API_KEY = env("OPENAI_API_KEY")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -164,11 +164,9 @@ def _stamp_workflow(task: Task) -> None:
 
 
 def halt_runs(task: Task) -> None:
-    """Stops the task's live run. Halting itself belongs to the execution work: it
-    provides `tasks.execution.halt(task)`; until it lands, only the status changes."""
-    halt = getattr(execution, "halt", None)
-    if halt is not None:
-        halt(task)
+    """Stops the task's queued or running runs, if it has any (PATCH to HALTED, delete)."""
+    if task.runs.filter(status__in=ACTIVE_WORKFLOW).exists():
+        execution.halt(task)
 
 
 @transaction.atomic

@@ -1,6 +1,6 @@
 from django.urls import URLPattern, URLResolver, path
 
-from tasks import views
+from tasks import run_views, views
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("tasks", views.TaskListView.as_view(), name="tasks"),
@@ -18,4 +18,14 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("repos/<uuid:repo_id>", views.RepositoryDetailView.as_view(), name="repo"),
     path("robots", views.RobotListView.as_view(), name="robots"),
     path("robots/<uuid:robot_id>", views.RobotDetailView.as_view(), name="robot"),
+    # Execution: retry, halt, logs (the SSE stream is served by the Channels consumer in
+    # config/routing.py; this view documents it in the schema and answers without Channels).
+    path("tasks/<uuid:task_id>/retry", run_views.TaskRetryView.as_view(), name="task-retry"),
+    path("tasks/<uuid:task_id>/halt", run_views.TaskHaltView.as_view(), name="task-halt"),
+    path("tasks/<uuid:task_id>/logs", run_views.TaskLogsView.as_view(), name="task-logs"),
+    path(
+        "tasks/<uuid:task_id>/logs/stream",
+        run_views.TaskLogStreamView.as_view(),
+        name="task-logs-stream",
+    ),
 ]

@@ -1,6 +1,7 @@
 """Personas shared by every app's tests: owner, admin, developer, viewer, outsider,
 anonymous (plus pm, stakeholder, and the developer's revoked and expired tokens)."""
 
+import os
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -21,6 +22,32 @@ MEMBER_ROLES = {
     "stakeholder": Role.STAKEHOLDER,
     "viewer": Role.VIEWER,
 }
+
+
+# Tests marked `postgres_only` (concurrent writers, several real processes) are
+# collected only in the PostgreSQL run: deselected, not skipped, on SQLite.
+POSTGRES_MARKER = "postgres_only"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{POSTGRES_MARKER}: needs PostgreSQL (concurrent writers, real server and db_worker "
+        "processes); collected only when DATABASE_URL is PostgreSQL",
+    )
+
+
+def on_postgres() -> bool:
+    return os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if on_postgres():
+        return
+    deselected = [item for item in items if item.get_closest_marker(POSTGRES_MARKER)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker(POSTGRES_MARKER)]
 
 
 @pytest.fixture(autouse=True)

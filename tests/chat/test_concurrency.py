@@ -58,6 +58,7 @@ def shared_task(transactional_db):
     return TaskFactory(workspace=WorkspaceFactory(slug="race"))
 
 
+@pytest.mark.postgres_only
 def test_concurrent_posts_with_one_client_message_id_store_one_message(shared_task):
     def post(i: int) -> object:
         return services.post_message(
@@ -73,6 +74,7 @@ def test_concurrent_posts_with_one_client_message_id_store_one_message(shared_ta
     assert shared_task.message_count == 1
 
 
+@pytest.mark.postgres_only
 def test_concurrent_posts_count_every_message(shared_task):
     def post(i: int) -> object:
         return services.post_message(task=Task.objects.get(pk=shared_task.pk), message=f"m{i}")

@@ -1,0 +1,239 @@
+"""GET /api/tasks/{id}/logs/stream: the task's log lines as Server-Sent Events.
+
+Events: `init` (the last `tail` lines, or none when resuming, and the task state),
+`log` (one line; SSE `id:` is its seq), `status` (workflow status changes), `end` (no
+run left). Resume with `Last-Event-ID` or `?after=`: the stream joins the task's
+Channels group first, then reads the database catch-up, and drops any seq it already
+sent, so every line after the given seq arrives once. A gap in what the group delivers
+(a full channel, a layer that does not cross processes) is filled from the database, which
+is also read every LOG_STREAM_POLL_SECONDS as the fallback. An idle stream holds no
+thread and no database connection: reads go through database_sync_to_async and close.
+"""
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs
+from uuid import UUID
+
+from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
+from channels.generic.http import AsyncHttpConsumer
+from django.conf import settings
+from django.db import connection
+from rest_framework.exceptions import APIException
+
+from config.exceptions import exception_handler
+from tasks.logs import log_group, log_rows, stream_state
+from tasks.run_views import authorize_log_stream
+
+CATCH_UP_BATCH = 1000
+
+
+def db_read(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Runs a read in the shared sync thread and closes its connection after."""
+
+    def read_and_close(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        finally:
+            if not connection.in_atomic_block:
+                connection.close()
+
+    return database_sync_to_async(read_and_close)
+
+
+def sse(event: str, data: Any, event_id: int | None = None) -> bytes:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+class LogStreamConsumer(AsyncHttpConsumer):
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.last_seq = 0
+        self.streaming = False
+        self.finished = False
+        self.lock = asyncio.Lock()
+        self.workflow_status: str | None = None
+        self.timers: list[asyncio.Task[None]] = []
+
+    # --- request -------------------------------------------------------------------
+
+    async def http_request(self, message: dict[str, Any]) -> None:
+        # Unlike the base class, the response outlives handle(): group messages reach the
+        # handlers below while the stream is open.
+        if "body" in message:
+            self.body.append(message["body"])
+        if message.get("more_body"):
+            return
+        await self.handle(b"".join(self.body))
+        if not self.streaming:
+            await self.disconnect()
+            raise StopConsumer()
+
+    async def handle(self, body: bytes) -> None:
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        headers = {k.decode().lower(): v.decode() for k, v in self.scope.get("headers", [])}
+        task_id = self.scope["url_route"]["kwargs"]["task_id"]
+        try:
+            self.task_id = UUID(str(task_id))
+            after = self.number(headers.get("last-event-id") or query.get("after", [None])[0])
+            tail = self.number(query.get("tail", ["200"])[0], high=1000) or 0
+            await db_read(authorize_log_stream)(self.token(headers, query), self.task_id)
+        except (APIException, ValueError) as error:
+            await self.refuse(error)
+            return
+
+        await self.send_headers(
+            headers=[
+                (b"Content-Type", b"text/event-stream; charset=utf-8"),
+                (b"Cache-Control", b"no-cache"),
+                (b"X-Accel-Buffering", b"no"),
+            ]
+        )
+        self.streaming = True
+        self.group = log_group(self.task_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)  # first: no line missed
+        state = await db_read(stream_state)(self.task_id)
+        self.workflow_status = state["workflowStatus"]
+        if after is None:
+            lines = await db_read(log_rows)(self.task_id, limit=tail, newest=True) if tail else []
+            self.last_seq = lines[-1]["seq"] if lines else state["lastSeq"]
+            await self.send_event(
+                "init", {"logs": lines, "task": self.task_state(state)}, self.last_seq
+            )
+        else:
+            self.last_seq = after
+            await self.send_event("init", {"logs": [], "task": self.task_state(state)})
+            async with self.lock:
+                await self.catch_up()
+        if not state["running"]:
+            await self.end()
+            return
+        self.timers = [
+            asyncio.ensure_future(
+                self.every(settings.LOG_STREAM_KEEPALIVE_SECONDS, self.keep_alive)
+            ),
+            asyncio.ensure_future(self.every(settings.LOG_STREAM_POLL_SECONDS, self.poll)),
+        ]
+
+    @staticmethod
+    def number(raw: str | None, *, high: int | None = None) -> int | None:
+        if raw is None or raw == "":
+            return None
+        value = int(raw)
+        if value < 0 or (high is not None and value > high):
+            raise ValueError(raw)
+        return value
+
+    @staticmethod
+    def token(headers: dict[str, str], query: dict[str, list[str]]) -> str | None:
+        scheme, _, credentials = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and credentials.strip():
+            return credentials.strip()
+        return query.get("token", [None])[0]
+
+    async def refuse(self, error: Exception) -> None:
+        if isinstance(error, ValueError):
+            from config.exceptions import invalid
+
+            error = invalid("after", "Last-Event-ID, after and tail must be non-negative integers.")
+        response = exception_handler(error, {})
+        await self.send_response(
+            response.status_code,
+            json.dumps(response.data).encode(),
+            headers=[(b"Content-Type", b"application/json")],
+        )
+
+    @staticmethod
+    def task_state(state: dict[str, Any]) -> dict[str, Any]:
+        return {"workflowStatus": state["workflowStatus"], "running": state["running"]}
+
+    # --- sending -------------------------------------------------------------------
+
+    async def send_event(self, event: str, data: Any, event_id: int | None = None) -> None:
+        if not self.finished:
+            await self.send_body(sse(event, data, event_id), more_body=True)
+
+    async def send_lines(self, lines: list[dict[str, Any]]) -> None:
+        for line in lines:
+            if line["seq"] > self.last_seq:
+                self.last_seq = line["seq"]
+                await self.send_event("log", line, line["seq"])
+
+    async def catch_up(self) -> None:
+        """Sends every stored line after the last one sent (call with the lock held)."""
+        while True:
+            lines = await db_read(log_rows)(self.task_id, after=self.last_seq, limit=CATCH_UP_BATCH)
+            await self.send_lines(lines)
+            if len(lines) < CATCH_UP_BATCH:
+                return
+
+    async def end(self) -> None:
+        if self.finished:
+            return
+        await self.send_event(
+            "end", {"workflowStatus": self.workflow_status, "lastSeq": self.last_seq}
+        )
+        self.finished = True
+        await self.send_body(b"", more_body=False)
+        await self.channel_layer.send(self.channel_name, {"type": "log.finish"})
+
+    # --- the task's group ----------------------------------------------------------
+
+    async def log_lines(self, message: dict[str, Any]) -> None:
+        async with self.lock:
+            lines = message["lines"]
+            if lines and lines[0]["seq"] > self.last_seq + 1:
+                await self.catch_up()  # a gap: the database has everything before these
+            await self.send_lines(lines)
+
+    async def log_status(self, message: dict[str, Any]) -> None:
+        async with self.lock:
+            await self.catch_up()
+            await self.status_changed(message["workflowStatus"])
+            if message.get("ended"):
+                state = await db_read(stream_state)(self.task_id)
+                if not state["running"]:
+                    await self.end()
+
+    async def log_finish(self, message: dict[str, Any]) -> None:
+        await self.disconnect()
+        raise StopConsumer()
+
+    async def status_changed(self, workflow_status: str | None) -> None:
+        if workflow_status != self.workflow_status:
+            self.workflow_status = workflow_status
+            await self.send_event("status", {"workflowStatus": workflow_status})
+
+    # --- timers --------------------------------------------------------------------
+
+    async def every(self, seconds: float, action: Callable[[], Any]) -> None:
+        while not self.finished:
+            await asyncio.sleep(seconds)
+            await action()
+
+    async def keep_alive(self) -> None:
+        if not self.finished:
+            await self.send_body(b": keep-alive\n\n", more_body=True)
+
+    async def poll(self) -> None:
+        async with self.lock:
+            state = await db_read(stream_state)(self.task_id)
+            await self.catch_up()
+            await self.status_changed(state["workflowStatus"])
+            if not state["running"]:
+                await self.end()
+
+    async def disconnect(self) -> None:
+        self.finished = True
+        current = asyncio.current_task()
+        for timer in self.timers:
+            if timer is not current:
+                timer.cancel()
+        if getattr(self, "group", None):
+            with contextlib.suppress(Exception):
+                await self.channel_layer.group_discard(self.group, self.channel_name)

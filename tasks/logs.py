@@ -1,0 +1,240 @@
+"""Task log lines: batched writes with gap-free `seq` per task, per-run caps, masked secrets.
+
+A writer reserves a block of seq numbers with one `UPDATE ... SET log_seq = log_seq + n
+RETURNING log_seq` and inserts the lines in the same transaction: the task row stays
+locked until commit, so concurrent writers number on without gaps or duplicates, and a
+line is never visible before the lines numbered under it. After commit the lines go to
+the task's Channels group, where the SSE streams pick them up.
+"""
+
+import logging
+import re
+import time
+from collections.abc import Iterable
+from typing import Any
+from uuid import UUID
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import connection, transaction
+
+from tasks.models import LogStream, Task, TaskLog, TaskRun
+
+logger = logging.getLogger(__name__)
+
+MASK = "***"
+_SECRET_PATTERNS = [
+    re.compile(p)
+    for p in (
+        r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_\-]{16,}",  # OpenAI / Anthropic style keys
+        r"\btd_[A-Za-z0-9_\-]{16,}",  # Taskdesk API tokens
+        r"\bgh[pousr]_[A-Za-z0-9]{20,}",  # GitHub tokens
+        r"\bgithub_pat_[A-Za-z0-9_]{20,}",
+        r"\bglpat-[A-Za-z0-9_\-]{16,}",  # GitLab
+        r"\bxox[abprs]-[A-Za-z0-9\-]{10,}",  # Slack
+        r"\bAKIA[0-9A-Z]{16}\b",  # AWS access key id
+        r"\bAIza[0-9A-Za-z_\-]{35}\b",  # Google API key
+        r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
+    )
+]
+# `password=...`, `api_key: ...`, `Authorization: Bearer ...`: keep the name, mask the value.
+_ASSIGNMENT = re.compile(
+    r"(?i)\b((?:api[_-]?key|access[_-]?token|auth[_-]?token|secret[_-]?key|client[_-]?secret"
+    r"|password|passwd|token|secret)[\"']?\s*[:=]\s*[\"']?)([^\s\"',;]{4,})"
+)
+_BEARER = re.compile(r"(?i)\b(bearer\s+)([A-Za-z0-9_\-.=:/+]{8,})")
+
+
+def mask_secrets(text: str, secrets: Iterable[str] = ()) -> str:
+    """Masks tokens and keys of common shapes and the given literal secrets."""
+    for secret in sorted((s for s in secrets if isinstance(s, str) and len(s) >= 4), key=len)[::-1]:
+        text = text.replace(secret, MASK)
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(MASK, text)
+    text = _ASSIGNMENT.sub(lambda m: m.group(1) + MASK, text)
+    return _BEARER.sub(lambda m: m.group(1) + MASK, text)
+
+
+def robot_secrets(config: dict[str, Any]) -> list[str]:
+    """The literal secrets a robot's config names (`config.secrets`, plus its `api_key`)."""
+    found = [s for s in config.get("secrets", []) if isinstance(s, str)]
+    if isinstance(config.get("api_key"), str):
+        found.append(config["api_key"])
+    return found
+
+
+def log_group(task_id: UUID | str) -> str:
+    """The Channels group the SSE streams of a task listen on."""
+    return f"tasklogs.{task_id}"
+
+
+def line_payload(log: TaskLog, run_number: int) -> dict[str, Any]:
+    return {
+        "seq": log.seq,
+        "runNumber": run_number,
+        "stream": log.stream,
+        "line": log.line,
+        "createdAt": log.created_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def reserve_seq(task_id: UUID, count: int) -> int:
+    """Takes `count` seq numbers of the task; returns the first. Call inside a transaction."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Task._meta.db_table} SET log_seq = log_seq + %s WHERE id = %s "
+            "RETURNING log_seq",
+            [count, task_id.hex if connection.vendor == "sqlite" else task_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise Task.DoesNotExist(task_id)
+    return int(row[0]) - count + 1
+
+
+def append_lines(run: TaskRun, lines: list[tuple[str, str]]) -> list[TaskLog]:
+    """Writes lines `(stream, text)` of a run with the next seq numbers of its task."""
+    if not lines:
+        return []
+    with transaction.atomic():
+        first = reserve_seq(run.task_id, len(lines))
+        rows = TaskLog.objects.bulk_create(
+            TaskLog(task_id=run.task_id, run=run, seq=first + i, stream=stream, line=text)
+            for i, (stream, text) in enumerate(lines)
+        )
+        payload = [line_payload(row, run.number) for row in rows]
+        transaction.on_commit(lambda: notify(run.task_id, {"type": "log.lines", "lines": payload}))
+    return rows
+
+
+def notify(task_id: UUID | str, message: dict[str, Any]) -> None:
+    """Sends a message to the task's SSE streams; a layer that is down never fails a run."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(log_group(task_id), message)
+    except Exception:
+        logger.warning("Could not reach the channel layer for task %s", task_id, exc_info=True)
+
+
+class LogWriter:
+    """Buffers a run's log lines and writes them in batches, within the run's caps."""
+
+    def __init__(
+        self,
+        run: TaskRun,
+        secrets: Iterable[str] = (),
+        *,
+        batch_lines: int = 100,
+        batch_seconds: float = 0.5,
+    ):
+        self.run = run
+        self.secrets = list(secrets)
+        self.batch_lines = batch_lines
+        self.batch_seconds = batch_seconds
+        self.max_lines: int = settings.TASK_LOG_MAX_LINES
+        self.max_bytes: int = settings.TASK_LOG_MAX_BYTES
+        self.lines_kept = 0
+        self.bytes_kept = 0
+        self.truncated = False
+        self.buffer: list[tuple[str, str]] = []
+        self.last_flush = time.monotonic()
+
+    def write(self, stream: str, line: str) -> None:
+        if self.truncated:
+            return
+        text = mask_secrets(line.rstrip("\r\n"), self.secrets)
+        size = len(text.encode())
+        if self.lines_kept + 1 > self.max_lines or self.bytes_kept + size > self.max_bytes:
+            self.truncated = True
+            self.buffer.append(
+                (
+                    LogStream.SYSTEM,
+                    f"[log truncated: this run passed its limit of {self.max_lines} lines "
+                    f"or {self.max_bytes} bytes; later lines are not kept]",
+                )
+            )
+            self.flush()
+            return
+        self.lines_kept += 1
+        self.bytes_kept += size
+        self.buffer.append((stream if stream in LogStream.values else LogStream.STDOUT, text))
+        if (
+            len(self.buffer) >= self.batch_lines
+            or time.monotonic() - self.last_flush >= self.batch_seconds
+        ):
+            self.flush()
+
+    def flush_if_due(self) -> None:
+        if self.buffer and time.monotonic() - self.last_flush >= self.batch_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        lines, self.buffer = self.buffer, []
+        self.last_flush = time.monotonic()
+        append_lines(self.run, lines)
+
+
+def log_rows(
+    task_id: UUID,
+    *,
+    after: int | None = None,
+    before: int | None = None,
+    limit: int = 200,
+    newest: bool = False,
+) -> list[dict[str, Any]]:
+    """Lines of a task in seq order: the first `limit` after `after`, or (newest=True) the
+    last `limit` before `before`."""
+    rows = TaskLog.objects.filter(task_id=task_id)
+    if after is not None:
+        rows = rows.filter(seq__gt=after)
+    if before is not None:
+        rows = rows.filter(seq__lt=before)
+    picked = list(
+        rows.order_by("-seq" if newest else "seq").values(
+            "seq", "stream", "line", "created_at", "run__number"
+        )[:limit]
+    )
+    if newest:
+        picked.reverse()
+    return [
+        {
+            "seq": r["seq"],
+            "runNumber": r["run__number"],
+            "stream": r["stream"],
+            "line": r["line"],
+            "createdAt": r["created_at"].isoformat().replace("+00:00", "Z"),
+        }
+        for r in picked
+    ]
+
+
+def logs_page(
+    task_id: UUID, *, limit: int, before: int | None, after: int | None
+) -> tuple[list[dict[str, Any]], int | None]:
+    """One page of the logs endpoint and its `nextBefore` (null when nothing is older)."""
+    if after is not None:
+        lines = log_rows(task_id, after=after, before=before, limit=limit)
+    else:
+        lines = log_rows(task_id, before=before, limit=limit, newest=True)
+    older = (
+        bool(lines) and TaskLog.objects.filter(task_id=task_id, seq__lt=lines[0]["seq"]).exists()
+    )
+    return lines, (lines[0]["seq"] if older else None)
+
+
+def clear_logs(task_id: UUID) -> int:
+    """Deletes a task's lines; `log_seq` stays, so numbering (and stream resume) goes on."""
+    deleted, _ = TaskLog.objects.filter(task_id=task_id).delete()
+    return deleted
+
+
+def stream_state(task_id: UUID) -> dict[str, Any]:
+    """What an SSE stream reports about its task; `running`: a run is queued or running."""
+    from tasks.models import ACTIVE_WORKFLOW
+
+    task = Task.objects.only("workflow_status", "log_seq").get(pk=task_id)
+    running = TaskRun.objects.filter(task_id=task_id, status__in=ACTIVE_WORKFLOW).exists()
+    return {"workflowStatus": task.workflow_status, "running": running, "lastSeq": task.log_seq}
