@@ -5,6 +5,7 @@ dropdowns of every row, filters on low-cardinality columns only.
 Deleted tasks are visible here (and only here); "restore deleted" brings them back.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
@@ -14,7 +15,8 @@ from django.db.models import F, QuerySet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 
-from tasks import services
+from config.exceptions import Conflict
+from tasks import execution, services
 from tasks.models import Feature, Repository, Robot, Task, TaskGroup, TaskLog, TaskRun
 
 
@@ -118,7 +120,7 @@ class TaskAdmin(ScaledAdmin):
     )
     readonly_fields = ("log_seq", "message_count", "awaiting_input", "created_at", "updated_at")
     inlines = [TaskRunInline]
-    actions = ["archive", "unarchive", "restore_deleted"]
+    actions = ["archive", "unarchive", "restore_deleted", "retry", "halt"]
 
     def get_ordering(self, request: HttpRequest) -> Any:
         # The order (and nulls placement) of the index task_recent_nl_idx.
@@ -138,6 +140,31 @@ class TaskAdmin(ScaledAdmin):
     def restore_deleted(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
         count = services.restore_deleted(queryset.filter(deleted=True))
         self.message_user(request, f"Restored {count} task(s).", messages.SUCCESS)
+
+    @admin.action(description="Retry selected tasks")
+    def retry(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
+        self._each(request, queryset, execution.retry, "Queued")
+
+    @admin.action(description="Halt selected tasks")
+    def halt(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
+        self._each(request, queryset, execution.halt, "Halted")
+
+    def _each(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Task],
+        action: Callable[[Task], object],
+        done: str,
+    ) -> None:
+        """Runs the same service as the API on each task; refusals (409s) are listed."""
+        count = 0
+        for task in queryset.filter(deleted=False):
+            try:
+                action(task)
+                count += 1
+            except Conflict as refused:
+                self.message_user(request, f"{task}: {refused.detail}", messages.WARNING)
+        self.message_user(request, f"{done} {count} task(s).", messages.SUCCESS)
 
 
 @admin.register(TaskRun)

@@ -78,3 +78,21 @@ def test_admin_is_for_staff_only(client, people, rows):
     client.force_login(people["admin"])
     response = client.get(reverse("admin:tasks_task_changelist"))
     assert response.status_code == 302
+
+
+def test_admin_retry_and_halt_use_the_execution_rules(staff_client, rows):
+    url = reverse("admin:tasks_task_changelist")
+    # A PENDING run exists: retry is refused (as the API's 409), halt stops it.
+    Task.objects.filter(pk=rows.pk).update(workflow_status="PENDING")
+    response = staff_client.post(
+        url, {"action": "retry", "_selected_action": [rows.pk]}, follow=True
+    )
+    assert b"queued or running" in response.content
+    assert TaskRun.objects.filter(task=rows).count() == 1
+    staff_client.post(url, {"action": "halt", "_selected_action": [rows.pk]})
+    rows.refresh_from_db()
+    assert rows.workflow_status == "HALTED"
+    staff_client.post(url, {"action": "retry", "_selected_action": [rows.pk]})
+    rows.refresh_from_db()
+    assert rows.retries == 1
+    assert list(TaskRun.objects.filter(task=rows).values_list("number", flat=True)) == [1, 2]
