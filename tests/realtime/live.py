@@ -42,10 +42,13 @@ outsider = User.objects.create_user("outsider", "outsider@example.com", "pw")
 workspace = Workspace.objects.create(slug="acme", name="Acme", owner=member)
 Membership.objects.create(workspace=workspace, user=member, role=Role.VIEWER)
 Workspace.objects.create(slug="elsewhere", name="Elsewhere", owner=outsider)
+writer = User.objects.create_user("writer", "writer@example.com", "pw")
+Membership.objects.create(workspace=workspace, user=writer, role=Role.DEVELOPER)
 task = Task.objects.create(workspace=workspace, title="Live task")
 print(json.dumps({
     "member_token": ApiToken.issue(member, "e2e")[1],
     "outsider_token": ApiToken.issue(outsider, "e2e")[1],
+    "writer_token": ApiToken.issue(writer, "e2e")[1],
     "task_id": str(task.id),
     "slug": workspace.slug,
 }))

@@ -5,6 +5,7 @@ API (the path workers take). No timing assertions: waits only guard against hang
 import json
 import subprocess
 import sys
+import urllib.request
 from datetime import timedelta
 
 import pusher
@@ -76,6 +77,55 @@ def test_pusher_js_receives_committed_events_in_commit_order_and_nothing_rolled_
         e["data"].get("newTitle") == "Lost" for e in client.events() if isinstance(e["data"], dict)
     )
     assert not OutboxEvent.objects.filter(sent_at__isnull=True).exists()
+
+
+def rest(server, token: str, method: str, path: str, body: dict | None = None) -> dict:
+    request = urllib.request.Request(
+        f"{server.url}{path}",
+        data=json.dumps(body).encode() if body is not None else None,
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_changes_made_through_the_rest_api_reach_pusher_js_with_the_seed_payloads(
+    server, listeners, live_db
+):
+    """The server publishes its own changes (PATCH, a chat message) to its built-in
+    Pusher server after commit; a viewer's pusher-js sees them in commit order."""
+    task_id = live_db["task_id"]
+    task_channel = f"private-task-{task_id}"
+    workspace_channel = f"private-workspace-{live_db['slug']}"
+    client = listeners(server, live_db["member_token"], [task_channel, workspace_channel])
+    client.wait_for(subscribed, count=2)
+
+    before = rest(server, live_db["writer_token"], "GET", f"/api/tasks/{task_id}")
+    previous = before["data"]["title"]
+    rest(server, live_db["writer_token"], "PATCH", f"/api/tasks/{task_id}", {"title": "Renamed"})
+    posted = rest(
+        server,
+        live_db["writer_token"],
+        "POST",
+        "/api/chat/message",
+        {"taskId": task_id, "message": "Please start"},
+    )["message"]
+
+    on_task = lambda line: is_event()(line) and line["channel"] == task_channel  # noqa: E731
+    client.wait_for(on_task, count=3)
+    title = {"taskId": task_id, "newTitle": "Renamed", "previousTitle": previous}
+    received = [(e["event"], e["data"]) for e in client.events() if e["channel"] == task_channel]
+    assert received[:2] == [("task-title-update", title), ("new-message", posted["id"])]
+    event, status = received[2]
+    assert event == "workflow-status-update"
+    assert (status["taskId"], status["workflowStatus"]) == (task_id, "PENDING")
+    assert status["timestamp"].endswith("Z")
+    client.wait_for(lambda line: is_event("workspace-task-title-update")(line))
+    [workspace_title] = [
+        e["data"] for e in client.events() if e["event"] == "workspace-task-title-update"
+    ]
+    assert workspace_title == title
 
 
 def test_a_non_members_subscription_is_refused(server, listeners, live_db):
