@@ -1,6 +1,7 @@
 import factory
 
 from accounts.models import Membership, Role, User, Workspace
+from tasks.models import Repository, Robot, Task, TaskGroup
 
 
 class UserFactory(factory.django.DjangoModelFactory[User]):
@@ -36,3 +37,42 @@ class MembershipFactory(factory.django.DjangoModelFactory[Membership]):
     workspace = factory.SubFactory(WorkspaceFactory)
     user = factory.SubFactory(UserFactory)
     role = Role.DEVELOPER
+
+
+class RepositoryFactory(factory.django.DjangoModelFactory[Repository]):
+    class Meta:
+        model = Repository
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    name = factory.Sequence(lambda n: f"repo{n}")
+    repository_url = factory.LazyAttribute(lambda r: f"https://git.example.com/{r.name}.git")
+
+
+class RobotFactory(factory.django.DjangoModelFactory[Robot]):
+    """A scripted robot with an empty config: it echoes."""
+
+    class Meta:
+        model = Robot
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    name = factory.Sequence(lambda n: f"robot{n}")
+
+
+class TaskGroupFactory(factory.django.DjangoModelFactory[TaskGroup]):
+    class Meta:
+        model = TaskGroup
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    kind = "issue"
+    binding_key = factory.Sequence(lambda n: f"#{n}")
+    title = factory.Sequence(lambda n: f"Group {n}")
+
+
+class TaskFactory(factory.django.DjangoModelFactory[Task]):
+    """A TODO card that never ran (workflowStatus null)."""
+
+    class Meta:
+        model = Task
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    title = factory.Sequence(lambda n: f"Task {n}")

@@ -2,37 +2,16 @@
 
 from datetime import timedelta
 
-import factory
 from django.utils import timezone
 
 from chat.models import Artifact, ArtifactType, Attachment, ChatMessage, ChatRole
-from tasks.models import Repository, Robot, Task
-from tests.factories import WorkspaceFactory
-
-
-class RepositoryFactory(factory.django.DjangoModelFactory[Repository]):
-    class Meta:
-        model = Repository
-
-    workspace = factory.SubFactory(WorkspaceFactory)
-    name = factory.Sequence(lambda n: f"repo{n}")
-    repository_url = factory.LazyAttribute(lambda r: f"https://git.example.com/{r.name}")
-
-
-class RobotFactory(factory.django.DjangoModelFactory[Robot]):
-    class Meta:
-        model = Robot
-
-    workspace = factory.SubFactory(WorkspaceFactory)
-    name = factory.Sequence(lambda n: f"robot{n}")
-
-
-class TaskFactory(factory.django.DjangoModelFactory[Task]):
-    class Meta:
-        model = Task
-
-    workspace = factory.SubFactory(WorkspaceFactory)
-    title = factory.Sequence(lambda n: f"Task {n}")
+from tasks.models import Task
+from tests.factories import (  # noqa: F401 (shared factories, re-exported)
+    RepositoryFactory,
+    RobotFactory,
+    TaskFactory,
+    WorkspaceFactory,
+)
 
 
 def thread(task: Task, count: int, *, with_details: bool = True) -> list[ChatMessage]:

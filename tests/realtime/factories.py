@@ -1,12 +1,1 @@
-import factory
-
-from tasks.models import Task
-from tests.factories import WorkspaceFactory
-
-
-class TaskFactory(factory.django.DjangoModelFactory[Task]):
-    class Meta:
-        model = Task
-
-    workspace = factory.SubFactory(WorkspaceFactory)
-    title = factory.Sequence(lambda n: f"Task {n}")
+from tests.factories import TaskFactory  # noqa: F401 (the shared factory)

@@ -1,25 +1,15 @@
 import factory
 
 from chat.models import Artifact, ChatMessage, ChatRole
-from tasks.models import Feature, Repository, Robot, Task, TaskGroup, TaskRun, WorkflowStatus
-from tests.factories import UserFactory, WorkspaceFactory
-
-
-class RepositoryFactory(factory.django.DjangoModelFactory[Repository]):
-    class Meta:
-        model = Repository
-
-    workspace = factory.SubFactory(WorkspaceFactory)
-    name = factory.Sequence(lambda n: f"repo{n}")
-    repository_url = factory.LazyAttribute(lambda r: f"https://git.example.com/{r.name}.git")
-
-
-class RobotFactory(factory.django.DjangoModelFactory[Robot]):
-    class Meta:
-        model = Robot
-
-    workspace = factory.SubFactory(WorkspaceFactory)
-    name = factory.Sequence(lambda n: f"robot{n}")
+from tasks.models import Feature, TaskRun, WorkflowStatus
+from tests import factories
+from tests.factories import (  # noqa: F401 (shared factories, re-exported)
+    RepositoryFactory,
+    RobotFactory,
+    TaskGroupFactory,
+    UserFactory,
+    WorkspaceFactory,
+)
 
 
 class FeatureFactory(factory.django.DjangoModelFactory[Feature]):
@@ -30,24 +20,9 @@ class FeatureFactory(factory.django.DjangoModelFactory[Feature]):
     title = factory.Sequence(lambda n: f"Feature {n}")
 
 
-class TaskGroupFactory(factory.django.DjangoModelFactory[TaskGroup]):
-    class Meta:
-        model = TaskGroup
-
-    workspace = factory.SubFactory(WorkspaceFactory)
-    kind = "issue"
-    binding_key = factory.Sequence(lambda n: f"#{n}")
-    title = factory.Sequence(lambda n: f"Group {n}")
-
-
-class TaskFactory(factory.django.DjangoModelFactory[Task]):
+class TaskFactory(factories.TaskFactory):
     """A task that ran (COMPLETED), so the "recent" view shows it."""
 
-    class Meta:
-        model = Task
-
-    workspace = factory.SubFactory(WorkspaceFactory)
-    title = factory.Sequence(lambda n: f"Task {n}")
     workflow_status = WorkflowStatus.COMPLETED
 
 
