@@ -128,6 +128,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+    # Tests use a file too: an in-memory database shares one cache lock and answers
+    # "table is locked" at once, where the real file waits out the busy timeout.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_taskdesk.sqlite3")}
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

@@ -5,11 +5,10 @@ on PostgreSQL.
 """
 
 import threading
-import time
 from collections.abc import Callable
 
 import pytest
-from django.db import OperationalError, connection
+from django.db import connection
 
 from chat import services
 from chat.models import ChatMessage
@@ -25,7 +24,7 @@ def run_together(count: int, work: Callable[[int], object]) -> list[object]:
     def one(i: int) -> None:
         try:
             barrier.wait()
-            results[i] = until_unlocked(lambda: work(i))
+            results[i] = work(i)
         except Exception as error:  # reported to the test below
             results[i] = error
         finally:
@@ -39,26 +38,11 @@ def run_together(count: int, work: Callable[[int], object]) -> list[object]:
     return results
 
 
-def until_unlocked(attempt: Callable[[], object]) -> object:
-    """The file database of the embedded mode waits for a lock (busy timeout); the
-    in-memory test database (shared cache) says "table is locked" at once instead.
-    Here a thread tries again what the file database would have waited for."""
-    for _ in range(200):
-        try:
-            return attempt()
-        except OperationalError as error:
-            if connection.vendor != "sqlite" or "locked" not in str(error):
-                raise
-            time.sleep(0.01)
-    raise AssertionError("the database stayed locked")
-
-
 @pytest.fixture
 def shared_task(transactional_db):
     return TaskFactory(workspace=WorkspaceFactory(slug="race"))
 
 
-@pytest.mark.postgres_only
 def test_concurrent_posts_with_one_client_message_id_store_one_message(shared_task):
     def post(i: int) -> object:
         return services.post_message(
@@ -74,7 +58,6 @@ def test_concurrent_posts_with_one_client_message_id_store_one_message(shared_ta
     assert shared_task.message_count == 1
 
 
-@pytest.mark.postgres_only
 def test_concurrent_posts_count_every_message(shared_task):
     def post(i: int) -> object:
         return services.post_message(task=Task.objects.get(pk=shared_task.pk), message=f"m{i}")
