@@ -35,8 +35,9 @@ from chat.models import (
     ContextTagType,
 )
 from config.exceptions import PayloadTooLarge, invalid
-from realtime.events import publish, task_channel, workspace_channel
+from realtime.events import publish, task_channel
 from tasks import execution
+from tasks.events import announce
 from tasks.models import (
     EventType,
     GroupKind,
@@ -162,7 +163,7 @@ def post_message(
         )
         if role == ChatRole.USER and ask_robot:
             execution.request_answer(locked)
-        _publish_task_updated(locked, "task-updated")
+        announce(locked, "task-updated")
 
     task.message_count = locked.message_count
     task.awaiting_input = locked.awaiting_input
@@ -235,19 +236,6 @@ def _newest_form_unanswered(task: Task) -> bool:
     return Artifact.objects.filter(
         message__in=newest, type=ArtifactType.FORM, answered_at__isnull=True
     ).exists()
-
-
-def _publish_task_updated(task: Task, event: str) -> None:
-    publish(
-        workspace_channel(task.workspace.slug),
-        event,
-        {
-            "taskId": str(task.pk),
-            "workflowStatus": task.workflow_status,
-            "status": task.status,
-            "updatedAt": task.updated_at.isoformat().replace("+00:00", "Z"),
-        },
-    )
 
 
 # Validation: everything is checked before anything is written.
@@ -369,7 +357,7 @@ def execute_chat(
             group=group,
             created_by=author,
         )
-        _publish_task_updated(task, "task-created")
+        announce(task, "task-created")
         # A fresh task has no run: request_answer queues one (tasks.execution.queue_run).
         post_message(task=task, message=text, author=author)
     group.refresh_from_db()

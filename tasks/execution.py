@@ -16,38 +16,17 @@ from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from config.exceptions import Conflict
-from realtime.events import publish, task_channel, workspace_channel
+from tasks.events import announce, workflow_status_changed
 from tasks.models import ACTIVE_WORKFLOW, Task, TaskGroup, TaskRun, WorkflowStatus
 
 SUPERSEDED = "Superseded by a forced retry: no heartbeat for {seconds} s."
 
 
-def iso(moment: object) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None  # type: ignore[attr-defined]
-
-
 def publish_workflow_status(task_id: Any) -> None:
     """`workflow-status-update` on the task's channel, `task-updated` on its workspace's."""
     task = Task.objects.select_related("workspace").get(pk=task_id)
-    publish(
-        task_channel(task.pk),
-        "workflow-status-update",
-        {
-            "taskId": str(task.pk),
-            "workflowStatus": task.workflow_status,
-            "timestamp": iso(timezone.now()),
-        },
-    )
-    publish(
-        workspace_channel(task.workspace.slug),
-        "task-updated",
-        {
-            "taskId": str(task.pk),
-            "workflowStatus": task.workflow_status,
-            "status": task.status,
-            "updatedAt": iso(task.updated_at),
-        },
-    )
+    workflow_status_changed(task, timezone.now())
+    announce(task, "task-updated")
 
 
 def lock_task(task_id: Any) -> Task:

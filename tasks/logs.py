@@ -19,6 +19,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection, transaction
 
+from tasks.events import iso
 from tasks.models import LogStream, Task, TaskLog, TaskRun
 
 logger = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def line_payload(log: TaskLog, run_number: int) -> dict[str, Any]:
         "runNumber": run_number,
         "stream": log.stream,
         "line": log.line,
-        "createdAt": log.created_at.isoformat().replace("+00:00", "Z"),
+        "createdAt": iso(log.created_at),
     }
 
 
@@ -205,7 +206,7 @@ def log_rows(
             "runNumber": r["run__number"],
             "stream": r["stream"],
             "line": r["line"],
-            "createdAt": r["created_at"].isoformat().replace("+00:00", "Z"),
+            "createdAt": iso(r["created_at"]),
         }
         for r in picked
     ]

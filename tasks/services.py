@@ -1,7 +1,6 @@
 """Writes to tasks, repositories and robots. Each change is one transaction; its
 realtime events are published inside it and leave only after commit."""
 
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -12,6 +11,7 @@ from accounts.models import Membership, User, Workspace
 from config.exceptions import invalid
 from realtime.events import publish, task_channel, workspace_channel
 from tasks import execution
+from tasks.events import announce, iso, workflow_status_changed
 from tasks.models import (
     ACTIVE_WORKFLOW,
     EventType,
@@ -23,10 +23,6 @@ from tasks.models import (
 )
 
 UPDATABLE = ("title", "description", "status", "workflow_status", "priority")
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 def _in_workspace(model: Any, pk: UUID | None, workspace_id: UUID, field: str) -> Any:
@@ -50,19 +46,6 @@ def _member(pk: UUID | None, workspace_id: UUID, field: str) -> User | None:
     if membership is None:
         raise invalid(field, "No such member of this workspace.")
     return membership.user
-
-
-def _announce(task: Task, event: str) -> None:
-    publish(
-        workspace_channel(task.workspace.slug),
-        event,
-        {
-            "taskId": str(task.id),
-            "workflowStatus": task.workflow_status,
-            "status": task.status,
-            "updatedAt": iso(task.updated_at),
-        },
-    )
 
 
 @transaction.atomic
@@ -104,7 +87,7 @@ def create_task(
     task.save()
     if run:
         execution.queue_run(task)
-    _announce(task, "task-created")
+    announce(task, "task-created")
     return task
 
 
@@ -132,15 +115,7 @@ def update_task(task: Task, *, actor: User, changes: dict[str, Any]) -> Task:
     if workflow_changed and task.workflow_status == WorkflowStatus.HALTED:
         halt_runs(task)
     if workflow_changed:
-        publish(
-            task_channel(task.id),
-            "workflow-status-update",
-            {
-                "taskId": str(task.id),
-                "workflowStatus": task.workflow_status,
-                "timestamp": iso(task.updated_at),
-            },
-        )
+        workflow_status_changed(task, task.updated_at)
     if task.title != previous_title:
         title_update = {
             "taskId": str(task.id),
@@ -149,7 +124,7 @@ def update_task(task: Task, *, actor: User, changes: dict[str, Any]) -> Task:
         }
         publish(task_channel(task.id), "task-title-update", title_update)
         publish(workspace_channel(task.workspace.slug), "workspace-task-title-update", title_update)
-    _announce(task, "task-updated")
+    announce(task, "task-updated")
     return task
 
 

@@ -1,0 +1,38 @@
+"""The task events clients see (API.md "Realtime events"), built in one place."""
+
+from datetime import datetime
+
+from realtime.events import publish, task_channel, workspace_channel
+from tasks.models import Task
+
+
+def iso(moment: datetime) -> str:
+    """ISO 8601 in UTC with `Z`, as the contract writes times."""
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def announce(task: Task, event: str) -> None:
+    """`task-created` / `task-updated` on the task's workspace channel, for list views."""
+    publish(
+        workspace_channel(task.workspace.slug),
+        event,
+        {
+            "taskId": str(task.pk),
+            "workflowStatus": task.workflow_status,
+            "status": task.status,
+            "updatedAt": iso(task.updated_at),
+        },
+    )
+
+
+def workflow_status_changed(task: Task, timestamp: datetime) -> None:
+    """`workflow-status-update` on the task's channel."""
+    publish(
+        task_channel(task.pk),
+        "workflow-status-update",
+        {
+            "taskId": str(task.pk),
+            "workflowStatus": task.workflow_status,
+            "timestamp": iso(timestamp),
+        },
+    )
