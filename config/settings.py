@@ -133,7 +133,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_taskdesk.sqlite3")}
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 else:
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A pool per process, not persistent connections: under ASGI a request may run in a
+    # thread of its own, and a persistent connection lives and dies with its thread; a
+    # burst of 100 channel-auth requests ran PostgreSQL out of connections that way.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env_int("DATABASE_POOL_SIZE", 10),
+        "timeout": 30,  # seconds a request waits for a free connection
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
