@@ -14,7 +14,7 @@ import logging
 import uuid
 from datetime import datetime, timedelta
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.tasks import task
 from django.utils import timezone
 
@@ -43,22 +43,25 @@ def dispatch_after_commit(channel: str) -> None:
 
 def dispatch_channel(channel: str, *, now: datetime | None = None) -> int:
     """Sends the channel's due events; returns how many were sent."""
-    sent = 0
-    while True:
-        owner = uuid.uuid4().hex
-        if not _claim(channel, owner):
-            return sent  # another dispatcher has it, and re-checks after its release
-        try:
-            count, failed = _send_due(channel, now)
+    owner = uuid.uuid4().hex
+    if not _claim(channel, owner):
+        return 0  # another dispatcher has it, and sends what is committed before it lets go
+    sent, released = 0, False
+    try:
+        while True:
+            count, blocked = _send_due(channel, now)
             sent += count
-        finally:
-            OutboxChannel.objects.filter(name=channel, lease_owner=owner).update(
-                lease_owner="", lease_until=None
-            )
-        # Checked after the release: an event committed while we held the lease is
-        # either seen here or by its own publisher's claim.
-        if failed or not _head_is_due(channel, now):
-            return sent
+            if blocked:
+                return sent  # the head waits for its next attempt; the periodic job returns
+            released = _release_when_done(channel, owner)
+            if released:
+                return sent
+            # Events were committed while we held the lease: their publishers could not
+            # claim it, so they are ours to send, under a renewed lease.
+            _renew(channel, owner)
+    finally:
+        if not released:
+            _release(channel, owner)
 
 
 def dispatch_pending(*, now: datetime | None = None) -> int:
@@ -88,6 +91,30 @@ def _claim(channel: str, owner: str) -> bool:
     )
 
 
+def _release(channel: str, owner: str) -> None:
+    OutboxChannel.objects.filter(name=channel, lease_owner=owner).update(
+        lease_owner="", lease_until=None
+    )
+
+
+def _release_when_done(channel: str, owner: str) -> bool:
+    """Lets go of the lease only if nothing is left unsent, in one statement: a publisher
+    that committed before it could not claim the lease (we had it) and its event is seen
+    here; one that commits after finds the lease free (its claim waits for this row)."""
+    unsent = OutboxEvent.objects.filter(channel=OuterRef("name"), sent_at__isnull=True)
+    return bool(
+        OutboxChannel.objects.filter(~Exists(unsent), name=channel, lease_owner=owner).update(
+            lease_owner="", lease_until=None
+        )
+    )
+
+
+def _renew(channel: str, owner: str) -> None:
+    OutboxChannel.objects.filter(name=channel, lease_owner=owner).update(
+        lease_until=timezone.now() + LEASE
+    )
+
+
 def _unsent(channel: str) -> list[OutboxEvent]:
     return list(
         OutboxEvent.objects.filter(channel=channel, sent_at__isnull=True).order_by("seq")[
@@ -100,20 +127,12 @@ def _is_due(event: OutboxEvent, now: datetime | None) -> bool:
     return event.next_attempt_at is None or event.next_attempt_at <= (now or timezone.now())
 
 
-def _head_is_due(channel: str, now: datetime | None) -> bool:
-    head = (
-        OutboxEvent.objects.filter(channel=channel, sent_at__isnull=True)
-        .order_by("seq")
-        .only("next_attempt_at")
-        .first()
-    )
-    return head is not None and _is_due(head, now)
-
-
 def _send_due(channel: str, now: datetime | None) -> tuple[int, bool]:
+    """Sends the unsent events in order; returns (how many were sent, whether the rest must
+    wait: a send failed, or the head is not due yet)."""
     pending = _unsent(channel)
     if not pending or not _is_due(pending[0], now):
-        return 0, False
+        return 0, bool(pending)
     publisher = get_publisher()
     sent = 0
     for start in range(0, len(pending), BATCH_SIZE):

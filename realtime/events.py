@@ -11,8 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import connection, transaction
 
 from config.exceptions import PayloadTooLarge
 from realtime.models import OutboxChannel, OutboxEvent
@@ -65,7 +64,7 @@ def publish(channel: str, event: str, data: Any, *, exclude_socket_id: str | Non
             message=f"The {event!r} event on {channel} is {size} bytes; "
             f"the limit is {MAX_EVENT_BYTES} bytes."
         )
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # the caller's transaction, or one of its own
         seq = _next_seq(channel)
         OutboxEvent.objects.create(
             channel=channel,
@@ -81,15 +80,15 @@ def publish(channel: str, event: str, data: Any, *, exclude_socket_id: str | Non
 
 
 def _next_seq(channel: str) -> int:
-    """The channel's next seq. The UPDATE locks the counter row until the caller's
-    transaction ends, so concurrent writers get consecutive numbers in commit order."""
-    for _ in range(3):
-        if OutboxChannel.objects.filter(name=channel).update(last_seq=F("last_seq") + 1):
-            return OutboxChannel.objects.values_list("last_seq", flat=True).get(name=channel)
-        try:
-            with transaction.atomic():
-                OutboxChannel.objects.create(name=channel, last_seq=1)
-            return 1
-        except IntegrityError:
-            continue  # another writer created it first: take the UPDATE path
-    raise RuntimeError(f"Could not allocate a sequence number on {channel}")
+    """The channel's next seq, in one statement. The upsert locks the counter row until the
+    caller's transaction ends, so concurrent writers get consecutive numbers in commit
+    order."""
+    table = OutboxChannel._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (name, last_seq, lease_owner) VALUES (%s, 1, '') "
+            f"ON CONFLICT (name) DO UPDATE SET last_seq = {table}.last_seq + 1 "
+            "RETURNING last_seq",
+            [channel],
+        )
+        return int(cursor.fetchone()[0])
