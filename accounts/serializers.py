@@ -4,9 +4,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import ApiToken, Membership, Role, User, Workspace
+from config.representation import FastOutput
 
 
-class UserSerializer(serializers.ModelSerializer[User]):
+class UserSerializer(FastOutput, serializers.ModelSerializer[User]):
     name = serializers.CharField(source="display_name")
     image = serializers.SerializerMethodField()
 
@@ -25,7 +26,7 @@ class UserRefSerializer(UserSerializer):
         fields = ["id", "name", "image"]
 
 
-class WorkspaceSerializer(serializers.ModelSerializer[Workspace]):
+class WorkspaceSerializer(FastOutput, serializers.ModelSerializer[Workspace]):
     role = serializers.CharField(read_only=True)
     features = serializers.SerializerMethodField()
 
@@ -53,7 +54,7 @@ class WorkspaceUpdateSerializer(serializers.Serializer[Workspace]):
     features = FeaturesSerializer(required=False)
 
 
-class MembershipSerializer(serializers.ModelSerializer[Membership]):
+class MembershipSerializer(FastOutput, serializers.ModelSerializer[Membership]):
     user = UserSerializer(read_only=True)
 
     class Meta:
@@ -83,7 +84,7 @@ class RoleSerializer(serializers.Serializer[Membership]):
     role = serializers.ChoiceField(choices=Role.choices)
 
 
-class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):
+class ApiTokenSerializer(FastOutput, serializers.ModelSerializer[ApiToken]):
     class Meta:
         model = ApiToken
         fields = ["id", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at"]

@@ -21,6 +21,7 @@ from chat.services import (
     AttachmentInput,
     StoredUpload,
 )
+from config.representation import FastOutput
 from tasks.models import Repository, Robot, Task, TaskGroup
 
 
@@ -37,7 +38,7 @@ class EnumField(serializers.ChoiceField):
 # Output: the mobile seed's message shape.
 
 
-class ArtifactSerializer(serializers.ModelSerializer[Artifact]):
+class ArtifactSerializer(FastOutput, serializers.ModelSerializer[Artifact]):
     content = serializers.JSONField()
 
     class Meta:
@@ -45,7 +46,7 @@ class ArtifactSerializer(serializers.ModelSerializer[Artifact]):
         fields = ["id", "type", "content", "icon"]
 
 
-class AttachmentSerializer(serializers.ModelSerializer[Attachment]):
+class AttachmentSerializer(FastOutput, serializers.ModelSerializer[Attachment]):
     url = serializers.SerializerMethodField(help_text="Downloads the file (members only).")
 
     class Meta:
@@ -63,7 +64,7 @@ class ContextTagSerializer(serializers.Serializer[dict[str, str]]):
     id = serializers.CharField(max_length=200)
 
 
-class MessageSerializer(serializers.ModelSerializer[ChatMessage]):
+class MessageSerializer(FastOutput, serializers.ModelSerializer[ChatMessage]):
     task_id = serializers.UUIDField(read_only=True)
     reply_id = serializers.UUIDField(read_only=True, allow_null=True)
     context_tags = ContextTagSerializer(many=True, read_only=True)
@@ -88,7 +89,7 @@ class MessageSerializer(serializers.ModelSerializer[ChatMessage]):
         ]
 
 
-class MessageTaskSerializer(serializers.ModelSerializer[Task]):
+class MessageTaskSerializer(FastOutput, serializers.ModelSerializer[Task]):
     workspace_id = serializers.UUIDField(read_only=True)
 
     class Meta:
@@ -185,7 +186,7 @@ class RefSerializer(serializers.Serializer[Repository | Robot]):
     name = serializers.CharField()
 
 
-class ChatTaskSerializer(serializers.ModelSerializer[Task]):
+class ChatTaskSerializer(FastOutput, serializers.ModelSerializer[Task]):
     """The task POST /api/chat created; the tasks app's row serializer is the full one."""
 
     workspace_id = serializers.UUIDField(read_only=True)
@@ -219,7 +220,7 @@ class ChatTaskSerializer(serializers.ModelSerializer[Task]):
         return {"chatMessages": task.message_count}
 
 
-class ChatGroupSerializer(serializers.ModelSerializer[TaskGroup]):
+class ChatGroupSerializer(FastOutput, serializers.ModelSerializer[TaskGroup]):
     repository = RefSerializer(read_only=True, allow_null=True)
     robot = RefSerializer(read_only=True, allow_null=True)
 

@@ -6,7 +6,6 @@ from typing import Any
 from uuid import UUID
 
 from django.http import HttpResponse
-from djangorestframework_camel_case.render import CamelCaseJSONRenderer
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -21,6 +20,7 @@ from accounts.models import Role
 from config.authentication import QueryTokenAuthentication
 from config.envelope import no_content, success
 from config.exceptions import NotFoundError, invalid
+from config.renderers import CamelCaseJSONRenderer
 from tasks import execution, logs
 from tasks.models import Task
 from tasks.serializers import TaskRunSerializer

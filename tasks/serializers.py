@@ -9,6 +9,7 @@ from rest_framework import serializers
 from accounts.models import User
 from accounts.serializers import UserRefSerializer
 from chat.models import Artifact, Attachment, ChatMessage
+from config.representation import FastOutput
 from tasks.models import (
     Feature,
     Mode,
@@ -43,13 +44,13 @@ def state_of(task: Task) -> str | None:
     return STATES.get(task.workflow_status) if task.workflow_status else None  # type: ignore[call-overload]
 
 
-class FeatureRefSerializer(serializers.ModelSerializer[Feature]):
+class FeatureRefSerializer(FastOutput, serializers.ModelSerializer[Feature]):
     class Meta:
         model = Feature
         fields = ["id", "title"]
 
 
-class AssigneeSerializer(serializers.ModelSerializer[User]):
+class AssigneeSerializer(FastOutput, serializers.ModelSerializer[User]):
     """The mobile seed's `assignee`: `{id, name, email, image}`."""
 
     name = serializers.CharField(source="display_name")
@@ -63,35 +64,35 @@ class AssigneeSerializer(serializers.ModelSerializer[User]):
         return user.image or None
 
 
-class RepositoryRefSerializer(serializers.ModelSerializer[Repository]):
+class RepositoryRefSerializer(FastOutput, serializers.ModelSerializer[Repository]):
     class Meta:
         model = Repository
         fields = ["id", "name", "repository_url"]
 
 
-class RobotRefSerializer(serializers.ModelSerializer[Robot]):
+class RobotRefSerializer(FastOutput, serializers.ModelSerializer[Robot]):
     class Meta:
         model = Robot
         fields = ["id", "name"]
 
 
-class ChatCountSerializer(serializers.Serializer[Task]):
+class ChatCountSerializer(FastOutput, serializers.Serializer[Task]):
     chatMessages = serializers.IntegerField(source="message_count")
 
 
-class ArtifactSerializer(serializers.ModelSerializer[Artifact]):
+class ArtifactSerializer(FastOutput, serializers.ModelSerializer[Artifact]):
     class Meta:
         model = Artifact
         fields = ["id", "type", "content", "icon"]
 
 
-class AttachmentSerializer(serializers.ModelSerializer[Attachment]):
+class AttachmentSerializer(FastOutput, serializers.ModelSerializer[Attachment]):
     class Meta:
         model = Attachment
         fields = ["id", "filename", "mime_type", "size", "path"]
 
 
-class LatestMessageSerializer(serializers.ModelSerializer[ChatMessage]):
+class LatestMessageSerializer(FastOutput, serializers.ModelSerializer[ChatMessage]):
     """A chat message as the API's Message shape (without the download url)."""
 
     task_id = serializers.UUIDField(read_only=True)
@@ -117,7 +118,7 @@ class LatestMessageSerializer(serializers.ModelSerializer[ChatMessage]):
         ]
 
 
-class TaskRowSerializer(serializers.ModelSerializer[Task]):
+class TaskRowSerializer(FastOutput, serializers.ModelSerializer[Task]):
     """One list row. Never output text, prompts or logs."""
 
     feature = FeatureRefSerializer(read_only=True, allow_null=True)
@@ -175,13 +176,13 @@ class TaskRowSerializer(serializers.ModelSerializer[Task]):
         return is_waiting_for_input(task)
 
 
-class TaskGroupRefSerializer(serializers.ModelSerializer[TaskGroup]):
+class TaskGroupRefSerializer(FastOutput, serializers.ModelSerializer[TaskGroup]):
     class Meta:
         model = TaskGroup
         fields = ["id", "kind", "binding_key", "title"]
 
 
-class TaskRunSerializer(serializers.ModelSerializer[TaskRun]):
+class TaskRunSerializer(FastOutput, serializers.ModelSerializer[TaskRun]):
     class Meta:
         model = TaskRun
         fields = [
@@ -197,7 +198,7 @@ class TaskRunSerializer(serializers.ModelSerializer[TaskRun]):
         ]
 
 
-class TaskLogSerializer(serializers.ModelSerializer[TaskLog]):
+class TaskLogSerializer(FastOutput, serializers.ModelSerializer[TaskLog]):
     run_number = serializers.IntegerField(source="run.number", read_only=True)
 
     class Meta:
@@ -252,7 +253,7 @@ class TaskDetailSerializer(TaskRowSerializer):
         return TaskLogSerializer(self._logs or [], many=True).data  # type: ignore[return-value]
 
 
-class TaskChangedSerializer(serializers.ModelSerializer[Task]):
+class TaskChangedSerializer(FastOutput, serializers.ModelSerializer[Task]):
     """The mobile seed's PATCH answer: `{id, title, status, workflowStatus, archived,
     updatedAt, ...}`."""
 
@@ -309,7 +310,7 @@ class TaskUpdateSerializer(serializers.Serializer[Task]):
 # -- groups -------------------------------------------------------------------------------
 
 
-class LatestTaskSerializer(serializers.ModelSerializer[Task]):
+class LatestTaskSerializer(FastOutput, serializers.ModelSerializer[Task]):
     state = serializers.SerializerMethodField()
 
     class Meta:
@@ -320,7 +321,7 @@ class LatestTaskSerializer(serializers.ModelSerializer[Task]):
         return state_of(task)
 
 
-class TaskGroupSerializer(serializers.ModelSerializer[TaskGroup]):
+class TaskGroupSerializer(FastOutput, serializers.ModelSerializer[TaskGroup]):
     repository = RepositoryRefSerializer(read_only=True, allow_null=True)
     robot = RobotRefSerializer(read_only=True, allow_null=True)
     task_count = serializers.IntegerField(read_only=True)
@@ -348,7 +349,7 @@ class TaskGroupSerializer(serializers.ModelSerializer[TaskGroup]):
 # -- repositories and robots ----------------------------------------------------------------
 
 
-class RepositorySerializer(serializers.ModelSerializer[Repository]):
+class RepositorySerializer(FastOutput, serializers.ModelSerializer[Repository]):
     workspace_id = serializers.UUIDField()
 
     class Meta:
@@ -365,14 +366,14 @@ class RepositorySerializer(serializers.ModelSerializer[Repository]):
         read_only_fields = ["id", "created_at"]
 
 
-class RepositoryUpdateSerializer(serializers.ModelSerializer[Repository]):
+class RepositoryUpdateSerializer(FastOutput, serializers.ModelSerializer[Repository]):
     class Meta:
         model = Repository
         fields = ["name", "repository_url", "default_branch", "archived"]
         extra_kwargs = {field: {"required": False} for field in fields}
 
 
-class RobotSerializer(serializers.ModelSerializer[Robot]):
+class RobotSerializer(FastOutput, serializers.ModelSerializer[Robot]):
     workspace_id = serializers.UUIDField()
     repository_id = serializers.UUIDField(required=False, allow_null=True)
     runner = serializers.ChoiceField(choices=RunnerKind.choices, default=RunnerKind.SCRIPTED)
@@ -398,7 +399,7 @@ class RobotSerializer(serializers.ModelSerializer[Robot]):
         return value
 
 
-class RobotUpdateSerializer(serializers.ModelSerializer[Robot]):
+class RobotUpdateSerializer(FastOutput, serializers.ModelSerializer[Robot]):
     repository_id = serializers.UUIDField(required=False, allow_null=True)
     runner = serializers.ChoiceField(choices=RunnerKind.choices, required=False)
     config = serializers.JSONField(required=False)
