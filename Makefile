@@ -58,12 +58,19 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) var/*.sqlite3* .pytest_cache .mypy_cache .ruff_cache $(REALTIME_JS)/node_modules
+	rm -rf $(VENV) var/*.sqlite3* .pytest_cache .mypy_cache .ruff_cache $(REALTIME_JS)/node_modules \
+	  $(BENCH_JS)/node_modules
 
 # Benchmarks (bench/README.md): a PostgreSQL database of their own, 1M tasks by default.
 BENCH_ARGS ?=
-bench: $(VENV)/.installed-dev
+BENCH_JS := bench/js
+$(BENCH_JS)/node_modules/.installed: $(BENCH_JS)/package.json $(BENCH_JS)/package-lock.json
+	cd $(BENCH_JS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+bench: $(VENV)/.installed-dev $(BENCH_JS)/node_modules/.installed
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-bench-smoke: $(VENV)/.installed-dev
-	BENCH_DATABASE=taskdesk_bench_smoke $(BIN)/python bench/run.py --scale 0.002 --repetitions 3 --smoke --out bench/results/smoke.json
+bench-smoke: $(VENV)/.installed-dev $(BENCH_JS)/node_modules/.installed
+	BENCH_DATABASE=taskdesk_bench_smoke $(BIN)/python bench/run.py --scale 0.002 \
+	  --repetitions 5 --crowd 20 --runs 20 --smoke --out bench/results/smoke.json

@@ -25,16 +25,23 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from api import Endpoint, environment_facts, json_body, measure  # noqa: E402
+from delivery import run_realtime  # noqa: E402
+from execution import run_execution  # noqa: E402
 from generate import generate  # noqa: E402
+from report import check_complete, render_markdown  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
+ASGI_APP = "config.asgi:application"
+SERVER_LOG = ROOT / "var" / "bench-server.log"  # read it when a part fails
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 1,000,000 tasks")
-    parser.add_argument("--parts", default="api", help="comma list of: api")
+    parser.add_argument("--parts", default="api,realtime,execution", help="comma list of them")
     parser.add_argument("--repetitions", type=int, default=50)
+    parser.add_argument("--crowd", type=int, default=1000, help="pusher-js clients, SSE streams")
+    parser.add_argument("--runs", type=int, default=1000, help="scripted runs per worker count")
     parser.add_argument("--reuse", action="store_true", help="keep the data of a previous run")
     parser.add_argument("--compare", type=Path, help="a previous results JSON file")
     parser.add_argument("--smoke", action="store_true", help="check every figure is a number")
@@ -72,8 +79,30 @@ def main() -> int:
         "counts": counts(dsn),
     }
     parts = set(args.parts.split(","))
-    if "api" in parts:
-        report["api"] = run_api(dsn, database_url, args.repetitions)
+    if parts & {"api", "realtime"}:
+        from accounts.models import ApiToken, User
+
+        _, token = ApiToken.issue(User.objects.get(username="bench"), "bench")
+        port = free_port()
+        server = start_server(port, database_url)
+        try:
+            if "api" in parts:
+                report["api"] = run_api(dsn, port, token, args.repetitions)
+            if "realtime" in parts:
+                with publishing_to(port):
+                    report["realtime"] = run_realtime(
+                        server_url=f"http://127.0.0.1:{port}",
+                        server_pid=server.pid,
+                        token=token,
+                        repetitions=args.repetitions,
+                        crowd=args.crowd,
+                    )
+        finally:
+            server.terminate()
+            server.wait(10)
+    if "execution" in parts:
+        env = {**os.environ, **server_env(database_url)}
+        report["execution"] = run_execution(env, args.runs)
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
@@ -81,7 +110,7 @@ def main() -> int:
     markdown = render_markdown(report, previous)
     (args.out.parent / (args.out.stem + ".md")).write_text(markdown)
     print(markdown)
-    return check_complete(report) if args.smoke else 0
+    return check_complete(report, parts) if args.smoke else 0
 
 
 def server_env(database_url: str) -> dict[str, str]:
@@ -93,10 +122,27 @@ def server_env(database_url: str) -> dict[str, str]:
         "PUSHER_SECRET": "bench-pusher-secret",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "THROTTLE_USER": "100000000/min",
+        # The API and the workers send nothing; the realtime part aims this process's
+        # publisher at the server (publishing_to).
         "REALTIME_PUBLISHER": "none",
         "LOG_LEVEL": "WARNING",
-        "REDIS_URL": "",
+        # As in production: the Redis channel layer (SSE streams hear the workers) and cache.
+        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/2"),
     }
+
+
+def publishing_to(port: int) -> Any:
+    """This process's publisher aimed at the bench server, for the realtime part only (the
+    execution floor after it publishes nowhere, as the workers do)."""
+    from django.test import override_settings
+
+    return override_settings(
+        REALTIME_PUBLISHER="pusher",
+        PUSHER_HOST="127.0.0.1",
+        PUSHER_PORT=port,
+        PUSHER_SSL=False,
+        PUSHER_CLUSTER="",
+    )
 
 
 def manage(*argv: str, database_url: str) -> None:
@@ -112,41 +158,27 @@ def free_port() -> int:
 
 def start_server(port: int, database_url: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, **server_env(database_url), "PORT": str(port)}
+    SERVER_LOG.parent.mkdir(exist_ok=True)
+    log = SERVER_LOG.open("wb")  # open as long as the server runs
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "config.asgi:application",
-        ],
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), ASGI_APP],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and process.poll() is None:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/schema", timeout=2)
             return process
         except OSError:
             time.sleep(0.2)
     process.kill()
-    raise RuntimeError(
-        "the server did not start: " + (process.stderr.read() or b"").decode()
-        if process.stderr
-        else ""
-    )
+    raise RuntimeError(f"the server did not start: {SERVER_LOG.read_text(errors='replace')}")
 
 
-def run_api(dsn: str, database_url: str, repetitions: int) -> list[dict[str, Any]]:
-    from accounts.models import ApiToken, User
-
-    _, token = ApiToken.issue(User.objects.get(username="bench"), "bench")
+def run_api(dsn: str, port: int, token: str, repetitions: int) -> list[dict[str, Any]]:
     with psycopg.connect(dsn) as conn:
         ws0 = str(
             conn.execute("SELECT id FROM accounts_workspace WHERE slug = 'ws0'").fetchone()[0]
@@ -184,25 +216,19 @@ def run_api(dsn: str, database_url: str, repetitions: int) -> list[dict[str, Any
         Endpoint("task messages", f"/api/tasks/{task}/messages"),
         Endpoint("task logs", f"/api/tasks/{task}/logs"),
     ]
-    port = free_port()
-    server = start_server(port, database_url)
-    try:
-        first = urllib.request.urlopen(
-            urllib.request.Request(
-                f"http://127.0.0.1:{port}/api/tasks?workspaceId={ws0}&limit=50&cursor=",
-                headers={"Authorization": f"Bearer {token}"},
-            )
+    first = urllib.request.urlopen(
+        urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/tasks?workspaceId={ws0}&limit=50&cursor=",
+            headers={"Authorization": f"Bearer {token}"},
         )
-        cursor = json_body(first.read())["pagination"]["nextCursor"]
-        endpoints.insert(
-            6,
-            Endpoint("tasks cursor page", f"/api/tasks?workspaceId={ws0}&limit=50&cursor={cursor}"),
-        )
-        print(f"API: {len(endpoints)} endpoints x {repetitions} repetitions")
-        return measure(endpoints, port=port, token=token, dsn=dsn, repetitions=repetitions)
-    finally:
-        server.terminate()
-        server.wait(10)
+    )
+    cursor = json_body(first.read())["pagination"]["nextCursor"]
+    endpoints.insert(
+        6,
+        Endpoint("tasks cursor page", f"/api/tasks?workspaceId={ws0}&limit=50&cursor={cursor}"),
+    )
+    print(f"API: {len(endpoints)} endpoints x {repetitions} repetitions")
+    return measure(endpoints, port=port, token=token, dsn=dsn, repetitions=repetitions)
 
 
 def postgres_version(dsn: str) -> str:
@@ -224,55 +250,6 @@ def counts(dsn: str) -> dict[str, int]:
             name: int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index,arg-type]
             for name, table in tables.items()
         }
-
-
-def render_markdown(report: dict[str, Any], previous: dict[str, Any] | None) -> str:
-    machine = report["machine"]
-    lines = [
-        f"# Taskdesk benchmark, {report['started_at'][:19]} UTC",
-        "",
-        f"Scale {report['scale']}: " + ", ".join(f"{v:,} {k}" for k, v in report["counts"].items()),
-        f"Machine: {machine['cores']} cores, {machine['memory_gb']} GB, {machine['machine']}, "
-        f"Python {machine['python']}, Django {machine['django']}, "
-        f"PostgreSQL {machine['postgresql']}",
-        "",
-    ]
-    if "api" in report:
-        before = {row["name"]: row for row in (previous or {}).get("api", [])}
-        lines += [
-            "## API (through daphne over HTTP) vs floor (the same SQL through psycopg)",
-            "",
-            "| endpoint | queries | api p50 | api p95 | api p99 | floor p50 | ratio p50 |"
-            + (" prev ratio |" if previous else ""),
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |" + (" ---: |" if previous else ""),
-        ]
-        for row in report["api"]:
-            api, floor = row["api_ms"], row["floor_ms"]
-            line = (
-                f"| {row['name']} | {row['queries']} | {api['p50']:.2f} ms | "
-                f"{api['p95']:.2f} ms | {api['p99']:.2f} ms | {floor['p50']:.2f} ms | "
-                f"{row['ratio_p50']}x |"
-            )
-            if previous:
-                old = before.get(row["name"])
-                line += f" {old['ratio_p50']}x |" if old else " - |"
-            lines.append(line)
-        lines.append("")
-    return "\n".join(lines)
-
-
-def check_complete(report: dict[str, Any]) -> int:
-    """Smoke mode: every measurement produced a number (speed is not judged here)."""
-    missing = [
-        row["name"]
-        for row in report.get("api", [])
-        if not row["api_ms"]["n"] or row["ratio_p50"] is None
-    ]
-    if missing or "api" not in report:
-        print(f"bench-smoke: missing figures for {missing or ['api']}", file=sys.stderr)
-        return 1
-    print("bench-smoke: 1 passed, 0 failed")
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,182 @@
+"""Execution throughput: scripted runs per second with 1, 2 and 4 real `db_worker`
+processes, and the double-run count.
+
+For each worker count: the workers start and go idle; then one transaction queues a run
+on each of `runs` fresh tasks (a scripted robot: three log lines and one assistant
+message), and the clock runs from that commit until the last run has finished
+(`finished_at`, written by the workers). A run executed twice would leave its task with
+more log lines than one execution writes (as counted on the floor's tasks) or more than one
+assistant message: those tasks are counted.
+
+The floor is the same work with no queue and no processes: `execute_run` called in this
+process, one run after another (one worker without polling, claiming or IPC).
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_execution(
+    env: dict[str, str], runs: int, worker_counts: tuple[int, ...] = (1, 2, 4)
+) -> dict[str, Any]:
+    from django.db import transaction
+
+    from tasks.execution import queue_run
+    from tasks.worker import execute_run
+
+    # The floor: one process, no queue.
+    tasks = create_tasks("floor", runs)
+    with transaction.atomic():
+        queued = [queue_run(task).pk for task in tasks]
+    drop_queued_jobs()  # executed here, not by the workers started below
+    started = time.perf_counter()
+    for run_id in queued:
+        execute_run(str(run_id))
+    floor_seconds = time.perf_counter() - started
+    lines_per_run = max(lines_and_answers(tasks).values())[0]
+    result: dict[str, Any] = {
+        "runs": runs,
+        "floor_runs_per_s": round(runs / floor_seconds, 1),
+        "log_lines_per_run": lines_per_run,
+        "workers": [],
+    }
+    print(f"Execution: {runs} runs; in-process floor {result['floor_runs_per_s']} runs/s")
+    for count in worker_counts:
+        tasks = create_tasks(f"w{count}", runs)
+        workers = start_workers(count, env)
+        try:
+            committed: list[float] = []
+            with transaction.atomic():
+                # First of the on-commit hooks: the runs' jobs are enqueued after it.
+                transaction.on_commit(lambda clock=committed: clock.append(time.time()))  # type: ignore[misc]
+                queued = [queue_run(task).pk for task in tasks]
+            seconds = wait_finished(queued, committed[0])
+        finally:
+            stop_workers(workers)
+        row = {
+            "workers": count,
+            "runs_per_s": round(runs / seconds, 1),
+            "seconds": round(seconds, 3),
+            "double_runs": double_runs(tasks, lines_per_run),
+            "incomplete": incomplete(queued),
+        }
+        row["ratio_to_floor"] = round(row["runs_per_s"] / result["floor_runs_per_s"], 2)
+        print(
+            f"  {count} worker(s): {row['runs_per_s']} runs/s, "
+            f"{row['double_runs']} double runs, {row['incomplete']} not COMPLETED"
+        )
+        result["workers"].append(row)
+    return result
+
+
+def create_tasks(label: str, count: int) -> list[Any]:
+    from accounts.models import Workspace
+    from tasks.models import Robot, Task
+
+    workspace = Workspace.objects.get(slug="ws1")
+    robot = Robot.objects.create(workspace=workspace, name=f"bench-{label}-{time.time_ns()}")
+    return Task.objects.bulk_create(
+        Task(workspace=workspace, robot=robot, title=f"bench {label} {n}") for n in range(count)
+    )
+
+
+def drop_queued_jobs() -> None:
+    from django_tasks_db.models import DBTaskResult
+
+    DBTaskResult.objects.filter(status="READY").delete()
+
+
+def start_workers(count: int, env: dict[str, str]) -> list[subprocess.Popen[str]]:
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "db_worker",
+                "--interval",
+                "0.05",
+                "--no-reload",
+                "--no-startup-delay",
+                "--worker-id",
+                f"bench-{n}-{os.getpid()}",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for n in range(count)
+    ]
+    for worker in workers:  # idle and polling before the clock starts
+        assert worker.stdout is not None
+        line = worker.stdout.readline()
+        if "Starting worker" not in line:
+            stop_workers(workers)
+            raise RuntimeError(f"db_worker did not start: {line}{worker.stdout.read()}")
+    return workers
+
+
+def stop_workers(workers: list[subprocess.Popen[str]]) -> None:
+    for worker in workers:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGINT)
+    for worker in workers:
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+def wait_finished(run_ids: list[Any], committed: float, timeout: float = 600) -> float:
+    """Seconds from the commit to the last run's finished_at."""
+    from django.db.models import Max
+
+    from tasks.models import TaskRun
+
+    runs = TaskRun.objects.filter(pk__in=run_ids)
+    deadline = time.monotonic() + timeout
+    while runs.filter(finished_at__isnull=True).exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError("runs did not finish within the bench's time limit")
+        time.sleep(0.05)
+    last = runs.aggregate(last=Max("finished_at"))["last"]
+    return float(last.timestamp() - committed)
+
+
+def double_runs(tasks: list[Any], lines_per_run: int) -> int:
+    """Tasks whose run left more than one execution's lines or messages."""
+    return sum(
+        1
+        for lines, answers in lines_and_answers(tasks).values()
+        if lines > lines_per_run or answers > 1
+    )
+
+
+def lines_and_answers(tasks: list[Any]) -> dict[Any, tuple[int, int]]:
+    from django.db.models import Count, Q
+
+    from chat.models import ChatRole
+    from tasks.models import Task
+
+    counted = Task.objects.filter(pk__in=[t.pk for t in tasks]).annotate(
+        lines=Count("logs", distinct=True),
+        answers=Count(
+            "chat_messages", filter=Q(chat_messages__role=ChatRole.ASSISTANT), distinct=True
+        ),
+    )
+    return {t.pk: (t.lines, t.answers) for t in counted}
+
+
+def incomplete(run_ids: list[Any]) -> int:
+    from tasks.models import TaskRun, WorkflowStatus
+
+    return TaskRun.objects.filter(pk__in=run_ids).exclude(status=WorkflowStatus.COMPLETED).count()

@@ -1,0 +1,137 @@
+"""The results file as Markdown (bench/results/latest.md), beside a previous run's, and
+the smoke check that every measurement produced a number."""
+
+import sys
+from typing import Any
+
+
+def render_markdown(report: dict[str, Any], previous: dict[str, Any] | None) -> str:
+    machine = report["machine"]
+    lines = [
+        f"# Taskdesk benchmark, {report['started_at'][:19]} UTC",
+        "",
+        f"Scale {report['scale']}: " + ", ".join(f"{v:,} {k}" for k, v in report["counts"].items()),
+        f"Machine: {machine['cores']} cores, {machine['memory_gb']} GB, {machine['machine']}, "
+        f"Python {machine['python']}, Django {machine['django']}, "
+        f"PostgreSQL {machine['postgresql']}",
+        "",
+    ]
+    previous = previous or {}
+    if "api" in report:
+        lines += api_table(report["api"], previous.get("api"))
+    if "realtime" in report:
+        lines += realtime_table(report["realtime"], previous.get("realtime"))
+    if "execution" in report:
+        lines += execution_table(report["execution"], previous.get("execution"))
+    return "\n".join(lines)
+
+
+def api_table(rows: list[dict[str, Any]], previous: list[dict[str, Any]] | None) -> list[str]:
+    before = {row["name"]: row for row in previous or []}
+    lines = [
+        "## API (through daphne over HTTP) vs floor (the same SQL through psycopg)",
+        "",
+        "| endpoint | queries | api p50 | api p95 | api p99 | floor p50 | ratio p50 |"
+        + (" prev ratio |" if previous else ""),
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |" + (" ---: |" if previous else ""),
+    ]
+    for row in rows:
+        api, floor = row["api_ms"], row["floor_ms"]
+        line = (
+            f"| {row['name']} | {row['queries']} | {api['p50']:.2f} ms | "
+            f"{api['p95']:.2f} ms | {api['p99']:.2f} ms | {floor['p50']:.2f} ms | "
+            f"{row['ratio_p50']}x |"
+        )
+        if previous:
+            old = before.get(row["name"])
+            line += f" {old['ratio_p50']}x |" if old else " - |"
+        lines.append(line)
+    return [*lines, ""]
+
+
+def realtime_table(result: dict[str, Any], previous: dict[str, Any] | None) -> list[str]:
+    fanout, sse = result["fanout_ms"], result["sse"]
+    rows = [
+        ("commit to 1 pusher-js client", "latency_ms", "p50 <= 10 ms, p99 <= 50 ms"),
+        (f"commit to the last of {fanout['clients']} clients", "fanout_ms", "p99 <= 500 ms"),
+    ]
+    lines = [
+        "## Realtime (real pusher-js; floor: the official client's trigger, no outbox)",
+        "",
+        "| measurement | p50 | p95 | p99 | floor p50 | floor p99 | ratio p50 | target |"
+        + (" prev p50 |" if previous else ""),
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |" + (" ---: |" if previous else ""),
+    ]
+    for label, key, target in rows:
+        row = result[key]
+        out, floor = row["outbox"], row["floor"]
+        line = (
+            f"| {label} | {out['p50']:.2f} ms | {out['p95']:.2f} ms | {out['p99']:.2f} ms | "
+            f"{floor['p50']:.2f} ms | {floor['p99']:.2f} ms | {row['ratio_p50']}x | {target} |"
+        )
+        if previous:
+            line += f" {previous[key]['outbox']['p50']:.2f} ms |" if key in previous else " - |"
+        lines.append(line)
+    lines += [
+        "",
+        f"SSE: {sse['streams']} log streams on one server process (target: <= 10 threads, "
+        "<= 300 MB RSS)",
+        "",
+        "| threads | RSS | idle server | line to first stream p50 / p99 | "
+        "line to all streams p50 / p99 |",
+        "| ---: | ---: | --- | ---: | ---: |",
+        f"| {sse['threads']} | {sse['rss_mb']} MB | {sse['threads_idle_server']} threads, "
+        f"{sse['rss_mb_idle_server']} MB | {sse['first_ms']['p50']:.2f} / "
+        f"{sse['first_ms']['p99']:.2f} ms | {sse['last_ms']['p50']:.2f} / "
+        f"{sse['last_ms']['p99']:.2f} ms |",
+        "",
+    ]
+    return lines
+
+
+def execution_table(result: dict[str, Any], previous: dict[str, Any] | None) -> list[str]:
+    before = {row["workers"]: row for row in (previous or {}).get("workers", [])}
+    lines = [
+        f"## Execution: {result['runs']} scripted runs per worker count (real db_worker processes)",
+        "",
+        f"Floor: `execute_run` in one process, no queue: {result['floor_runs_per_s']} runs/s. "
+        "Target: >= 200 runs/s with 4 workers, 0 double runs.",
+        "",
+        "| workers | runs/s | seconds | vs floor | double runs | not COMPLETED |"
+        + (" prev runs/s |" if previous else ""),
+        "| ---: | ---: | ---: | ---: | ---: | ---: |" + (" ---: |" if previous else ""),
+    ]
+    for row in result["workers"]:
+        line = (
+            f"| {row['workers']} | {row['runs_per_s']} | {row['seconds']} | "
+            f"{row['ratio_to_floor']}x | {row['double_runs']} | {row['incomplete']} |"
+        )
+        if previous:
+            old = before.get(row["workers"])
+            line += f" {old['runs_per_s']} |" if old else " - |"
+        lines.append(line)
+    return [*lines, ""]
+
+
+def check_complete(report: dict[str, Any], parts: set[str]) -> int:
+    """Smoke mode: every measurement produced a number (speed is not judged here)."""
+    missing = [part for part in sorted(parts) if part not in report]
+    missing += [
+        row["name"]
+        for row in report.get("api", [])
+        if not row["api_ms"]["n"] or row["ratio_p50"] is None
+    ]
+    realtime = report.get("realtime", {})
+    for key in ("latency_ms", "fanout_ms"):
+        if key in realtime and not (realtime[key]["outbox"]["n"] and realtime[key]["ratio_p50"]):
+            missing.append(key)
+    if realtime and not (realtime["sse"]["last_ms"]["n"] and realtime["sse"]["rss_mb"]):
+        missing.append("sse")
+    for row in report.get("execution", {}).get("workers", []):
+        if not row["runs_per_s"] or row["double_runs"] or row["incomplete"]:
+            missing.append(f"execution with {row['workers']} workers")
+    if missing:
+        print(f"bench-smoke: missing or wrong figures for {missing}", file=sys.stderr)
+        return 1
+    print(f"bench-smoke: {len(parts)} parts, every figure produced")
+    return 0
