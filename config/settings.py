@@ -167,11 +167,20 @@ UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 10 * 1024 * 1024)
 
 # Redis: the channel layer that lets several server processes share subscribers.
 REDIS_URL = env("REDIS_URL")
+# A process's hub (realtime.fanout) takes every message of its groups: room for bursts.
+# (channels_redis counts a process's own channels against one inbox.)
+CHANNEL_CAPACITY = 10_000
 CHANNEL_LAYERS = {
     "default": (
-        {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+        {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": CHANNEL_CAPACITY},
+        }
         if REDIS_URL
-        else {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+        else {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": CHANNEL_CAPACITY},
+        }
     )
 }
 

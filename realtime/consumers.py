@@ -1,6 +1,7 @@
 """The built-in Pusher-protocol server: WebSocket `/app/{key}` for clients and HTTP
 `POST /apps/{appId}/events|batch_events` for publishers. Fan-out goes through the
-channel layer (in-memory in one process, Redis across processes).
+channel layer (in-memory in one process, Redis across processes) to each server
+process's hub (`realtime.fanout`), which hands an event to the process's sockets.
 
 Adapters only: the protocol pieces live in `realtime.protocol`, the publish request
 checks in `realtime.http_api`; no database access here.
@@ -9,7 +10,6 @@ checks in `realtime.http_api`; no database access here.
 import contextlib
 import json
 import secrets
-import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -18,21 +18,16 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from realtime import http_api, protocol
-
-# Channels drops group members after group_expiry (a day by default); a long-lived
-# connection re-joins its groups this often, on its pings and events.
-GROUP_REFRESH_SECONDS = 3600
+from realtime.fanout import hub, send_to_group
 
 
 class PusherSocketConsumer(AsyncWebsocketConsumer):
     socket_id: str
     channels: set[str]
-    joined_at: float
 
     async def connect(self) -> None:
         self.channels = set()
         self.socket_id = ""
-        self.joined_at = time.monotonic()
         # Accepted before any refusal: Pusher clients read the close code only then.
         await self.accept()
         if self.scope["url_route"]["kwargs"]["key"] != settings.PUSHER_KEY:
@@ -49,7 +44,7 @@ class PusherSocketConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         for channel in getattr(self, "channels", set()):
-            await self.channel_layer.group_discard(protocol.group_name(channel), self.channel_name)
+            await hub().leave(protocol.group_name(channel), self)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not self.socket_id:
@@ -66,7 +61,6 @@ class PusherSocketConsumer(AsyncWebsocketConsumer):
                 data = json.loads(data)
         if event == "pusher:ping":
             await self._send("pusher:pong", "{}")
-            await self._refresh_groups()
         elif event == "pusher:subscribe" and isinstance(data, dict):
             await self._subscribe(data)
         elif event == "pusher:unsubscribe" and isinstance(data, dict):
@@ -93,29 +87,21 @@ class PusherSocketConsumer(AsyncWebsocketConsumer):
             return
         if channel not in self.channels:
             self.channels.add(channel)
-            await self.channel_layer.group_add(protocol.group_name(channel), self.channel_name)
+            await hub().join(protocol.group_name(channel), self, self.pusher_event)
         await self._send("pusher_internal:subscription_succeeded", "{}", channel=channel)
 
     async def _unsubscribe(self, data: dict[str, Any]) -> None:
         channel = data.get("channel")
         if isinstance(channel, str) and channel in self.channels:
             self.channels.discard(channel)
-            await self.channel_layer.group_discard(protocol.group_name(channel), self.channel_name)
+            await hub().leave(protocol.group_name(channel), self)
 
     async def pusher_event(self, message: dict[str, Any]) -> None:
-        """A published event, from the channel layer."""
+        """A published event, from the process's hub."""
         if message.get("exclude_socket_id") == self.socket_id:
             return
         if message["channel"] in self.channels:
             await self._send(message["event"], message["data"], channel=message["channel"])
-            await self._refresh_groups()
-
-    async def _refresh_groups(self) -> None:
-        if time.monotonic() - self.joined_at < GROUP_REFRESH_SECONDS:
-            return
-        self.joined_at = time.monotonic()
-        for channel in self.channels:
-            await self.channel_layer.group_add(protocol.group_name(channel), self.channel_name)
 
     async def _refuse(self, code: int, message: str) -> None:
         await self._error(code, message)
@@ -150,10 +136,9 @@ class PusherHttpApiConsumer(AsyncHttpConsumer):
             return
         for event in events:
             for channel in event.channels:
-                await self.channel_layer.group_send(
+                await send_to_group(
                     protocol.group_name(channel),
                     {
-                        "type": "pusher.event",
                         "channel": channel,
                         "event": event.name,
                         "data": event.data,

@@ -11,8 +11,8 @@ thread and no database connection: reads go through database_sync_to_async and c
 """
 
 import asyncio
-import contextlib
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -26,10 +26,12 @@ from django.db import connection
 from rest_framework.exceptions import APIException
 
 from config.exceptions import exception_handler
+from realtime.fanout import hub
 from tasks.logs import log_group, log_rows, stream_state
 from tasks.run_views import authorize_log_stream
 
 CATCH_UP_BATCH = 1000
+logger = logging.getLogger(__name__)
 
 
 def db_read(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -43,6 +45,11 @@ def db_read(function: Callable[..., Any]) -> Callable[..., Any]:
                 connection.close()
 
     return database_sync_to_async(read_and_close)
+
+
+def report_failure(task: "asyncio.Task[None]") -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("A log stream failed to take a message", exc_info=task.exception())
 
 
 def sse(event: str, data: Any, event_id: int | None = None) -> bytes:
@@ -96,7 +103,7 @@ class LogStreamConsumer(AsyncHttpConsumer):
         )
         self.streaming = True
         self.group = log_group(self.task_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)  # first: no line missed
+        await hub().join(self.group, self, self.group_message)  # first: no line missed
         state = await db_read(stream_state)(self.task_id)
         self.workflow_status = state["workflowStatus"]
         if after is None:
@@ -184,6 +191,13 @@ class LogStreamConsumer(AsyncHttpConsumer):
 
     # --- the task's group ----------------------------------------------------------
 
+    async def group_message(self, message: dict[str, Any]) -> None:
+        """From the process's hub. Handled in a task of its own, so that a stream reading
+        the database does not hold up the others; the lock (first come, first served)
+        keeps the messages in order."""
+        handler = {"log.lines": self.log_lines, "log.status": self.log_status}[message["type"]]
+        asyncio.ensure_future(handler(message)).add_done_callback(report_failure)
+
     async def log_lines(self, message: dict[str, Any]) -> None:
         async with self.lock:
             lines = message["lines"]
@@ -235,5 +249,4 @@ class LogStreamConsumer(AsyncHttpConsumer):
             if timer is not current:
                 timer.cancel()
         if getattr(self, "group", None):
-            with contextlib.suppress(Exception):
-                await self.channel_layer.group_discard(self.group, self.channel_name)
+            await hub().leave(self.group, self)

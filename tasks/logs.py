@@ -21,6 +21,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import connection, transaction
 
+from realtime.fanout import send_to_group
 from tasks.events import iso
 from tasks.models import LogStream, Task, TaskLog, TaskRun
 
@@ -118,9 +119,9 @@ def notify(task_id: UUID | str, message: dict[str, Any]) -> None:
         return
     try:
         if isinstance(layer, InMemoryChannelLayer):  # this process's own streams
-            async_to_sync(layer.group_send)(log_group(task_id), message)
+            async_to_sync(send_to_group)(log_group(task_id), message)
         else:
-            sending = layer.group_send(log_group(task_id), message)
+            sending = send_to_group(log_group(task_id), message)
             asyncio.run_coroutine_threadsafe(sending, _layer_loop()).result(NOTIFY_TIMEOUT)
     except Exception:
         logger.warning("Could not reach the channel layer for task %s", task_id, exc_info=True)

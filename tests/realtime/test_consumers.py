@@ -6,6 +6,7 @@ import json
 import time
 from urllib.parse import urlencode
 
+from channels.layers import get_channel_layer
 from channels.testing import HttpCommunicator, WebsocketCommunicator
 from django.conf import settings
 
@@ -217,3 +218,37 @@ def test_publish_over_10_kb_or_to_another_app_is_refused():
         return await http.get_response()
 
     assert run(other_app())["status"] == 404
+
+
+def test_a_process_joins_a_channel_group_once_whatever_its_number_of_sockets(monkeypatch):
+    """The hub (realtime.fanout) is the layer's one member for the process: one layer
+    message per event, handed to each local socket; the last socket out leaves."""
+    group = protocol.group_name("public-crowd")
+    layer = get_channel_layer()
+    calls: list[tuple[str, str]] = []
+    for name in ("group_add", "group_discard"):
+        original = getattr(layer, name)
+
+        async def counted(group_name, channel, name=name, original=original):
+            calls.append((name, group_name))
+            await original(group_name, channel)
+
+        monkeypatch.setattr(layer, name, counted)
+
+    async def scenario():
+        sockets = [(await connect())[0] for _ in range(3)]
+        for socket in sockets:
+            await socket.send_json_to(
+                {"event": "pusher:subscribe", "data": {"channel": "public-crowd"}}
+            )
+            await socket.receive_json_from()
+        assert calls == [("group_add", group)]
+        response = await post({"name": "hello", "channels": ["public-crowd"], "data": "{}"})
+        assert response["status"] == 200
+        for socket in sockets:
+            assert (await socket.receive_json_from())["event"] == "hello"
+        for socket in sockets:
+            await socket.disconnect()
+        assert calls == [("group_add", group), ("group_discard", group)]
+
+    run(scenario())

@@ -1,0 +1,91 @@
+"""Fan-out inside one server process: a group message crosses the channel layer once per
+process, not once per connection.
+
+A connection that wants a group's messages (a pusher-js socket on a channel, an SSE log
+stream on a task) joins the process's `Hub`: the hub holds the group in the channel
+layer with one channel of its own and hands each message to its local members in turn.
+Before it, every connection was its own group member: 1,000 sockets on one channel
+meant 1,000 layer messages per event (1,000 Redis writes and reads) for one process.
+
+Messages are sent with `send_to_group`, which adds the group's name for the hub to find
+its members. The hub belongs to the event loop that created it (the server's).
+"""
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from channels.layers import get_channel_layer
+
+logger = logging.getLogger("taskdesk.realtime")
+
+Handler = Callable[[dict[str, Any]], Awaitable[None]]
+
+# Channels drops group members after group_expiry (a day by default): the hub re-joins.
+GROUP_REFRESH_SECONDS = 3600
+
+
+async def send_to_group(group: str, message: dict[str, Any]) -> None:
+    await get_channel_layer().group_send(group, {**message, "group": group})
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.layer = get_channel_layer()
+        self.members: dict[str, dict[Any, Handler]] = {}
+        self.channel_name = ""
+        self.started = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def join(self, group: str, member: Any, handler: Handler) -> None:
+        """From now on `handler` gets the group's messages (once joined in the layer)."""
+        await self._start()
+        local = self.members.setdefault(group, {})
+        first = not local
+        local[member] = handler
+        if first:
+            await self.layer.group_add(group, self.channel_name)
+
+    async def leave(self, group: str, member: Any) -> None:
+        local = self.members.get(group)
+        if local is None or local.pop(member, None) is None or local:
+            return
+        del self.members[group]
+        await self.layer.group_discard(group, self.channel_name)
+
+    async def _start(self) -> None:
+        if not self.tasks:
+            self.tasks = [asyncio.ensure_future(t) for t in (self._listen(), self._refresh())]
+        await self.started.wait()
+
+    async def _listen(self) -> None:
+        # The default prefix: channels_redis reads all of a process's own channels
+        # through one inbox under that prefix, and would never serve another.
+        self.channel_name = await self.layer.new_channel()
+        self.started.set()
+        while True:
+            message = await self.layer.receive(self.channel_name)
+            for member, handler in list(self.members.get(message.get("group", ""), {}).items()):
+                try:
+                    await handler(message)
+                except Exception:
+                    logger.exception("A connection failed to take a message; %r", member)
+
+    async def _refresh(self) -> None:
+        while True:
+            await asyncio.sleep(GROUP_REFRESH_SECONDS)
+            for group in list(self.members):
+                await self.layer.group_add(group, self.channel_name)
+
+
+_hubs: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub]" = weakref.WeakKeyDictionary()
+
+
+def hub() -> Hub:
+    """The running event loop's hub."""
+    loop = asyncio.get_running_loop()
+    if loop not in _hubs:
+        _hubs[loop] = Hub()
+    return _hubs[loop]
