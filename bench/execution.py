@@ -93,38 +93,42 @@ def drop_queued_jobs() -> None:
     DBTaskResult.objects.filter(status="READY").delete()
 
 
-def start_workers(count: int, env: dict[str, str]) -> list[subprocess.Popen[str]]:
-    workers = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "manage.py",
-                "db_worker",
-                "--interval",
-                "0.05",
-                "--no-reload",
-                "--no-startup-delay",
-                "--worker-id",
-                f"bench-{n}-{os.getpid()}",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for n in range(count)
-    ]
-    for worker in workers:  # idle and polling before the clock starts
-        assert worker.stdout is not None
-        line = worker.stdout.readline()
-        if "Starting worker" not in line:
+def start_workers(count: int, env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
+    """`count` db_workers, returned once each is idle and polling. Their output goes to
+    var/bench-worker-N.log (a pipe nobody reads would fill up and stop them)."""
+    logs = [ROOT / "var" / f"bench-worker-{n}.log" for n in range(count)]
+    workers = []
+    for n, log in enumerate(logs):
+        with log.open("wb") as output:
+            workers.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "manage.py",
+                        "db_worker",
+                        "--interval",
+                        "0.05",
+                        "--no-reload",
+                        "--no-startup-delay",
+                        "--worker-id",
+                        f"bench-{n}-{os.getpid()}",
+                    ],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+    deadline = time.monotonic() + 60
+    while not all(b"Starting worker" in log.read_bytes() for log in logs):
+        if time.monotonic() > deadline or any(w.poll() is not None for w in workers):
             stop_workers(workers)
-            raise RuntimeError(f"db_worker did not start: {line}{worker.stdout.read()}")
+            raise RuntimeError(f"a db_worker did not start; see {logs[0].parent}/bench-worker-*")
+        time.sleep(0.05)
     return workers
 
 
-def stop_workers(workers: list[subprocess.Popen[str]]) -> None:
+def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
     for worker in workers:
         if worker.poll() is None:
             worker.send_signal(signal.SIGINT)
