@@ -66,9 +66,7 @@ def test_fast_output_matches_drf(demo, monkeypatch):
         response = client.get(path)
         assert response.status_code == 200, (path, response.content[:300])
         fast[path] = response.json()
-    monkeypatch.setattr(
-        FastOutput, "to_representation", serializers.Serializer.to_representation
-    )
+    monkeypatch.setattr(FastOutput, "to_representation", serializers.Serializer.to_representation)
     for path, body in fast.items():
         assert client.get(path).json() == body, path
 
