@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Max, Q
+from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 
 from config.exceptions import Conflict
@@ -40,6 +40,16 @@ def lock_task(task_id: Any) -> Task:
 def run_is_stale(run: TaskRun) -> bool:
     last_sign = run.heartbeat_at or run.started_at or run.created_at
     return last_sign < timezone.now() - timedelta(seconds=settings.STALE_RUN_SECONDS)
+
+
+def runs_in_turn(task_id: Any, group_id: Any) -> QuerySet[TaskRun]:
+    """The runs that take turns with the task's: its own and, in a group, the group's.
+    Reached through the group's tasks (an index), never as `task_id = x OR
+    task.group_id = y` across the join: at 1M runs PostgreSQL scanned the whole table for
+    that, 1.2 s for each claim and each end of a grouped run."""
+    if group_id is None:
+        return TaskRun.objects.filter(task_id=task_id)
+    return TaskRun.objects.filter(task_id__in=Task.objects.filter(group_id=group_id).values("pk"))
 
 
 def group_busy(task: Task) -> bool:
@@ -152,9 +162,9 @@ def halt(task: Task) -> None:
 
 def start_next(task_id: Any, group_id: Any) -> TaskRun | None:
     """Enqueues the oldest PENDING run of the task or of its group (call after commit)."""
-    scope = Q(task_id=task_id) | Q(task__group_id=group_id) if group_id else Q(task_id=task_id)
     run = (
-        TaskRun.objects.filter(scope, status=WorkflowStatus.PENDING, task__deleted=False)
+        runs_in_turn(task_id, group_id)
+        .filter(status=WorkflowStatus.PENDING, task__deleted=False)
         .order_by("created_at", "number")
         .first()
     )

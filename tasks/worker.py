@@ -23,7 +23,13 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from realtime.events import publish, task_channel
-from tasks.execution import lock_task, publish_workflow_status, queue_run, start_next
+from tasks.execution import (
+    lock_task,
+    publish_workflow_status,
+    queue_run,
+    runs_in_turn,
+    start_next,
+)
 from tasks.logs import LogWriter, mask_secrets, notify, robot_secrets
 from tasks.models import LogStream, Task, TaskRun, WorkflowStatus
 from tasks.runners import (
@@ -59,12 +65,7 @@ def claim(run_id: str, worker_id: str) -> TaskRun | None:
                 status=WorkflowStatus.HALTED, finished_at=timezone.now(), error="Task deleted."
             )
             return None
-        busy = (
-            Q(task_id=task.pk) | Q(task__group_id=task.group_id)
-            if task.group_id
-            else Q(task_id=task.pk)
-        )
-        if TaskRun.objects.filter(busy, status=WorkflowStatus.IN_PROGRESS).exists():
+        if runs_in_turn(task.pk, task.group_id).filter(status=WorkflowStatus.IN_PROGRESS).exists():
             return None  # started by start_next when the running one ends
         now = timezone.now()
         claimed = TaskRun.objects.filter(pk=run_id, status=WorkflowStatus.PENDING).update(
