@@ -47,6 +47,9 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="check every figure is a number")
     parser.add_argument("--generate-only", action="store_true", help="stop after the data")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument(
+        "--update", action="store_true", help="keep the other parts' figures already in --out"
+    )
     args = parser.parse_args()
 
     admin_url = os.environ.get("BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -72,7 +75,9 @@ def main() -> int:
     import django
 
     django.setup()
+    kept = json.loads(args.out.read_text()) if args.update and args.out.exists() else {}
     report: dict[str, Any] = {
+        **kept,
         "started_at": datetime.now(UTC).isoformat(),
         "scale": args.scale,
         "machine": {**environment_facts(), "postgresql": postgres_version(dsn)},
