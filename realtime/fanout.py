@@ -25,6 +25,7 @@ Handler = Callable[[dict[str, Any]], Awaitable[None]]
 
 # Channels drops group members after group_expiry (a day by default): the hub re-joins.
 GROUP_REFRESH_SECONDS = 3600
+LAYER_RETRY_SECONDS = 1.0
 
 
 async def send_to_group(group: str, message: dict[str, Any]) -> None:
@@ -61,7 +62,10 @@ class Hub:
         if local is None or local.pop(member, None) is None or local:
             return
         del self.members[group]
-        await self.layer.group_discard(group, self.channel_name)
+        try:
+            await self.layer.group_discard(group, self.channel_name)
+        except Exception:  # a layer that is down: the membership expires on its own
+            logger.warning("Could not leave %s", group, exc_info=True)
 
     async def _start(self) -> None:
         if not self.tasks:
@@ -74,7 +78,12 @@ class Hub:
         self.channel_name = await self.layer.new_channel()
         self.started.set()
         while True:
-            message = await self.layer.receive(self.channel_name)
+            try:
+                message = await self.layer.receive(self.channel_name)
+            except Exception:  # Redis restarting, say: the hub must outlive it
+                logger.exception("The hub could not read from the channel layer")
+                await asyncio.sleep(LAYER_RETRY_SECONDS)
+                continue
             if message.get("origin") != self.channel_name:  # else delivered when sent
                 await self.deliver(message)
 
@@ -88,8 +97,11 @@ class Hub:
     async def _refresh(self) -> None:
         while True:
             await asyncio.sleep(GROUP_REFRESH_SECONDS)
-            for group in list(self.members):
-                await self.layer.group_add(group, self.channel_name)
+            try:
+                for group in list(self.members):
+                    await self.layer.group_add(group, self.channel_name)
+            except Exception:
+                logger.exception("The hub could not refresh its groups")
 
 
 _hubs: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub]" = weakref.WeakKeyDictionary()
