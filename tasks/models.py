@@ -292,7 +292,13 @@ class TaskRun(models.Model):
                 fields=["heartbeat_at"],
                 condition=Q(status="IN_PROGRESS"),
                 name="taskrun_live_heartbeat_idx",
-            )
+            ),
+            # The reaper's "queued and never started" sweep, each minute.
+            models.Index(
+                fields=["created_at"],
+                condition=Q(status="PENDING"),
+                name="taskrun_pending_created_idx",
+            ),
         ]
 
     def __str__(self) -> str:
