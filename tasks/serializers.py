@@ -8,7 +8,8 @@ from rest_framework import serializers
 
 from accounts.models import User
 from accounts.serializers import UserRefSerializer
-from chat.models import Artifact, Attachment, ChatMessage
+from chat.models import Attachment
+from chat.serializers import MessageSerializer
 from config.representation import FastOutput
 from tasks.models import (
     Feature,
@@ -80,42 +81,17 @@ class ChatCountSerializer(FastOutput, serializers.Serializer[Task]):
     chatMessages = serializers.IntegerField(source="message_count")
 
 
-class ArtifactSerializer(FastOutput, serializers.ModelSerializer[Artifact]):
-    class Meta:
-        model = Artifact
-        fields = ["id", "type", "content", "icon"]
-
-
-class AttachmentSerializer(FastOutput, serializers.ModelSerializer[Attachment]):
+class AttachmentRefSerializer(FastOutput, serializers.ModelSerializer[Attachment]):
     class Meta:
         model = Attachment
         fields = ["id", "filename", "mime_type", "size", "path"]
 
 
-class LatestMessageSerializer(FastOutput, serializers.ModelSerializer[ChatMessage]):
-    """A chat message as the API's Message shape (without the download url)."""
+class LatestMessageSerializer(MessageSerializer):
+    """A chat message as the API's Message shape, its attachments without the download
+    url (chat's GETs carry it)."""
 
-    task_id = serializers.UUIDField(read_only=True)
-    reply_id = serializers.UUIDField(read_only=True, allow_null=True)
-    artifacts = ArtifactSerializer(many=True, read_only=True)
-    attachments = AttachmentSerializer(many=True, read_only=True)
-    created_by = UserRefSerializer(read_only=True, allow_null=True)
-
-    class Meta:
-        model = ChatMessage
-        fields = [
-            "id",
-            "task_id",
-            "message",
-            "role",
-            "timestamp",
-            "status",
-            "reply_id",
-            "context_tags",
-            "artifacts",
-            "attachments",
-            "created_by",
-        ]
+    attachments = AttachmentRefSerializer(many=True, read_only=True)  # type: ignore[assignment]
 
 
 class TaskRowSerializer(FastOutput, serializers.ModelSerializer[Task]):
