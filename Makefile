@@ -9,7 +9,7 @@ TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/tas
 TEST_REDIS_URL ?= $(or $(REDIS_URL),redis://127.0.0.1:6379/1)
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres lint format install clean bench bench-smoke
+.PHONY: run test test-sqlite test-postgres lint format schema install clean bench bench-smoke
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null || { \
@@ -52,6 +52,11 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports
+
+# docs/openapi.yaml, the committed schema (a test keeps it equal to the served one).
+schema: $(VENV)/.installed-dev
+	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file docs/openapi.yaml
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .

@@ -55,6 +55,24 @@ def has_role(user: Any, workspace_id: UUID, role: str) -> bool:
     return held is not None and Role.rank(held) >= Role.rank(role)
 
 
+def workspace_scope(
+    user: Any, *, workspace_id: UUID | None = None, slug: str | None = None
+) -> list[UUID]:
+    """The workspaces a list covers: the one named (by id or slug), or every workspace of
+    the caller; 404 when the named one does not exist or the caller is not a member."""
+    roles = workspace_roles(user)
+    if workspace_id is None and slug:
+        found = Workspace.objects.filter(slug=slug).values_list("id", flat=True).first()
+        if found is None:
+            raise NotFound()
+        workspace_id = found
+    if workspace_id is None:
+        return list(roles)
+    if workspace_id not in roles:
+        raise NotFound()
+    return [workspace_id]
+
+
 def workspace_for(user: Any, slug: str, role: str = Role.VIEWER) -> Workspace:
     workspace = Workspace.objects.filter(slug=slug).first()
     if workspace is None:

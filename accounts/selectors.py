@@ -1,11 +1,9 @@
-from typing import Any
-
 from django.db.models import F, QuerySet
 
-from accounts.models import ApiToken, Membership, Workspace
+from accounts.models import ApiToken, Membership, User, Workspace
 
 
-def workspaces_of(user: Any) -> QuerySet[Workspace]:
+def workspaces_of(user: User) -> QuerySet[Workspace]:
     """The caller's workspaces, each annotated with the caller's `role`."""
     return (
         Workspace.objects.filter(memberships__user=user)
@@ -18,5 +16,5 @@ def members_of(workspace: Workspace) -> QuerySet[Membership]:
     return Membership.objects.filter(workspace=workspace).select_related("user")
 
 
-def tokens_of(user: Any) -> QuerySet[ApiToken]:
+def tokens_of(user: User) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(user=user).order_by("-created_at")

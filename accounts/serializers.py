@@ -1,10 +1,39 @@
+import uuid
+from typing import Any
+
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.request import Request
 
+from accounts.access import workspace_scope
 from accounts.models import ApiToken, Membership, Role, User, Workspace
+from config.fields import IdField
 from config.representation import FastOutput
+
+
+class ScopeQuerySerializer(serializers.Serializer[dict[str, Any]]):
+    """The scope of a list: `workspaceId` (UUID) or `workspace` (slug); neither: all the
+    caller's workspaces. A malformed id is a 404, as an unknown one is."""
+
+    workspaceId = IdField(required=False, help_text="One workspace (UUID).")
+    workspace = serializers.CharField(required=False, help_text="One workspace (slug).")
+
+
+def requested_scope(request: Request) -> list[uuid.UUID]:
+    """The workspace ids a list request covers (404 for a workspace not the caller's)."""
+    query = ScopeQuerySerializer(
+        data={
+            k: v for k, v in request.query_params.items() if k in ("workspaceId", "workspace") and v
+        }
+    )
+    query.is_valid(raise_exception=True)
+    return workspace_scope(
+        request.user,
+        workspace_id=query.validated_data.get("workspaceId"),
+        slug=query.validated_data.get("workspace"),
+    )
 
 
 class UserSerializer(FastOutput, serializers.ModelSerializer[User]):
@@ -20,7 +49,7 @@ class UserSerializer(FastOutput, serializers.ModelSerializer[User]):
 
 
 class UserRefSerializer(UserSerializer):
-    """The mobile seed's `createdBy`: `{id, name, image}`."""
+    """The mobile clients' `createdBy`: `{id, name, image}`."""
 
     class Meta(UserSerializer.Meta):
         fields = ["id", "name", "image"]

@@ -68,7 +68,8 @@ def running_task() -> tuple[Any, Any]:
     from django.utils import timezone
 
     from accounts.models import Workspace
-    from tasks.models import Task, TaskRun, WorkflowStatus
+    from runs.models import TaskRun
+    from tasks.models import Task, WorkflowStatus
 
     workspace = Workspace.objects.get(slug="ws0")
     task = Task.objects.create(
@@ -176,7 +177,7 @@ def sse_crowd(
     last stream."""
     from django.db import transaction
 
-    from tasks.logs import append_lines
+    from runs.logs import append_lines
 
     host, port = server_url.removeprefix("http://").split(":")
     path = f"/api/tasks/{task.pk}/logs/stream?tail=0"

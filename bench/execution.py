@@ -28,8 +28,8 @@ def run_execution(
 ) -> dict[str, Any]:
     from django.db import transaction
 
-    from tasks.execution import queue_run
-    from tasks.worker import execute_run
+    from runs.services import queue_run
+    from runs.worker import execute_run
 
     settle_generated_queue()
     # The floor: one process, no queue.
@@ -85,7 +85,8 @@ def settle_generated_queue() -> None:
     from django.utils import timezone
 
     from realtime.models import OutboxEvent
-    from tasks.models import TaskRun, WorkflowStatus
+    from runs.models import TaskRun
+    from tasks.models import WorkflowStatus
 
     now = timezone.now()
     TaskRun.objects.filter(status=WorkflowStatus.IN_PROGRESS).update(heartbeat_at=now)
@@ -161,7 +162,7 @@ def wait_finished(run_ids: list[Any], committed: float, timeout: float = 600) ->
     """Seconds from the commit to the last run's finished_at."""
     from django.db.models import Max
 
-    from tasks.models import TaskRun
+    from runs.models import TaskRun
 
     runs = TaskRun.objects.filter(pk__in=run_ids)
     deadline = time.monotonic() + timeout
@@ -198,6 +199,7 @@ def lines_and_answers(tasks: list[Any]) -> dict[Any, tuple[int, int]]:
 
 
 def incomplete(run_ids: list[Any]) -> int:
-    from tasks.models import TaskRun, WorkflowStatus
+    from runs.models import TaskRun
+    from tasks.models import WorkflowStatus
 
     return TaskRun.objects.filter(pk__in=run_ids).exclude(status=WorkflowStatus.COMPLETED).count()

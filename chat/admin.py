@@ -6,7 +6,6 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
 from chat.models import Artifact, Attachment, ChatMessage
-from tasks.admin import TaskAdmin
 
 NEWEST_MESSAGES_SHOWN = 50
 
@@ -55,7 +54,7 @@ class NewestMessagesFormSet(BaseInlineFormSet):
 
 
 class ChatMessageInline(admin.TabularInline):
-    """Read-only, the newest 50 messages, for the Task admin (`inlines = [ChatMessageInline]`)."""
+    """Read-only, the newest 50 messages of a task; runs/admin.py shows it on the Task admin."""
 
     model = ChatMessage
     formset = NewestMessagesFormSet
@@ -77,8 +76,3 @@ class ChatMessageInline(admin.TabularInline):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
-
-# The Task admin lives in tasks, which does not import chat (imports go tasks <- chat),
-# so chat adds its messages to it.
-TaskAdmin.inlines = [*TaskAdmin.inlines, ChatMessageInline]

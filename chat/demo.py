@@ -3,12 +3,12 @@
 from collections.abc import Sequence
 
 from django.db import transaction
-from django.utils import timezone
 
 from accounts.models import User, Workspace
 from chat.models import ArtifactType
 from chat.services import ArtifactInput, post_assistant_message, post_message
-from tasks.models import ACTIVE_WORKFLOW, Task, WorkflowStatus
+from tasks.models import Task, WorkflowStatus
+from tasks.workflow import ACTIVE
 
 OWN_TASK_TITLES = ("Fix the flaky login test", "Pick the browsers for the e2e suite")
 
@@ -34,11 +34,14 @@ def _demo_tasks(workspace: Workspace, owner: User) -> list[Task]:
     existing = list(Task.objects.filter(workspace=workspace, deleted=False).order_by("created_at"))
     if len(existing) >= 2:
         return existing
+    # The second one is created running: only those wait for input.
     return [
         Task.objects.get_or_create(
-            workspace=workspace, title=title, defaults={"created_by": owner}
+            workspace=workspace,
+            title=title,
+            defaults={"created_by": owner, "workflow_status": status},
         )[0]
-        for title in OWN_TASK_TITLES
+        for title, status in zip(OWN_TASK_TITLES, (None, WorkflowStatus.IN_PROGRESS), strict=True)
     ]
 
 
@@ -46,7 +49,7 @@ def _pick(tasks: Sequence[Task]) -> tuple[Task, Task]:
     """The FORM goes to a running task when there is one: only those wait for input."""
     if len(tasks) < 2:
         raise ValueError("seed_conversations needs at least two tasks")
-    active = [t for t in tasks if t.workflow_status in ACTIVE_WORKFLOW]
+    active = [t for t in tasks if t.workflow_status in ACTIVE]
     waiting = active[0] if active else tasks[-1]
     answered = next(t for t in tasks if t.pk != waiting.pk)
     return answered, waiting
@@ -83,11 +86,6 @@ def _answered_thread(task: Task, owner: User) -> None:
 
 
 def _waiting_thread(task: Task, owner: User) -> None:
-    if task.workflow_status not in ACTIVE_WORKFLOW:
-        Task.objects.filter(pk=task.pk).update(
-            workflow_status=WorkflowStatus.IN_PROGRESS, workflow_started_at=timezone.now()
-        )
-        task.refresh_from_db()
     post_message(
         task=task,
         message="Set up the e2e suite for the browsers our customers use.",

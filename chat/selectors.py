@@ -1,26 +1,17 @@
 """Reads of the chat, scoped to the caller's workspaces (404 outside them)."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 from rest_framework.exceptions import NotFound
 
 from accounts.access import require_role
-from accounts.models import Role
+from accounts.models import Role, User
 from chat.models import Artifact, Attachment, ChatMessage
 from config.exceptions import Conflict, invalid
 from tasks.models import GroupKind, Repository, Robot, Task, TaskGroup
-
-
-def task_for(user: Any, task_id: uuid.UUID, role: str = Role.VIEWER) -> Task:
-    """A live task the user may act on with `role`; 404 when absent or not theirs."""
-    task = Task.objects.select_related("workspace").filter(pk=task_id, deleted=False).first()
-    if task is None:
-        raise NotFound()
-    require_role(user, task.workspace_id, role)
-    return task
 
 
 def messages_with_details() -> QuerySet[ChatMessage]:
@@ -31,7 +22,24 @@ def messages_with_details() -> QuerySet[ChatMessage]:
     )
 
 
-def message_for(user: Any, message_id: uuid.UUID) -> ChatMessage:
+def with_latest_message_id(queryset: QuerySet[Task]) -> QuerySet[Task]:
+    """Task rows annotated with the id of their newest message (the list's row section)."""
+    newest = ChatMessage.objects.filter(task=OuterRef("pk")).order_by("-timestamp", "-id")
+    return queryset.annotate(latest_message_id=Subquery(newest.values("id")[:1]))
+
+
+def attach_latest_messages(rows: Sequence[Task]) -> None:
+    """Sets `row.latest_message` for a page of annotated rows: one fetch (plus its two
+    prefetches)."""
+    wanted = {row.pk: getattr(row, "latest_message_id", None) for row in rows}
+    ids = [message_id for message_id in wanted.values() if message_id]
+    messages = {message.id: message for message in messages_with_details().filter(id__in=ids)}
+    for row in rows:
+        message_id = wanted[row.pk]
+        row.latest_message = messages.get(message_id) if message_id else None  # type: ignore[attr-defined]
+
+
+def message_for(user: User, message_id: uuid.UUID) -> ChatMessage:
     message = (
         messages_with_details()
         .select_related("task")
@@ -44,7 +52,7 @@ def message_for(user: Any, message_id: uuid.UUID) -> ChatMessage:
     return message
 
 
-def attachment_for(user: Any, attachment_id: uuid.UUID) -> Attachment:
+def attachment_for(user: User, attachment_id: uuid.UUID) -> Attachment:
     attachment = (
         Attachment.objects.select_related("message__task")
         .filter(pk=attachment_id, message__task__deleted=False)
@@ -117,7 +125,7 @@ class ChatTarget:
 
 
 def chat_target(
-    user: Any, repo_id: uuid.UUID, robot_id: uuid.UUID, group_id: uuid.UUID | None
+    user: User, repo_id: uuid.UUID, robot_id: uuid.UUID, group_id: uuid.UUID | None
 ) -> ChatTarget:
     """Where POST /api/chat starts work: the repository (404 unless the user is a
     DEVELOPER+ member of its workspace), an enabled robot and a chat group of that

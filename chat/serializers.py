@@ -1,11 +1,10 @@
 from typing import Any
 
 from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.serializers import UserRefSerializer
+from chat import selectors
 from chat.models import (
     Artifact,
     ArtifactType,
@@ -21,21 +20,13 @@ from chat.services import (
     AttachmentInput,
     StoredUpload,
 )
+from config.fields import EnumField
 from config.representation import FastOutput
-from tasks.models import Repository, Robot, Task, TaskGroup
+from tasks.models import Task
+from tasks.sections import Section
+from tasks.serializers import TaskGroupSerializer, TaskRefSerializer, TaskRowSerializer
 
-
-class EnumField(serializers.ChoiceField):
-    """A choice whose error lists the allowed values, as the contract asks."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if str(data) not in self.choice_strings_to_values:
-            allowed = ", ".join(self.choice_strings_to_values)
-            raise serializers.ValidationError(f'"{data}" is not one of: {allowed}.')
-        return super().to_internal_value(data)
-
-
-# Output: the mobile seed's message shape.
+# Output: the mobile clients' message shape.
 
 
 class ArtifactSerializer(FastOutput, serializers.ModelSerializer[Artifact]):
@@ -89,19 +80,24 @@ class MessageSerializer(FastOutput, serializers.ModelSerializer[ChatMessage]):
         ]
 
 
-class MessageTaskSerializer(FastOutput, serializers.ModelSerializer[Task]):
-    workspace_id = serializers.UUIDField(read_only=True)
-
-    class Meta:
-        model = Task
-        fields = ["id", "title", "workspace_id", "workflow_status", "mode", "pod_id"]
-
-
 class MessagePageSerializer(serializers.Serializer[dict[str, Any]]):
-    task = MessageTaskSerializer()
+    task = TaskRefSerializer()
     messages = MessageSerializer(many=True)
     count = serializers.IntegerField(help_text="All messages of the task.")
     has_more = serializers.BooleanField(help_text="More messages lie beyond this page.")
+
+
+class AttachmentRefSerializer(FastOutput, serializers.ModelSerializer[Attachment]):
+    class Meta:
+        model = Attachment
+        fields = ["id", "filename", "mime_type", "size", "path"]
+
+
+class LatestMessageSerializer(MessageSerializer):
+    """A task row's `latestMessage`: the message shape, its attachments without the
+    download url (chat's own GETs carry it)."""
+
+    attachments = AttachmentRefSerializer(many=True, read_only=True)  # type: ignore[assignment]
 
 
 # Input: POST /api/chat/message.
@@ -181,67 +177,9 @@ class ChatExecuteSerializer(serializers.Serializer[Task]):
     task_group_id = serializers.UUIDField(required=False, allow_null=True)
 
 
-class RefSerializer(serializers.Serializer[Repository | Robot]):
-    id = serializers.UUIDField()
-    name = serializers.CharField()
-
-
-class ChatTaskSerializer(FastOutput, serializers.ModelSerializer[Task]):
-    """The task POST /api/chat created; the tasks app's row serializer is the full one."""
-
-    workspace_id = serializers.UUIDField(read_only=True)
-    group_id = serializers.UUIDField(read_only=True, allow_null=True)
-    repository = RefSerializer(read_only=True, allow_null=True)
-    robot = RefSerializer(read_only=True, allow_null=True)
-    _count = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Task
-        fields = [
-            "id",
-            "title",
-            "workspace_id",
-            "status",
-            "priority",
-            "workflow_status",
-            "source_type",
-            "event_type",
-            "mode",
-            "group_id",
-            "repository",
-            "robot",
-            "created_at",
-            "updated_at",
-            "_count",
-        ]
-
-    @extend_schema_field(OpenApiTypes.OBJECT)
-    def get__count(self, task: Task) -> dict[str, int]:
-        return {"chatMessages": task.message_count}
-
-
-class ChatGroupSerializer(FastOutput, serializers.ModelSerializer[TaskGroup]):
-    repository = RefSerializer(read_only=True, allow_null=True)
-    robot = RefSerializer(read_only=True, allow_null=True)
-
-    class Meta:
-        model = TaskGroup
-        fields = [
-            "id",
-            "kind",
-            "binding_key",
-            "title",
-            "repository",
-            "robot",
-            "archived",
-            "created_at",
-            "updated_at",
-        ]
-
-
 class ChatStartedSerializer(serializers.Serializer[dict[str, Any]]):
-    task = ChatTaskSerializer()
-    task_group = ChatGroupSerializer()
+    task = TaskRowSerializer()
+    task_group = TaskGroupSerializer()
 
 
 # Uploads.
@@ -257,3 +195,11 @@ class StoredUploadSerializer(serializers.Serializer[StoredUpload]):
     filename = serializers.CharField()
     mime_type = serializers.CharField()
     size = serializers.IntegerField()
+
+
+# The task list's `latestMessage` (includeLatestMessage=true), registered in ChatConfig.ready.
+LATEST_MESSAGE_SECTION = Section(
+    output=lambda: LatestMessageSerializer(read_only=True, allow_null=True),
+    load=selectors.attach_latest_messages,
+    annotate=selectors.with_latest_message_id,
+)

@@ -36,7 +36,6 @@ from chat.models import (
 )
 from config.exceptions import PayloadTooLarge, invalid
 from realtime.events import publish, task_channel
-from tasks import execution
 from tasks.events import announce
 from tasks.models import (
     EventType,
@@ -47,6 +46,7 @@ from tasks.models import (
     Task,
     TaskGroup,
 )
+from tasks.signals import run_requested
 
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_ARTIFACTS = 20
@@ -98,8 +98,8 @@ def post_message(
 ) -> PostedMessage:
     """Adds a message to the task's thread.
 
-    A USER message asks the task's robot to answer (`tasks.execution.request_answer`,
-    which never refuses a busy task) unless `ask_robot` is False; a USER reply to a
+    A USER message asks the task's robot to answer (the `run_requested` hook: the runs
+    app queues a run, never refusing a busy task) unless `ask_robot` is False; a USER reply to a
     FORM answers it. An ASSISTANT message with a FORM makes the task wait for input.
     The same `client_message_id` again returns the first message and writes nothing.
     """
@@ -162,7 +162,7 @@ def post_message(
             exclude_socket_id=source_websocket_id or None,
         )
         if role == ChatRole.USER and ask_robot:
-            execution.request_answer(locked)
+            run_requested.send(sender=Task, task=locked)
         announce(locked, "task-updated")
 
     task.message_count = locked.message_count
@@ -358,7 +358,7 @@ def execute_chat(
             created_by=author,
         )
         announce(task, "task-created")
-        # A fresh task has no run: request_answer queues one (tasks.execution.queue_run).
+        # A fresh task has no run: its first USER message queues one.
         post_message(task=task, message=text, author=author)
     group.refresh_from_db()
     return ChatStarted(task=task, group=group)

@@ -1,24 +1,12 @@
-from django.urls import URLPattern, URLResolver, path
+from rest_framework.routers import SimpleRouter
 
 from chat import views
 
-urlpatterns: list[URLPattern | URLResolver] = [
-    path("chat", views.ChatExecuteView.as_view(), name="chat-execute"),
-    path("chat/message", views.PostMessageView.as_view(), name="chat-message-create"),
-    path(
-        "chat/messages/<uuid:message_id>",
-        views.MessageDetailView.as_view(),
-        name="chat-message-detail",
-    ),
-    path(
-        "chat/attachments/<uuid:attachment_id>/download",
-        views.AttachmentDownloadView.as_view(),
-        name="chat-attachment-download",
-    ),
-    path(
-        "tasks/<uuid:task_id>/messages",
-        views.TaskMessagesView.as_view(),
-        name="task-messages",
-    ),
-    path("uploads", views.UploadView.as_view(), name="uploads"),
-]
+router = SimpleRouter(trailing_slash=False, use_regex_path=False)
+router.register("chat/messages", views.MessageViewSet, basename="chat-message")
+router.register("chat/attachments", views.AttachmentViewSet, basename="chat-attachment")
+router.register("chat", views.ChatViewSet, basename="chat")
+router.register("tasks", views.TaskMessagesViewSet, basename="task-messages")
+router.register("uploads", views.UploadViewSet, basename="upload")
+
+urlpatterns = router.urls

@@ -17,7 +17,12 @@ from typing import Any
 from uuid import UUID
 
 from django.db.models import F, Model, Q, QuerySet
+from rest_framework import serializers
+from rest_framework.pagination import BasePagination
+from rest_framework.request import Request
+from rest_framework.response import Response
 
+from config.envelope import success
 from config.exceptions import invalid
 
 MAX_LIMIT = 1000
@@ -30,28 +35,82 @@ class PageRequest:
     cursor: str | None = None
 
 
+class PageQuerySerializer(serializers.Serializer[PageRequest]):
+    """The paging parameters of every list, as typed values."""
+
+    page = serializers.IntegerField(min_value=1, default=1, help_text="Page number (>= 1).")
+    limit = serializers.IntegerField(min_value=1, required=False, help_text="Rows per page.")
+    cursor = serializers.CharField(
+        required=False, help_text="Opaque cursor from pagination.nextCursor."
+    )
+
+
 def parse_page_request(
-    params: Mapping[str, str], *, default_limit: int, max_limit: int = MAX_LIMIT
+    params: Mapping[str, Any], *, default_limit: int, max_limit: int = MAX_LIMIT
 ) -> PageRequest:
-    limit = _positive_int(params, "limit", default_limit)
+    query = PageQuerySerializer(
+        data={k: params[k] for k in ("page", "limit", "cursor") if params.get(k) not in (None, "")}
+    )
+    query.is_valid(raise_exception=True)
+    limit = query.validated_data.get("limit", default_limit)
     if limit > max_limit:
         raise invalid("limit", f"Ensure this value is between 1 and {max_limit}.")
-    cursor = params.get("cursor") or None
-    page = 1 if cursor else _positive_int(params, "page", 1)
-    return PageRequest(limit=limit, page=page, cursor=cursor)
+    cursor = query.validated_data.get("cursor")
+    return PageRequest(
+        limit=limit, page=1 if cursor else query.validated_data["page"], cursor=cursor
+    )
 
 
-def _positive_int(params: Mapping[str, str], name: str, default: int) -> int:
-    raw = params.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(str(raw))
-    except ValueError:
-        raise invalid(name, "A whole number is required.") from None
-    if value < 1:
-        raise invalid(name, "Ensure this value is greater than or equal to 1.")
-    return value
+class EnvelopePagination(BasePagination):
+    """Page or cursor paging for a viewset's list, answered in the envelope
+    (`{success, data, pagination}`). The viewset names its order (`page_order()`, the last
+    key unique) and its default page size (`default_limit`, or `page_limit(request)`)."""
+
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any]:
+        limit = view.page_limit(request) if hasattr(view, "page_limit") else view.default_limit
+        page_request = parse_page_request(request.query_params, default_limit=limit)
+        rows, self.pagination = paginate(queryset, page_request, view.page_order())
+        return rows
+
+    def get_paginated_response(self, data: Any) -> Response:
+        return success(data, pagination=self.pagination)
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "required": ["success", "data", "pagination"],
+            "properties": {
+                "success": {"type": "boolean"},
+                "data": schema,
+                "pagination": {
+                    "type": "object",
+                    "properties": {
+                        "page": {"type": "integer"},
+                        "limit": {"type": "integer"},
+                        "totalCount": {"type": "integer"},
+                        "totalPages": {"type": "integer"},
+                        "hasMore": {"type": "boolean"},
+                        "nextCursor": {"type": "string", "nullable": True},
+                    },
+                },
+            },
+        }
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "schema": {"type": kind},
+                "description": text,
+            }
+            for name, kind, text in (
+                ("page", "integer", "Page number (>= 1)."),
+                ("limit", "integer", f"Rows per page (1..{MAX_LIMIT})."),
+                ("cursor", "string", "Opaque cursor from pagination.nextCursor."),
+            )
+        ]
 
 
 def paginate(

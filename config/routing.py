@@ -5,7 +5,7 @@ from typing import Any
 from django.urls import re_path
 
 from realtime.consumers import PusherHttpApiConsumer, PusherSocketConsumer
-from tasks.consumers import LogStreamConsumer
+from runs.consumers import LogStreamConsumer
 
 http_routes: list[Any] = [
     # Pusher's HTTP publish API, as the built-in server (outside /api/: Pusher's paths).

@@ -7,7 +7,6 @@ production mode, which refuses to start without its secrets.
 
 import os
 import re
-import sys
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -42,7 +41,6 @@ def env_int(name: str, default: int) -> int:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
-TESTING = env_bool("TASKDESK_TESTING", False)
 
 SECRET_KEY = env("SECRET_KEY")
 if not SECRET_KEY:
@@ -75,10 +73,11 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "django_tasks_db",
+    "realtime",
     "accounts",
     "tasks",
     "chat",
-    "realtime",
+    "runs",
     "dashboard",
 ]
 
@@ -221,12 +220,13 @@ PUSHER_PORT = env_int(
 PUSHER_SSL = env_bool("PUSHER_SSL", _pusher_url_ssl)
 REALTIME_PUBLIC_CHANNELS = env_bool("REALTIME_PUBLIC_CHANNELS", False)
 # Where committed events go: `pusher` (the official client, to PUSHER_HOST or Pusher's
-# service) or `none` (recorded only). Under pytest the default is `none`: a test that
-# wants the real publisher turns it on.
-REALTIME_PUBLISHER = env("REALTIME_PUBLISHER", "none" if "pytest" in sys.modules else "pusher")
-if REALTIME_PUBLISHER not in ("pusher", "none"):
+# service), `none` (nowhere), or the dotted path of a publisher class (tests/settings.py
+# records with one).
+REALTIME_PUBLISHER = env("REALTIME_PUBLISHER", "pusher")
+if REALTIME_PUBLISHER not in ("pusher", "none") and "." not in REALTIME_PUBLISHER:
     raise ImproperlyConfigured(
-        f"REALTIME_PUBLISHER must be pusher or none, not {REALTIME_PUBLISHER!r}"
+        "REALTIME_PUBLISHER must be pusher, none or the dotted path of a publisher class, "
+        f"not {REALTIME_PUBLISHER!r}"
     )
 
 # Execution and logs.
@@ -250,7 +250,7 @@ OPENAI_API_KEY = env("OPENAI_API_KEY")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "config.authentication.BearerTokenAuthentication",
+        "accounts.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -277,7 +277,7 @@ REST_FRAMEWORK = {
 JSON_CAMEL_CASE = {
     "JSON_UNDERSCOREIZE": {
         "no_underscore_before_number": True,
-        # User JSON is kept verbatim; `_count` is the mobile seed's own key.
+        # User JSON is kept verbatim; `_count` is the mobile clients' own key.
         "ignore_fields": ("content", "config", "features"),
         "ignore_keys": ("_count",),
     }
@@ -308,7 +308,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.contrib.djangorestframework_camel_case.camelize_serializer_fields",
     ],
     "AUTHENTICATION_WHITELIST": [
-        "config.authentication.BearerTokenAuthentication",
+        "accounts.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
 }

@@ -1,12 +1,9 @@
-from django.urls import URLPattern, URLResolver, path
+from rest_framework.routers import SimpleRouter
 
 from dashboard import views
 
-urlpatterns: list[URLPattern | URLResolver] = [
-    path("dashboard/sidebar", views.SidebarView.as_view(), name="dashboard-sidebar"),
-    path(
-        "workspaces/<slug:slug>/tasks/notifications-count",
-        views.NotificationsCountView.as_view(),
-        name="notifications-count",
-    ),
-]
+router = SimpleRouter(trailing_slash=False, use_regex_path=False)
+router.register("dashboard", views.DashboardViewSet, basename="dashboard")
+router.register("workspaces", views.WorkspaceTasksViewSet, basename="workspace-tasks")
+
+urlpatterns = router.urls

@@ -1,16 +1,18 @@
+"""The dashboard's read models: the console sidebar and the waiting-for-input count."""
+
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import serializers
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from accounts.access import workspace_for
-from accounts.views import enveloped
-from config.envelope import success
+from accounts.serializers import ScopeQuerySerializer, requested_scope
+from config.envelope import enveloped, success
 from dashboard import selectors
+from tasks.selectors import waiting_for_input_count
 from tasks.serializers import TaskGroupSerializer, TaskRowSerializer
 
 
@@ -27,30 +29,36 @@ class SidebarSerializer(serializers.Serializer[dict[str, Any]]):
     task_groups = TaskGroupSerializer(many=True)
 
 
-class SidebarView(APIView):
-    @extend_schema(
-        operation_id="dashboard_sidebar",
-        parameters=[
-            OpenApiParameter("workspaceId", OpenApiTypes.UUID, OpenApiParameter.QUERY),
-            OpenApiParameter("workspace", str, OpenApiParameter.QUERY),
-        ],
-        responses=enveloped("SidebarResponse", SidebarSerializer()),
-    )
-    def get(self, request: Request) -> Response:
-        snapshot = selectors.sidebar(request.user, request.query_params)
-        return success(SidebarSerializer(snapshot).data)
-
-
 NotificationsCount: Any = inline_serializer(
     name="NotificationsCount", fields={"waitingForInputCount": serializers.IntegerField()}
 )
 
 
-class NotificationsCountView(APIView):
+class DashboardViewSet(viewsets.ViewSet):
+    """GET /api/dashboard/sidebar."""
+
+    @extend_schema(
+        operation_id="dashboard_sidebar",
+        parameters=[ScopeQuerySerializer],
+        responses=enveloped("SidebarResponse", SidebarSerializer()),
+    )
+    @action(detail=False)
+    def sidebar(self, request: Request) -> Response:
+        snapshot = selectors.sidebar(requested_scope(request))
+        return success(SidebarSerializer(snapshot).data)
+
+
+class WorkspaceTasksViewSet(viewsets.ViewSet):
+    """GET /api/workspaces/{slug}/tasks/notifications-count."""
+
+    lookup_field = "slug"
+    lookup_value_converter = "slug"
+
     @extend_schema(
         operation_id="workspace_tasks_notifications_count",
         responses=enveloped("NotificationsCountResponse", NotificationsCount),
     )
-    def get(self, request: Request, slug: str) -> Response:
+    @action(detail=True, url_path="tasks/notifications-count")
+    def notifications_count(self, request: Request, slug: str) -> Response:
         workspace = workspace_for(request.user, slug)
-        return success({"waitingForInputCount": selectors.waiting_for_input_count(workspace)})
+        return success({"waitingForInputCount": waiting_for_input_count(workspace)})

@@ -18,8 +18,8 @@ from django.db.models import Exists, OuterRef, Q
 from django.tasks import task
 from django.utils import timezone
 
-from realtime import events as events_module
 from realtime.models import OutboxChannel, OutboxEvent
+from realtime.protocol import encode_data
 from realtime.publishers import BATCH_SIZE, Outgoing, get_publisher
 
 logger = logging.getLogger("taskdesk.realtime")
@@ -143,15 +143,6 @@ def _send_due(channel: str, now: datetime | None) -> tuple[int, bool]:
             _record_failure(chunk[0], error)
             return sent, True
         OutboxEvent.objects.filter(pk__in=[e.pk for e in chunk]).update(sent_at=timezone.now())
-        events_module.recorded.extend(
-            {
-                "channel": e.channel,
-                "event": e.event,
-                "data": e.data,
-                "exclude_socket_id": e.exclude_socket_id,
-            }
-            for e in chunk
-        )
         sent += len(chunk)
     return sent, False
 
@@ -160,7 +151,7 @@ def _outgoing(event: OutboxEvent) -> Outgoing:
     return Outgoing(
         channel=event.channel,
         event=event.event,
-        data=events_module.encode_data(event.data),
+        data=encode_data(event.data),
         exclude_socket_id=event.exclude_socket_id,
     )
 

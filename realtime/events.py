@@ -6,24 +6,17 @@ channel's events once the transaction commits. A rolled-back change sends nothin
 an event that cannot be sent now waits in the outbox (`realtime.dispatch`).
 """
 
-import json
 from typing import Any
 
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 
 from config.exceptions import PayloadTooLarge
+from realtime.dispatch import dispatch_after_commit
 from realtime.models import OutboxChannel, OutboxEvent
-from realtime.protocol import CHANNEL_NAME, SOCKET_ID
+from realtime.protocol import CHANNEL_NAME, MAX_EVENT_BYTES, SOCKET_ID, encode_data
 
-# Pusher's limit on one event's data, in bytes of UTF-8.
-MAX_EVENT_BYTES = 10 * 1024
 MAX_EVENT_NAME = 200
-
-# Every event the dispatcher has sent in this process, in send order, as
-# {channel, event, data, exclude_socket_id}: unit tests (publisher `none`) read it.
-recorded: list[dict[str, Any]] = []
 
 
 class EventTooLarge(PayloadTooLarge):
@@ -40,12 +33,6 @@ def workspace_channel(slug: str) -> str:
 
 def _channel(name: str) -> str:
     return name if settings.REALTIME_PUBLIC_CHANNELS else f"private-{name}"
-
-
-def encode_data(data: Any) -> str:
-    """The wire form of an event's data: JSON (a message id becomes a JSON string;
-    UUIDs and datetimes become strings, as in the REST API)."""
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, cls=DjangoJSONEncoder)
 
 
 def publish(channel: str, event: str, data: Any, *, exclude_socket_id: str | None = None) -> None:
@@ -73,9 +60,6 @@ def publish(channel: str, event: str, data: Any, *, exclude_socket_id: str | Non
             seq=seq,
             exclude_socket_id=exclude_socket_id or None,
         )
-
-    from realtime.dispatch import dispatch_after_commit
-
     transaction.on_commit(lambda: dispatch_after_commit(channel))
 
 

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 from django.conf import settings
 
 from realtime import protocol
-from realtime.events import MAX_EVENT_BYTES
+from realtime.protocol import MAX_EVENT_BYTES
 
 MAX_TIMESTAMP_SKEW = 600
 MAX_CHANNELS_PER_EVENT = 100

@@ -3,9 +3,12 @@ endpoint and the tests share: signatures, socket ids, channel names and groups."
 
 import hashlib
 import hmac
+import json
 import re
+from typing import Any
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 
 PROTOCOL_VERSION = 7
 MIN_PROTOCOL_VERSION = 5  # what pusher-js and the mobile SDKs have sent for years
@@ -13,6 +16,8 @@ ACTIVITY_TIMEOUT = 120  # seconds; the client pings after this much silence
 SOCKET_ID = re.compile(r"\A\d+\.\d+\Z")
 CHANNEL_NAME = re.compile(r"\A[-a-zA-Z0-9_=@,.;]{1,164}\Z")
 PRIVATE_PREFIX = "private-"
+# Pusher's limit on one event's data, in bytes of UTF-8.
+MAX_EVENT_BYTES = 10 * 1024
 
 # pusher:error codes (https://pusher.com/docs/channels/library_auth_reference/pusher-websockets-protocol/)
 APP_NOT_FOUND = 4001  # close: unknown app key
@@ -37,3 +42,9 @@ def valid_channel_auth(socket_id: str, channel: str, auth: object) -> bool:
 def group_name(channel: str) -> str:
     """Channels group names allow only [a-zA-Z0-9_.-] under 100 chars: hash the name."""
     return "pusher." + hashlib.sha256(channel.encode()).hexdigest()
+
+
+def encode_data(data: Any) -> str:
+    """The wire form of an event's data: JSON (a message id becomes a JSON string;
+    UUIDs and datetimes become strings, as in the REST API)."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, cls=DjangoJSONEncoder)

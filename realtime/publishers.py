@@ -1,7 +1,8 @@
 """Where committed events go, chosen by REALTIME_PUBLISHER.
 
 `pusher`: the official `pusher` client, aimed at Pusher's service (cluster) or at the
-built-in server (host, port, no TLS). `none`: nothing leaves the process (unit tests).
+built-in server (host, port, no TLS). `none`: nothing leaves the process. Anything else
+is the dotted path of a class with the `Publisher` interface (the tests record with one).
 """
 
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from typing import Protocol
 
 import pusher
 from django.conf import settings
+from django.utils.module_loading import import_string
 
 # Pusher's HTTP API takes at most 10 events per batch_events call.
 BATCH_SIZE = 10
@@ -70,6 +72,9 @@ _cache: dict[tuple[object, ...], Publisher] = {}
 def get_publisher() -> Publisher:
     if settings.REALTIME_PUBLISHER == "none":
         return NonePublisher()
+    if settings.REALTIME_PUBLISHER != "pusher":
+        publisher: Publisher = import_string(settings.REALTIME_PUBLISHER)()
+        return publisher
     key = (
         settings.PUSHER_APP_ID,
         settings.PUSHER_KEY,

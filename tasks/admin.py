@@ -3,9 +3,10 @@ no full result counts, joins chosen up front, raw id inputs instead of
 dropdowns of every row, filters on low-cardinality columns only.
 
 Deleted tasks are visible here (and only here); "restore deleted" brings them back.
+runs/admin.py registers the full Task admin: this one plus its runs, its thread and the
+retry and halt actions (apps above tasks extend it; tasks knows none of them).
 """
 
-from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
@@ -15,9 +16,8 @@ from django.db.models import F, QuerySet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 
-from config.exceptions import Conflict
-from tasks import execution, services
-from tasks.models import Feature, Repository, Robot, Task, TaskGroup, TaskLog, TaskRun
+from tasks import services
+from tasks.models import Feature, Repository, Robot, Task, TaskGroup
 
 
 class EstimatedCountPaginator(Paginator):
@@ -83,15 +83,6 @@ class TaskGroupAdmin(ScaledAdmin):
     raw_id_fields = ("workspace", "repository", "robot")
 
 
-class TaskRunInline(admin.TabularInline):
-    model = TaskRun
-    extra = 0
-    fields = ("number", "status", "started_at", "finished_at", "heartbeat_at", "exit_code")
-    readonly_fields = fields
-    can_delete = False
-    show_change_link = True
-
-
 @admin.register(Task)
 class TaskAdmin(ScaledAdmin):
     list_display = (
@@ -119,8 +110,7 @@ class TaskAdmin(ScaledAdmin):
         "group",
     )
     readonly_fields = ("log_seq", "message_count", "awaiting_input", "created_at", "updated_at")
-    inlines = [TaskRunInline]
-    actions = ["archive", "unarchive", "restore_deleted", "retry", "halt"]
+    actions = ["archive", "unarchive", "restore_deleted"]
 
     def get_ordering(self, request: HttpRequest) -> Any:
         # The order (and nulls placement) of the index task_recent_nl_idx.
@@ -140,48 +130,3 @@ class TaskAdmin(ScaledAdmin):
     def restore_deleted(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
         count = services.restore_deleted(queryset.filter(deleted=True))
         self.message_user(request, f"Restored {count} task(s).", messages.SUCCESS)
-
-    @admin.action(description="Retry selected tasks")
-    def retry(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
-        self._each(request, queryset, execution.retry, "Queued")
-
-    @admin.action(description="Halt selected tasks")
-    def halt(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
-        self._each(request, queryset, execution.halt, "Halted")
-
-    def _each(
-        self,
-        request: HttpRequest,
-        queryset: QuerySet[Task],
-        action: Callable[[Task], object],
-        done: str,
-    ) -> None:
-        """Runs the same service as the API on each task; refusals (409s) are listed."""
-        count = 0
-        for task in queryset.filter(deleted=False):
-            try:
-                action(task)
-                count += 1
-            except Conflict as refused:
-                self.message_user(request, f"{task}: {refused.detail}", messages.WARNING)
-        self.message_user(request, f"{done} {count} task(s).", messages.SUCCESS)
-
-
-@admin.register(TaskRun)
-class TaskRunAdmin(ScaledAdmin):
-    list_display = ("__str__", "status", "worker_id", "started_at", "finished_at", "heartbeat_at")
-    list_select_related = ("task",)
-    list_filter = ("status",)
-    search_fields = ("task__id__exact", "id__exact")
-    raw_id_fields = ("task",)
-    ordering = ("-created_at",)
-
-
-@admin.register(TaskLog)
-class TaskLogAdmin(ScaledAdmin):
-    list_display = ("__str__", "stream", "line", "created_at")
-    list_select_related = ("task",)
-    list_filter = ("stream",)
-    search_fields = ("task__id__exact",)
-    raw_id_fields = ("task", "run")
-    ordering = ("-id",)

@@ -1,8 +1,9 @@
-"""The task events clients see (API.md "Realtime events"), built in one place."""
+"""The task events clients see (docs/API.md "Realtime events"), built in one place;
+`workflow-status-update` is published by the state machine (tasks.workflow)."""
 
 from datetime import datetime
 
-from realtime.events import publish, task_channel, workspace_channel
+from realtime.events import publish, workspace_channel
 from tasks.models import Task
 
 
@@ -21,18 +22,5 @@ def announce(task: Task, event: str) -> None:
             "workflowStatus": task.workflow_status,
             "status": task.status,
             "updatedAt": iso(task.updated_at),
-        },
-    )
-
-
-def workflow_status_changed(task: Task, timestamp: datetime) -> None:
-    """`workflow-status-update` on the task's channel."""
-    publish(
-        task_channel(task.pk),
-        "workflow-status-update",
-        {
-            "taskId": str(task.pk),
-            "workflowStatus": task.workflow_status,
-            "timestamp": iso(timestamp),
         },
     )

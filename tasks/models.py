@@ -28,9 +28,6 @@ class WorkflowStatus(models.TextChoices):
     FAILED = "FAILED"
 
 
-ACTIVE_WORKFLOW = (WorkflowStatus.PENDING, WorkflowStatus.IN_PROGRESS)
-
-
 class Priority(models.TextChoices):
     LOW = "LOW"
     MEDIUM = "MEDIUM"
@@ -262,69 +259,3 @@ class Task(models.Model):
 
     def __str__(self) -> str:
         return self.title
-
-
-class TaskRun(models.Model):
-    """One attempt at a task. Retries add runs; earlier runs and their logs stay."""
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="runs")
-    number = models.PositiveIntegerField()
-    status = models.CharField(
-        max_length=16, choices=WorkflowStatus.choices, default=WorkflowStatus.PENDING
-    )
-    worker_id = models.CharField(max_length=100, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    exit_code = models.IntegerField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    halt_requested = models.BooleanField(default=False)
-
-    class Meta:
-        ordering = ["number"]
-        constraints = [
-            models.UniqueConstraint(fields=["task", "number"], name="taskrun_unique_number")
-        ]
-        indexes = [
-            models.Index(
-                fields=["heartbeat_at"],
-                condition=Q(status="IN_PROGRESS"),
-                name="taskrun_live_heartbeat_idx",
-            ),
-            # The reaper's "queued and never started" sweep, each minute.
-            models.Index(
-                fields=["created_at"],
-                condition=Q(status="PENDING"),
-                name="taskrun_pending_created_idx",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.task_id} run {self.number}"
-
-
-class LogStream(models.TextChoices):
-    STDOUT = "stdout"
-    STDERR = "stderr"
-    SYSTEM = "system"
-
-
-class TaskLog(models.Model):
-    """One log line. `seq` numbers a task's lines across all its runs, with no gaps."""
-
-    id = models.BigAutoField(primary_key=True)
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="logs")
-    run = models.ForeignKey(TaskRun, on_delete=models.CASCADE, related_name="logs")
-    seq = models.PositiveBigIntegerField()
-    stream = models.CharField(max_length=8, choices=LogStream.choices, default=LogStream.STDOUT)
-    line = models.TextField()
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["seq"]
-        constraints = [models.UniqueConstraint(fields=["task", "seq"], name="tasklog_unique_seq")]
-
-    def __str__(self) -> str:
-        return f"{self.task_id}#{self.seq}"

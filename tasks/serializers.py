@@ -1,16 +1,20 @@
-"""The JSON of tasks (the mobile seed's task object plus the console's fields), groups,
+"""The JSON of tasks (the mobile clients' task object plus the console's fields), groups,
 repositories and robots; and the bodies that create or change them."""
 
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.models import User
+from accounts.access import has_role
+from accounts.models import Role, User
 from accounts.serializers import UserRefSerializer
-from chat.models import Attachment
-from chat.serializers import MessageSerializer
+from config.fields import EnumField, IdField
 from config.representation import FastOutput
+from tasks import sections as row_sections
+from tasks import workflow
 from tasks.models import (
     Feature,
     Mode,
@@ -20,29 +24,10 @@ from tasks.models import (
     RunnerKind,
     Task,
     TaskGroup,
-    TaskLog,
-    TaskRun,
     TaskStatus,
     WorkflowStatus,
 )
-from tasks.secrets import mask_secrets
-from tasks.selectors import is_waiting_for_input
-
-# WorkflowStatus -> the web console's lowercase `state`.
-STATES = {
-    WorkflowStatus.PENDING: "queued",
-    WorkflowStatus.IN_PROGRESS: "processing",
-    WorkflowStatus.COMPLETED: "succeeded",
-    WorkflowStatus.FAILED: "failed",
-    WorkflowStatus.ERROR: "failed",
-    WorkflowStatus.HALTED: "halted",
-}
-
-
-def state_of(task: Task) -> str | None:
-    if is_waiting_for_input(task):
-        return "waiting_approval"
-    return STATES.get(task.workflow_status) if task.workflow_status else None  # type: ignore[call-overload]
+from tasks.redaction import redact
 
 
 class FeatureRefSerializer(FastOutput, serializers.ModelSerializer[Feature]):
@@ -52,7 +37,7 @@ class FeatureRefSerializer(FastOutput, serializers.ModelSerializer[Feature]):
 
 
 class AssigneeSerializer(FastOutput, serializers.ModelSerializer[User]):
-    """The mobile seed's `assignee`: `{id, name, email, image}`."""
+    """The mobile clients' `assignee`: `{id, name, email, image}`."""
 
     name = serializers.CharField(source="display_name")
     image = serializers.SerializerMethodField()
@@ -79,19 +64,6 @@ class RobotRefSerializer(FastOutput, serializers.ModelSerializer[Robot]):
 
 class ChatCountSerializer(FastOutput, serializers.Serializer[Task]):
     chatMessages = serializers.IntegerField(source="message_count")
-
-
-class AttachmentRefSerializer(FastOutput, serializers.ModelSerializer[Attachment]):
-    class Meta:
-        model = Attachment
-        fields = ["id", "filename", "mime_type", "size", "path"]
-
-
-class LatestMessageSerializer(MessageSerializer):
-    """A chat message as the API's Message shape, its attachments without the download
-    url (chat's GETs carry it)."""
-
-    attachments = AttachmentRefSerializer(many=True, read_only=True)  # type: ignore[assignment]
 
 
 class TaskRowSerializer(FastOutput, serializers.ModelSerializer[Task]):
@@ -140,46 +112,24 @@ class TaskRowSerializer(FastOutput, serializers.ModelSerializer[Task]):
             "workflow_completed_at",
         ]
 
-    def __init__(self, *args: Any, include_latest_message: bool = False, **kwargs: Any):
+    def __init__(self, *args: Any, sections: Sequence[str] = (), **kwargs: Any):
+        """`sections`: the row sections asked for (tasks.sections.ROW_SECTIONS), e.g.
+        `latest_message`; the caller has loaded them (`load_sections`)."""
         super().__init__(*args, **kwargs)
-        if include_latest_message:
-            self.fields["latest_message"] = LatestMessageSerializer(read_only=True, allow_null=True)
+        for name in sections:
+            self.fields[name] = row_sections.ROW_SECTIONS[name].output()
 
     def get_state(self, task: Task) -> str | None:
-        return state_of(task)
+        return workflow.state_of(task)
 
     def get_waiting_for_input(self, task: Task) -> bool:
-        return is_waiting_for_input(task)
+        return workflow.is_waiting_for_input(task)
 
 
 class TaskGroupRefSerializer(FastOutput, serializers.ModelSerializer[TaskGroup]):
     class Meta:
         model = TaskGroup
         fields = ["id", "kind", "binding_key", "title"]
-
-
-class TaskRunSerializer(FastOutput, serializers.ModelSerializer[TaskRun]):
-    class Meta:
-        model = TaskRun
-        fields = [
-            "id",
-            "number",
-            "status",
-            "created_at",
-            "started_at",
-            "finished_at",
-            "heartbeat_at",
-            "exit_code",
-            "error",
-        ]
-
-
-class TaskLogSerializer(FastOutput, serializers.ModelSerializer[TaskLog]):
-    run_number = serializers.IntegerField(source="run.number", read_only=True)
-
-    class Meta:
-        model = TaskLog
-        fields = ["seq", "run_number", "stream", "line", "created_at"]
 
 
 class PermissionsSerializer(serializers.Serializer[dict[str, bool]]):
@@ -189,49 +139,44 @@ class PermissionsSerializer(serializers.Serializer[dict[str, bool]]):
 
 
 class TaskDetailSerializer(TaskRowSerializer):
-    """The row plus what only the detail carries; `logs` only when logs are enabled."""
+    """The row plus what only the detail carries, and the detail sections of the apps
+    above tasks (tasks.sections: runs adds `runs` and, when logs are on, `logs`)."""
 
     output_text = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
     group = TaskGroupRefSerializer(read_only=True, allow_null=True)
     permissions = serializers.SerializerMethodField()
-    runs = TaskRunSerializer(many=True, read_only=True)
 
     class Meta(TaskRowSerializer.Meta):
         fields = [
             *TaskRowSerializer.Meta.fields,
+            "archived_at",
             "prompt",
             "output_text",
             "error",
             "group",
             "permissions",
-            "runs",
         ]
 
-    def __init__(self, *args: Any, logs: list[TaskLog] | None = None, **kwargs: Any):
+    def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self._logs = logs
-        if logs is not None:
-            self.fields["logs"] = serializers.SerializerMethodField()
+        for name, section in row_sections.DETAIL_SECTIONS.items():
+            self.fields[name] = section.output()
 
     def get_output_text(self, task: Task) -> str | None:
-        return mask_secrets(task.output_text)
+        return redact(task.output_text)
 
     def get_error(self, task: Task) -> str | None:
-        return mask_secrets(task.error)
+        return redact(task.error)
 
     @extend_schema_field(PermissionsSerializer)
     def get_permissions(self, task: Task) -> dict[str, bool]:
         return self.context.get("permissions", {})
 
-    @extend_schema_field(TaskLogSerializer(many=True))
-    def get_logs(self, task: Task) -> list[dict[str, Any]]:
-        return TaskLogSerializer(self._logs or [], many=True).data  # type: ignore[return-value]
 
-
-class TaskChangedSerializer(FastOutput, serializers.ModelSerializer[Task]):
-    """The mobile seed's PATCH answer: `{id, title, status, workflowStatus, archived,
-    updatedAt, ...}`."""
+class TaskRefSerializer(FastOutput, serializers.ModelSerializer[Task]):
+    """A task where something else is the subject: a group's latest task, the task of a
+    chat page."""
 
     workspace_id = serializers.UUIDField(read_only=True)
     state = serializers.SerializerMethodField()
@@ -241,19 +186,16 @@ class TaskChangedSerializer(FastOutput, serializers.ModelSerializer[Task]):
         fields = [
             "id",
             "title",
-            "description",
-            "status",
+            "workspace_id",
             "workflow_status",
             "state",
-            "priority",
-            "archived",
-            "archived_at",
-            "workspace_id",
+            "mode",
+            "pod_id",
             "updated_at",
         ]
 
     def get_state(self, task: Task) -> str | None:
-        return state_of(task)
+        return workflow.state_of(task)
 
 
 class TaskCreateSerializer(serializers.Serializer[Task]):
@@ -274,9 +216,7 @@ class TaskUpdateSerializer(serializers.Serializer[Task]):
     title = serializers.CharField(max_length=500, required=False)
     description = serializers.CharField(required=False, allow_blank=True, allow_null=True)
     status = serializers.ChoiceField(choices=TaskStatus.choices, required=False)
-    workflow_status = serializers.ChoiceField(
-        choices=WorkflowStatus.choices, required=False, allow_null=True
-    )
+    workflow_status = EnumField(choices=WorkflowStatus.choices, required=False, allow_null=True)
     priority = serializers.ChoiceField(choices=Priority.choices, required=False)
     archived = serializers.BooleanField(required=False)
     assignee_id = serializers.UUIDField(required=False, allow_null=True)
@@ -286,22 +226,11 @@ class TaskUpdateSerializer(serializers.Serializer[Task]):
 # -- groups -------------------------------------------------------------------------------
 
 
-class LatestTaskSerializer(FastOutput, serializers.ModelSerializer[Task]):
-    state = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Task
-        fields = ["id", "title", "workflow_status", "state", "updated_at"]
-
-    def get_state(self, task: Task) -> str | None:
-        return state_of(task)
-
-
 class TaskGroupSerializer(FastOutput, serializers.ModelSerializer[TaskGroup]):
     repository = RepositoryRefSerializer(read_only=True, allow_null=True)
     robot = RobotRefSerializer(read_only=True, allow_null=True)
     task_count = serializers.IntegerField(read_only=True)
-    latest_task = LatestTaskSerializer(read_only=True, allow_null=True)
+    latest_task = TaskRefSerializer(read_only=True, allow_null=True)
     workspace_id = serializers.UUIDField(read_only=True)
 
     class Meta:
@@ -389,3 +318,57 @@ class RobotUpdateSerializer(FastOutput, serializers.ModelSerializer[Robot]):
         if not isinstance(value, dict):
             raise serializers.ValidationError("Must be a JSON object.")
         return value
+
+
+# -- query parameters ---------------------------------------------------------------------
+
+MAX_VOLUME_DAYS = 1100
+DEFAULT_VOLUME_DAYS = 30
+
+
+class VolumeQuerySerializer(serializers.Serializer[dict[str, Any]]):
+    """GET /api/tasks/volume: `repoId` or `workspaceId`, and the days (UTC, inclusive)."""
+
+    repoId = IdField(required=False)
+    workspaceId = IdField(required=False)
+    startDay = serializers.DateField(
+        required=False, input_formats=["%Y-%m-%d"], help_text="YYYY-MM-DD, UTC, inclusive."
+    )
+    endDay = serializers.DateField(
+        required=False, input_formats=["%Y-%m-%d"], help_text="YYYY-MM-DD, UTC, inclusive."
+    )
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        if not data.get("repoId") and not data.get("workspaceId"):
+            raise serializers.ValidationError({"repoId": ["Give repoId or workspaceId."]})
+        end = data.get("endDay") or datetime.now(UTC).date()
+        start = data.get("startDay") or end - timedelta(days=DEFAULT_VOLUME_DAYS - 1)
+        if start > end:
+            raise serializers.ValidationError({"startDay": ["startDay must not be after endDay."]})
+        if (end - start).days + 1 > MAX_VOLUME_DAYS:
+            raise serializers.ValidationError(
+                {"endDay": [f"At most {MAX_VOLUME_DAYS} days at once."]}
+            )
+        return {**data, "startDay": start, "endDay": end}
+
+
+class RetryQuerySerializer(serializers.Serializer[dict[str, Any]]):
+    force = serializers.BooleanField(
+        default=False, help_text="Retry a task whose run is stale (no heartbeat)."
+    )
+
+
+def task_detail_data(task: Task, user: User) -> dict[str, Any]:
+    """GET /api/tasks/{id} (and the answer of retry and halt): the detail, with its
+    sections loaded and what the caller may do with the task."""
+    sections_of_apps = row_sections.DETAIL_SECTIONS
+    row_sections.load(sections_of_apps, list(sections_of_apps), [task])
+    developer = has_role(user, task.workspace_id, Role.DEVELOPER)
+    active = task.workflow_status in workflow.ACTIVE
+    permissions = {
+        "canRetry": developer and not task.archived and not active,
+        "canDelete": has_role(user, task.workspace_id, Role.ADMIN),
+        "canHalt": developer and active,
+    }
+    data: dict[str, Any] = TaskDetailSerializer(task, context={"permissions": permissions}).data
+    return data

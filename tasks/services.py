@@ -10,19 +10,12 @@ from django.utils import timezone
 from accounts.models import Membership, User, Workspace
 from config.exceptions import invalid
 from realtime.events import publish, task_channel, workspace_channel
-from tasks import execution
-from tasks.events import announce, iso, workflow_status_changed
-from tasks.models import (
-    ACTIVE_WORKFLOW,
-    EventType,
-    Feature,
-    Repository,
-    Robot,
-    Task,
-    WorkflowStatus,
-)
+from tasks import workflow
+from tasks.events import announce, iso
+from tasks.models import EventType, Feature, Repository, Robot, Task
+from tasks.signals import run_requested, task_deleting, workflow_set_by_person
 
-UPDATABLE = ("title", "description", "status", "workflow_status", "priority")
+UPDATABLE = ("title", "description", "status", "priority")
 
 
 def _in_workspace(model: Any, pk: UUID | None, workspace_id: UUID, field: str) -> Any:
@@ -86,7 +79,7 @@ def create_task(
         task.mode = mode
     task.save()
     if run:
-        execution.queue_run(task)
+        run_requested.send(sender=Task, task=task)
     announce(task, "task-created")
     return task
 
@@ -94,10 +87,11 @@ def create_task(
 @transaction.atomic
 def update_task(task: Task, *, actor: User, changes: dict[str, Any]) -> Task:
     """PATCH: any of title, description, status, workflowStatus, priority, archived,
-    assigneeId, featureId; sends the events the mobile seed listens for."""
+    assigneeId, featureId; sends the events the mobile clients' contract listens for. A workflow
+    status goes through the state machine (409 ILLEGAL_TRANSITION for a move it does not
+    have); HALTED halts the task's runs."""
     task = Task.objects.select_for_update().select_related("workspace").get(pk=task.pk)
     previous_title = task.title
-    previous_workflow = task.workflow_status
     for field in UPDATABLE:
         if field in changes:
             setattr(task, field, changes[field])
@@ -108,14 +102,13 @@ def update_task(task: Task, *, actor: User, changes: dict[str, Any]) -> Task:
         task.assignee = _member(changes["assignee_id"], task.workspace_id, "assigneeId")
     if "feature_id" in changes:
         task.feature = _in_workspace(Feature, changes["feature_id"], task.workspace_id, "featureId")
-    workflow_changed = task.workflow_status != previous_workflow
-    if workflow_changed:
-        _stamp_workflow(task)
+    status = changes.get("workflow_status", task.workflow_status)
+    if status != task.workflow_status:
+        workflow.check(task.workflow_status, status, by_person=True)
+        workflow_set_by_person.send(sender=Task, task=task, status=status)
     task.save()
-    if workflow_changed and task.workflow_status == WorkflowStatus.HALTED:
-        halt_runs(task)
-    if workflow_changed:
-        workflow_status_changed(task, task.updated_at)
+    if status != task.workflow_status:
+        workflow.move(task, status, by_person=True, now=task.updated_at)
     if task.title != previous_title:
         title_update = {
             "taskId": str(task.id),
@@ -128,28 +121,12 @@ def update_task(task: Task, *, actor: User, changes: dict[str, Any]) -> Task:
     return task
 
 
-def _stamp_workflow(task: Task) -> None:
-    now = timezone.now()
-    if task.workflow_status == WorkflowStatus.IN_PROGRESS and task.workflow_started_at is None:
-        task.workflow_started_at = now
-    if task.workflow_status in ACTIVE_WORKFLOW:
-        task.workflow_completed_at = None
-    elif task.workflow_status is not None:
-        task.workflow_completed_at = now
-
-
-def halt_runs(task: Task) -> None:
-    """Stops the task's queued or running runs, if it has any (PATCH to HALTED, delete)."""
-    if task.runs.filter(status__in=ACTIVE_WORKFLOW).exists():
-        execution.halt(task)
-
-
 @transaction.atomic
 def delete_task(task: Task, *, actor: User) -> None:
-    """Soft delete: the row stays for the admin; every list, count and stat drops it."""
+    """Soft delete: the row stays for the admin; every list, count and stat drops it.
+    A queued or running task is halted first."""
     task = Task.objects.select_for_update().select_related("workspace").get(pk=task.pk)
-    if task.workflow_status in ACTIVE_WORKFLOW:
-        halt_runs(task)
+    task_deleting.send(sender=Task, task=task)
     now = timezone.now()
     Task.objects.filter(pk=task.pk).update(deleted=True, deleted_at=now, updated_at=now)
     publish(

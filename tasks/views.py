@@ -1,74 +1,41 @@
-"""HTTP edges of tasks, task groups, repositories and robots: parse, call one
-selector or service, serialize."""
+"""The task, task-group, repository and robot resources: DRF viewsets (routed in
+tasks/urls.py) that parse, call one selector or service, and serialize. Lists filter
+with FilterSets (tasks/filters.py) and page with config.pagination."""
 
 from typing import Any
 from uuid import UUID
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import serializers
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from accounts.access import caller, has_role, require_role
+from accounts.access import caller, require_role
 from accounts.models import Role, Workspace
-from accounts.views import enveloped
-from config.envelope import no_content, success
-from config.pagination import paginate, parse_page_request
-from tasks import selectors, services
-from tasks.models import ACTIVE_WORKFLOW, Task
+from accounts.serializers import ScopeQuerySerializer, requested_scope
+from config.envelope import enveloped, no_content, success
+from config.filters import FilterBackend
+from config.pagination import EnvelopePagination, PageQuerySerializer
+from tasks import filters, sections, selectors, services
+from tasks.models import Repository, Robot, Task, TaskGroup
 from tasks.serializers import (
     RepositorySerializer,
     RepositoryUpdateSerializer,
     RobotSerializer,
     RobotUpdateSerializer,
-    TaskChangedSerializer,
     TaskCreateSerializer,
     TaskDetailSerializer,
     TaskGroupSerializer,
     TaskRowSerializer,
     TaskUpdateSerializer,
+    VolumeQuerySerializer,
+    task_detail_data,
 )
 
-
-def _param(name: str, kind: Any = str, description: str = "") -> OpenApiParameter:
-    return OpenApiParameter(name, kind, OpenApiParameter.QUERY, description=description)
-
-
-SCOPE_PARAMS = [
-    _param("workspaceId", OpenApiTypes.UUID, "One workspace (UUID)."),
-    _param("workspace", str, "One workspace (slug)."),
-]
-PAGE_PARAMS = [
-    _param("page", int, "Page number (>= 1)."),
-    _param("limit", int, "Rows per page (1..1000)."),
-    _param("cursor", str, "Opaque cursor from pagination.nextCursor."),
-]
-TASK_FILTER_PARAMS = [
-    *SCOPE_PARAMS,
-    _param("repoId", OpenApiTypes.UUID),
-    _param("robotId", OpenApiTypes.UUID),
-    _param("groupId", OpenApiTypes.UUID),
-    _param("featureId", OpenApiTypes.UUID),
-    _param("assigneeId", OpenApiTypes.UUID),
-    _param("eventType", str, "Comma list of EventType."),
-    _param("status", str, "Comma list of WorkflowStatus, `running`, or console aliases."),
-    _param("taskStatus", str, "Comma list of TaskStatus."),
-    _param("priority", str, "Comma list of Priority."),
-    _param("sourceType", str, "Comma list of SourceType."),
-    _param("search", str, "Title, description, branch (case-insensitive)."),
-    _param("archived", bool),
-    _param("includeArchived", bool, "true: archived tasks only."),
-    _param("showAllStatuses", bool, "true: also TODO tasks that never ran."),
-]
-TASK_LIST_PARAMS = [
-    *TASK_FILTER_PARAMS,
-    _param("includeLatestMessage", bool),
-    _param("sortBy", str, "createdAt, updatedAt, priority, title, status, workflowStatus."),
-    _param("sortOrder", str, "asc or desc."),
-    *PAGE_PARAMS,
-]
+LIST_DEFAULT_LIMIT = 20
+SCOPED_DEFAULT_LIMIT = 5
 
 StatsSerializer: Any = inline_serializer(
     name="TaskStats",
@@ -95,28 +62,82 @@ VolumeSerializer: Any = inline_serializer(
 )
 
 
-def task_rows(page: selectors.TaskPage) -> Response:
-    rows = TaskRowSerializer(
-        page.rows, many=True, include_latest_message=page.include_latest_message
-    ).data
-    return success(rows, pagination=page.pagination)
+class ResourceViewSet(viewsets.GenericViewSet[Any]):
+    """What the resources of this app share: uuid ids in the path, the FilterSet backend,
+    envelope paging, and the scope (`workspaceId` / `workspace`) of their lists."""
+
+    lookup_value_converter = "uuid"
+    filter_backends = [FilterBackend]
+    pagination_class = EnvelopePagination
+    default_limit = 100
+
+    def scope(self) -> list[UUID]:
+        return requested_scope(self.request)
+
+    def rows(self, queryset: QuerySet[Any]) -> list[Any]:
+        """One page of the filtered list."""
+        page = self.paginate_queryset(self.filter_queryset(queryset))
+        return list(page or [])
 
 
-class TaskListView(APIView):
+def list_limit(request: Request) -> int:
+    """The contract's page size: 5 when a page or a workspace is named, else 20."""
+    params = request.query_params
+    scoped = params.get("page") or params.get("workspaceId") or params.get("workspace")
+    return SCOPED_DEFAULT_LIMIT if scoped else LIST_DEFAULT_LIMIT
+
+
+class TaskListMixin:
+    """A list of tasks: the task FilterSet, its order, and the row sections asked for."""
+
+    filterset: filters.TaskListFilter
+
+    def page_order(self) -> list[str]:
+        return self.filterset.order()
+
+    def page_limit(self, request: Request) -> int:
+        return list_limit(request)
+
+    def task_rows(self, queryset: QuerySet[Task]) -> Response:
+        queryset = self.filter_queryset(queryset)  # type: ignore[attr-defined]
+        names = ["latest_message"] if self.filterset_flag("includeLatestMessage") else []
+        for name in names:
+            queryset = sections.ROW_SECTIONS[name].annotate(queryset)
+        page = self.paginate_queryset(selectors.task_rows(queryset))  # type: ignore[attr-defined]
+        rows = list(page or [])
+        sections.load(sections.ROW_SECTIONS, names, rows)
+        data = TaskRowSerializer(rows, many=True, sections=names).data
+        return self.get_paginated_response(data)  # type: ignore[attr-defined,no-any-return]
+
+    def filterset_flag(self, name: str) -> bool:
+        return bool(self.filterset.form.cleaned_data.get(name))
+
+
+class TaskViewSet(TaskListMixin, ResourceViewSet):
+    """/api/tasks: list (filters, page or cursor), create, stats, volume; /api/tasks/{id}:
+    detail, PATCH, soft delete. Retry, halt and logs are the runs app's (runs/views.py)."""
+
+    queryset = Task.objects.none()  # the model, for the schema; rows come from selectors
+    lookup_url_kwarg = "task_id"
+
+    @property
+    def filterset_class(self) -> type[filters.TaskFilter] | None:  # type: ignore[override]
+        return {"list": filters.TaskListFilter, "stats": filters.TaskFilter}.get(self.action)
+
     @extend_schema(
         operation_id="tasks_list",
-        parameters=TASK_LIST_PARAMS,
+        parameters=[ScopeQuerySerializer],
         responses=enveloped("TaskList", TaskRowSerializer(many=True), paged=True),
     )
-    def get(self, request: Request) -> Response:
-        return task_rows(selectors.task_list(request.user, request.query_params))
+    def list(self, request: Request) -> Response:
+        return self.task_rows(selectors.visible_tasks(self.scope()))
 
     @extend_schema(
         operation_id="tasks_create",
         request=TaskCreateSerializer,
         responses={201: enveloped("TaskCreated", TaskDetailSerializer())},
     )
-    def post(self, request: Request) -> Response:
+    def create(self, request: Request) -> Response:
         body = TaskCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         fields = dict(body.validated_data)
@@ -124,152 +145,139 @@ class TaskListView(APIView):
         require_role(request.user, workspace_id, Role.DEVELOPER)
         workspace = Workspace.objects.get(pk=workspace_id)
         task = services.create_task(actor=caller(request), workspace=workspace, **fields)
-        return success(task_detail(request, selectors.task_for(request.user, task.id)), status=201)
+        detail = task_detail_data(selectors.task_for(caller(request), task.id), caller(request))
+        return success(detail, status=201)
 
-
-class TaskStatsView(APIView):
     @extend_schema(
         operation_id="tasks_stats",
-        parameters=TASK_FILTER_PARAMS,
+        parameters=[ScopeQuerySerializer],
+        filters=True,
         responses=enveloped("TaskStatsResponse", StatsSerializer),
     )
-    def get(self, request: Request) -> Response:
-        return success(selectors.stats_for(request.user, request.query_params))
+    @action(detail=False)
+    def stats(self, request: Request) -> Response:
+        queryset = self.filter_queryset(selectors.visible_tasks(self.scope()))
+        return success(selectors.task_stats(queryset))
 
-
-class TaskVolumeView(APIView):
     @extend_schema(
         operation_id="tasks_volume_by_day",
-        parameters=[
-            _param("repoId", OpenApiTypes.UUID),
-            _param("workspaceId", OpenApiTypes.UUID),
-            _param("startDay", OpenApiTypes.DATE, "YYYY-MM-DD, UTC, inclusive."),
-            _param("endDay", OpenApiTypes.DATE, "YYYY-MM-DD, UTC, inclusive."),
-        ],
+        parameters=[VolumeQuerySerializer],
         responses=enveloped("TaskVolume", serializers.ListField(child=VolumeSerializer)),
     )
-    def get(self, request: Request) -> Response:
-        return success(selectors.volume_by_day(request.user, request.query_params))
+    @action(detail=False)
+    def volume(self, request: Request) -> Response:
+        query = VolumeQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        days = query.validated_data
+        scope = requested_scope(request)
+        queryset = selectors.visible_tasks(scope)
+        if days.get("repoId"):
+            queryset = queryset.filter(
+                repository=selectors.repository_for(caller(request), days["repoId"])
+            )
+        return success(selectors.volume_by_day(queryset, days["startDay"], days["endDay"]))
 
-
-def task_detail(request: Request, task: Task) -> dict[str, Any]:
-    user = request.user
-    developer = has_role(user, task.workspace_id, Role.DEVELOPER)
-    active = task.workflow_status in ACTIVE_WORKFLOW
-    permissions = {
-        "canRetry": developer and not task.archived and not active,
-        "canDelete": has_role(user, task.workspace_id, Role.ADMIN),
-        "canHalt": developer and active,
-    }
-    logs = selectors.recent_logs(task) if task.workspace.task_logs_enabled else None
-    return TaskDetailSerializer(  # type: ignore[return-value]
-        task, logs=logs, context={"permissions": permissions}
-    ).data
-
-
-class TaskDetailView(APIView):
     @extend_schema(
-        operation_id="tasks_get", responses=enveloped("TaskDetailResponse", TaskDetailSerializer())
+        operation_id="tasks_get",
+        responses=enveloped("TaskDetailResponse", TaskDetailSerializer()),
     )
-    def get(self, request: Request, task_id: UUID) -> Response:
-        task = selectors.task_for(request.user, task_id)
-        return success(task_detail(request, task))
+    def retrieve(self, request: Request, task_id: UUID) -> Response:
+        task = selectors.task_for(caller(request), task_id)
+        return success(task_detail_data(task, caller(request)))
 
     @extend_schema(
         operation_id="tasks_update",
         request=TaskUpdateSerializer,
-        responses=enveloped("TaskChangedResponse", TaskChangedSerializer(), key="task"),
+        responses=enveloped("TaskChangedResponse", TaskDetailSerializer(), key="task"),
     )
-    def patch(self, request: Request, task_id: UUID) -> Response:
-        task = selectors.task_for(request.user, task_id)
-        require_role(request.user, task.workspace_id, Role.DEVELOPER)
+    def partial_update(self, request: Request, task_id: UUID) -> Response:
+        task = selectors.task_for(caller(request), task_id, Role.DEVELOPER)
         body = TaskUpdateSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
-        task = services.update_task(task, actor=caller(request), changes=dict(body.validated_data))
-        return success(TaskChangedSerializer(task).data, key="task")
+        services.update_task(task, actor=caller(request), changes=dict(body.validated_data))
+        detail = task_detail_data(selectors.task_for(caller(request), task_id), caller(request))
+        return success(detail, key="task")
 
     @extend_schema(operation_id="tasks_delete", responses={204: None})
-    def delete(self, request: Request, task_id: UUID) -> Response:
-        task = selectors.task_for(request.user, task_id)
-        require_role(request.user, task.workspace_id, Role.ADMIN)
+    def destroy(self, request: Request, task_id: UUID) -> Response:
+        task = selectors.task_for(caller(request), task_id, Role.ADMIN)
         services.delete_task(task, actor=caller(request))
         return no_content()
 
 
-# -- task groups ----------------------------------------------------------------------------
+class TaskGroupViewSet(ResourceViewSet):
+    """/api/task-groups: newest activity first."""
 
+    queryset = TaskGroup.objects.none()  # the model, for the schema; rows come from selectors
+    lookup_url_kwarg = "group_id"
 
-class TaskGroupListView(APIView):
+    filterset_class = filters.TaskGroupFilter
+
+    def page_order(self) -> list[str]:
+        return ["-updated_at", "-id"]
+
     @extend_schema(
         operation_id="task_groups_list",
-        parameters=[
-            *SCOPE_PARAMS,
-            _param("repoId", OpenApiTypes.UUID),
-            _param("robotId", OpenApiTypes.UUID),
-            _param("kind", str, "Comma list of TaskGroup kinds."),
-            _param("search", str),
-            _param("archived", bool),
-            *PAGE_PARAMS,
-        ],
+        parameters=[ScopeQuerySerializer],
         responses=enveloped("TaskGroupList", TaskGroupSerializer(many=True), paged=True),
     )
-    def get(self, request: Request) -> Response:
-        rows, pagination = selectors.group_list(request.user, request.query_params)
-        return success(TaskGroupSerializer(rows, many=True).data, pagination=pagination)
+    def list(self, request: Request) -> Response:
+        groups = selectors.with_group_summary(selectors.visible_groups(self.scope()))
+        rows = self.rows(groups)
+        selectors.attach_latest_tasks(rows)
+        return self.get_paginated_response(TaskGroupSerializer(rows, many=True).data)
 
-
-class TaskGroupDetailView(APIView):
     @extend_schema(
         operation_id="task_groups_get",
         responses=enveloped("TaskGroupDetail", TaskGroupSerializer()),
     )
-    def get(self, request: Request, group_id: UUID) -> Response:
-        return success(TaskGroupSerializer(selectors.group_for(request.user, group_id)).data)
+    def retrieve(self, request: Request, group_id: UUID) -> Response:
+        return success(TaskGroupSerializer(selectors.group_for(caller(request), group_id)).data)
 
 
-class TaskGroupTasksView(APIView):
+class GroupTasksViewSet(TaskListMixin, ResourceViewSet):
+    """/api/task-groups/{id}/tasks: the list's filters and paging, every status shown."""
+
+    queryset = Task.objects.none()  # the model, for the schema; rows come from selectors
+    lookup_url_kwarg = "group_id"
+    filterset_class = filters.GroupTaskFilter
+
     @extend_schema(
         operation_id="task_groups_tasks",
-        parameters=TASK_LIST_PARAMS,
+        parameters=[PageQuerySerializer],
+        filters=True,
         responses=enveloped("TaskGroupTasks", TaskRowSerializer(many=True), paged=True),
     )
-    def get(self, request: Request, group_id: UUID) -> Response:
-        group = selectors.group_for(request.user, group_id)
-        params = {"showAllStatuses": "true", **request.query_params.dict()}
-        params.pop("workspaceId", None)
-        params.pop("workspace", None)
-        params["groupId"] = str(group.id)
-        queryset, cleaned = selectors.filtered_tasks(request.user, params)
-        page = selectors.task_page(
-            queryset, params, include_latest_message=bool(cleaned.get("includeLatestMessage"))
-        )
-        return task_rows(page)
+    @action(detail=True)
+    def tasks(self, request: Request, group_id: UUID) -> Response:
+        group = selectors.group_for(caller(request), group_id)
+        return self.task_rows(selectors.live_tasks().filter(group=group))
 
 
-# -- repositories and robots ------------------------------------------------------------------
+class RepositoryViewSet(ResourceViewSet):
+    """/api/repos: any member reads, ADMIN+ writes."""
 
+    queryset = Repository.objects.none()  # the model, for the schema; rows come from selectors
+    lookup_url_kwarg = "repo_id"
 
-class RepositoryListView(APIView):
+    def page_order(self) -> list[str]:
+        return ["name", "id"]
+
     @extend_schema(
         operation_id="repos_list",
-        parameters=[*SCOPE_PARAMS, *PAGE_PARAMS],
+        parameters=[ScopeQuerySerializer],
         responses=enveloped("RepositoryList", RepositorySerializer(many=True), paged=True),
     )
-    def get(self, request: Request) -> Response:
-        page = parse_page_request(request.query_params, default_limit=100)
-        rows, pagination = paginate(
-            selectors.visible_repositories(request.user, request.query_params),
-            page,
-            ["name", "id"],
-        )
-        return success(RepositorySerializer(rows, many=True).data, pagination=pagination)
+    def list(self, request: Request) -> Response:
+        rows = self.rows(selectors.visible_repositories(self.scope()))
+        return self.get_paginated_response(RepositorySerializer(rows, many=True).data)
 
     @extend_schema(
         operation_id="repos_create",
         request=RepositorySerializer,
         responses={201: enveloped("RepositoryCreated", RepositorySerializer())},
     )
-    def post(self, request: Request) -> Response:
+    def create(self, request: Request) -> Response:
         body = RepositorySerializer(data=request.data)
         body.is_valid(raise_exception=True)
         fields = dict(body.validated_data)
@@ -280,54 +288,56 @@ class RepositoryListView(APIView):
         )
         return success(RepositorySerializer(repo).data, status=201)
 
-
-class RepositoryDetailView(APIView):
     @extend_schema(
-        operation_id="repos_get", responses=enveloped("RepositoryDetail", RepositorySerializer())
+        operation_id="repos_get",
+        responses=enveloped("RepositoryDetail", RepositorySerializer()),
     )
-    def get(self, request: Request, repo_id: UUID) -> Response:
-        return success(RepositorySerializer(selectors.repository_for(request.user, repo_id)).data)
+    def retrieve(self, request: Request, repo_id: UUID) -> Response:
+        repo = selectors.repository_for(caller(request), repo_id)
+        return success(RepositorySerializer(repo).data)
 
     @extend_schema(
         operation_id="repos_update",
         request=RepositoryUpdateSerializer,
         responses=enveloped("RepositoryUpdated", RepositorySerializer()),
     )
-    def patch(self, request: Request, repo_id: UUID) -> Response:
-        repo = selectors.repository_for(request.user, repo_id)
-        require_role(request.user, repo.workspace_id, Role.ADMIN)
+    def partial_update(self, request: Request, repo_id: UUID) -> Response:
+        repo = selectors.repository_for(caller(request), repo_id, Role.ADMIN)
         body = RepositoryUpdateSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
         services.update_row(repo, dict(body.validated_data))
         return success(RepositorySerializer(repo).data)
 
     @extend_schema(operation_id="repos_delete", responses={204: None})
-    def delete(self, request: Request, repo_id: UUID) -> Response:
-        repo = selectors.repository_for(request.user, repo_id)
-        require_role(request.user, repo.workspace_id, Role.ADMIN)
-        repo.delete()
+    def destroy(self, request: Request, repo_id: UUID) -> Response:
+        selectors.repository_for(caller(request), repo_id, Role.ADMIN).delete()
         return no_content()
 
 
-class RobotListView(APIView):
+class RobotViewSet(ResourceViewSet):
+    """/api/robots: any member reads, ADMIN+ writes."""
+
+    queryset = Robot.objects.none()  # the model, for the schema; rows come from selectors
+    lookup_url_kwarg = "robot_id"
+
+    def page_order(self) -> list[str]:
+        return ["name", "id"]
+
     @extend_schema(
         operation_id="robots_list",
-        parameters=[*SCOPE_PARAMS, *PAGE_PARAMS],
+        parameters=[ScopeQuerySerializer],
         responses=enveloped("RobotList", RobotSerializer(many=True), paged=True),
     )
-    def get(self, request: Request) -> Response:
-        page = parse_page_request(request.query_params, default_limit=100)
-        rows, pagination = paginate(
-            selectors.visible_robots(request.user, request.query_params), page, ["name", "id"]
-        )
-        return success(RobotSerializer(rows, many=True).data, pagination=pagination)
+    def list(self, request: Request) -> Response:
+        rows = self.rows(selectors.visible_robots(self.scope()))
+        return self.get_paginated_response(RobotSerializer(rows, many=True).data)
 
     @extend_schema(
         operation_id="robots_create",
         request=RobotSerializer,
         responses={201: enveloped("RobotCreated", RobotSerializer())},
     )
-    def post(self, request: Request) -> Response:
+    def create(self, request: Request) -> Response:
         body = RobotSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         fields = dict(body.validated_data)
@@ -336,28 +346,26 @@ class RobotListView(APIView):
         robot = services.create_robot(workspace=Workspace.objects.get(pk=workspace_id), **fields)
         return success(RobotSerializer(robot).data, status=201)
 
-
-class RobotDetailView(APIView):
-    @extend_schema(operation_id="robots_get", responses=enveloped("RobotDetail", RobotSerializer()))
-    def get(self, request: Request, robot_id: UUID) -> Response:
-        return success(RobotSerializer(selectors.robot_for(request.user, robot_id)).data)
+    @extend_schema(
+        operation_id="robots_get",
+        responses=enveloped("RobotDetail", RobotSerializer()),
+    )
+    def retrieve(self, request: Request, robot_id: UUID) -> Response:
+        return success(RobotSerializer(selectors.robot_for(caller(request), robot_id)).data)
 
     @extend_schema(
         operation_id="robots_update",
         request=RobotUpdateSerializer,
         responses=enveloped("RobotUpdated", RobotSerializer()),
     )
-    def patch(self, request: Request, robot_id: UUID) -> Response:
-        robot = selectors.robot_for(request.user, robot_id)
-        require_role(request.user, robot.workspace_id, Role.ADMIN)
+    def partial_update(self, request: Request, robot_id: UUID) -> Response:
+        robot = selectors.robot_for(caller(request), robot_id, Role.ADMIN)
         body = RobotUpdateSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
         services.update_robot(robot, dict(body.validated_data))
         return success(RobotSerializer(robot).data)
 
     @extend_schema(operation_id="robots_delete", responses={204: None})
-    def delete(self, request: Request, robot_id: UUID) -> Response:
-        robot = selectors.robot_for(request.user, robot_id)
-        require_role(request.user, robot.workspace_id, Role.ADMIN)
-        robot.delete()
+    def destroy(self, request: Request, robot_id: UUID) -> Response:
+        selectors.robot_for(caller(request), robot_id, Role.ADMIN).delete()
         return no_content()

@@ -1,7 +1,14 @@
+"""The test data of every app, in one place: factory-boy factories and `thread`."""
+
+from datetime import timedelta
+
 import factory
+from django.utils import timezone
 
 from accounts.models import Membership, Role, User, Workspace
-from tasks.models import Repository, Robot, Task, TaskGroup
+from chat.models import Artifact, ArtifactType, Attachment, ChatMessage, ChatRole
+from runs.models import TaskRun
+from tasks.models import Feature, Repository, Robot, Task, TaskGroup, WorkflowStatus
 
 
 class UserFactory(factory.django.DjangoModelFactory[User]):
@@ -68,11 +75,85 @@ class TaskGroupFactory(factory.django.DjangoModelFactory[TaskGroup]):
     title = factory.Sequence(lambda n: f"Group {n}")
 
 
+class FeatureFactory(factory.django.DjangoModelFactory[Feature]):
+    class Meta:
+        model = Feature
+
+    workspace = factory.SubFactory(WorkspaceFactory)
+    title = factory.Sequence(lambda n: f"Feature {n}")
+
+
 class TaskFactory(factory.django.DjangoModelFactory[Task]):
-    """A TODO card that never ran (workflowStatus null)."""
+    """A TODO card that never ran (workflowStatus null); `ran=True`: one that ran to
+    COMPLETED, so the list's "recent" view shows it."""
 
     class Meta:
         model = Task
 
+    class Params:
+        ran = factory.Trait(workflow_status=WorkflowStatus.COMPLETED)
+
     workspace = factory.SubFactory(WorkspaceFactory)
     title = factory.Sequence(lambda n: f"Task {n}")
+
+
+class TaskRunFactory(factory.django.DjangoModelFactory[TaskRun]):
+    class Meta:
+        model = TaskRun
+
+    task = factory.SubFactory(TaskFactory, ran=True)
+    number = factory.Sequence(lambda n: n + 1)
+
+
+class ChatMessageFactory(factory.django.DjangoModelFactory[ChatMessage]):
+    class Meta:
+        model = ChatMessage
+
+    task = factory.SubFactory(TaskFactory, ran=True)
+    message = factory.Sequence(lambda n: f"message {n}")
+    role = ChatRole.USER
+    created_by = factory.SubFactory(UserFactory)
+
+
+class ArtifactFactory(factory.django.DjangoModelFactory[Artifact]):
+    class Meta:
+        model = Artifact
+
+    message = factory.SubFactory(ChatMessageFactory)
+    type = "CODE"
+    content = factory.LazyFunction(lambda: {"language": "python", "snake_key": 1})
+
+
+def thread(task: Task, count: int, *, with_details: bool = True) -> list[ChatMessage]:
+    """`count` messages on the task, each with an artifact and an attachment, in order.
+
+    Written in bulk (not through the service): this is read-path test data.
+    """
+    start = timezone.now() - timedelta(hours=1)
+    messages = ChatMessage.objects.bulk_create(
+        ChatMessage(
+            task=task,
+            message=f"message {i}",
+            role=ChatRole.USER if i % 2 == 0 else ChatRole.ASSISTANT,
+            timestamp=start + timedelta(seconds=i),
+            created_by=task.created_by,
+        )
+        for i in range(count)
+    )
+    if with_details:
+        Artifact.objects.bulk_create(
+            Artifact(message=m, type=ArtifactType.CODE, content={"code": m.message})
+            for m in messages
+        )
+        Attachment.objects.bulk_create(
+            Attachment(
+                message=m,
+                path=f"screens/{i}.png",
+                filename=f"{i}.png",
+                mime_type="image/png",
+                size=i,
+            )
+            for i, m in enumerate(messages)
+        )
+    Task.objects.filter(pk=task.pk).update(message_count=count)
+    return messages

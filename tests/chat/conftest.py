@@ -2,15 +2,15 @@ from typing import Any
 
 import pytest
 
-from realtime import events
-from tests.chat.factories import RepositoryFactory, RobotFactory, TaskFactory
+from tests import recording
+from tests.factories import RepositoryFactory, RobotFactory, TaskFactory
 
 
 @pytest.fixture(autouse=True)
 def _no_events_left_over() -> Any:
-    events.recorded.clear()
+    recording.recorded.clear()
     yield
-    events.recorded.clear()
+    recording.recorded.clear()
 
 
 @pytest.fixture(autouse=True)

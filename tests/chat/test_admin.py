@@ -8,8 +8,7 @@ from chat import services
 from chat.admin import ChatMessageInline
 from chat.models import ArtifactType
 from tasks.models import Task
-from tests.chat.factories import thread
-from tests.factories import UserFactory
+from tests.factories import UserFactory, thread
 
 
 def staff_client(client):

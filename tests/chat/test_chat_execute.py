@@ -3,10 +3,11 @@
 import pytest
 
 from chat.models import ChatMessage, ChatRole
-from realtime import events
 from realtime.events import task_channel, workspace_channel
-from tasks.models import GroupKind, Task, TaskGroup, TaskRun
-from tests.chat.factories import RepositoryFactory, RobotFactory
+from runs.models import TaskRun
+from tasks.models import GroupKind, Task, TaskGroup
+from tests import recording
+from tests.factories import RepositoryFactory, RobotFactory
 from tests.personas import PERSONAS, WRITE, assert_error, expect
 
 URL = "/api/chat"
@@ -40,7 +41,12 @@ def test_chat_creates_a_queued_chat_task_its_group_and_the_user_message(
     assert data["task"]["eventType"] == "chat"
     assert data["task"]["sourceType"] == "USER"
     assert data["task"]["groupId"] == data["taskGroup"]["id"]
-    assert data["task"]["repository"] == {"id": str(repository.id), "name": "taskdesk"}
+    # The task is the list's row (tasks.serializers.TaskRowSerializer).
+    assert data["task"]["repository"] == {
+        "id": str(repository.id),
+        "name": "taskdesk",
+        "repositoryUrl": repository.repository_url,
+    }
     assert data["task"]["robot"] == {"id": str(robot.id), "name": "Echo"}
     assert data["task"]["_count"] == {"chatMessages": 1}
     assert data["taskGroup"]["kind"] == "chat"
@@ -53,7 +59,7 @@ def test_chat_creates_a_queued_chat_task_its_group_and_the_user_message(
     assert (message.task, message.role, message.message) == (task, ChatRole.USER, text)
     assert TaskRun.objects.filter(task=task, status="PENDING").count() == 1
 
-    by_event = {(e["channel"], e["event"]) for e in events.recorded}
+    by_event = {(e["channel"], e["event"]) for e in recording.recorded}
     assert (task_channel(task.id), "new-message") in by_event
     assert (workspace_channel("acme"), "task-created") in by_event
 

@@ -13,8 +13,7 @@ from django.db import connection
 from chat import services
 from chat.models import ChatMessage
 from tasks.models import Task
-from tests.chat.factories import TaskFactory
-from tests.factories import WorkspaceFactory
+from tests.factories import TaskFactory, WorkspaceFactory
 
 
 def run_together(count: int, work: Callable[[int], object]) -> list[object]:

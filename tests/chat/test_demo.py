@@ -7,8 +7,9 @@ from django.core.management import call_command
 
 from chat.demo import seed_conversations
 from chat.models import Artifact, ArtifactType, ChatMessage
-from tasks.models import Task, TaskRun, WorkflowStatus
-from tests.chat.factories import TaskFactory
+from runs.models import TaskRun
+from tasks.models import Task, WorkflowStatus
+from tests.factories import TaskFactory
 
 
 def test_seed_demo_adds_conversations_with_one_task_waiting_on_a_form(db):

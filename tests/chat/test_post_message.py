@@ -1,4 +1,4 @@
-"""POST /api/chat/message: the mobile seed's shapes, permissions, limits, idempotency, events."""
+"""POST /api/chat/message: the mobile clients' shapes, permissions, limits, idempotency, events."""
 
 import pytest
 from django.core.files.base import ContentFile
@@ -7,9 +7,10 @@ from django.db import transaction
 
 from chat import services
 from chat.models import Artifact, ArtifactType, Attachment, ChatMessage
-from realtime import events
 from realtime.events import task_channel, workspace_channel
-from tasks.models import Task, TaskRun, WorkflowStatus
+from runs.models import TaskRun
+from tasks.models import Task, WorkflowStatus
+from tests import recording
 from tests.personas import PERSONAS, WRITE, assert_error, expect
 
 URL = "/api/chat/message"
@@ -24,7 +25,7 @@ def stored_upload(workspace_id, name="shot.png", content=b"\x89PNG data"):
 
 
 def seed_shapes(task, upload_path):
-    """Every request shape the mobile seed shows, from minimal to everything at once."""
+    """Every request shape the mobile clients' contract shows, from minimal to everything at once."""
     task_id = str(task.id)
     every_artifact = [
         {"type": t, "content": {"someKey": {"nested_key": [1, "two"]}, "Kind": t}}
@@ -122,9 +123,9 @@ def test_source_websocket_id_is_stored_and_excluded_from_the_broadcast(
     body = {"taskId": str(task.id), "message": "hi", "sourceWebsocketID": "123.456"}
     with django_capture_on_commit_callbacks(execute=True):
         message = expect(post(api("developer"), body), 201)["message"]
-        assert events.recorded == []  # nothing leaves before the commit
+        assert recording.recorded == []  # nothing leaves before the commit
     assert ChatMessage.objects.get().source_websocket_id == "123.456"
-    new_message = [e for e in events.recorded if e["event"] == "new-message"]
+    new_message = [e for e in recording.recorded if e["event"] == "new-message"]
     assert new_message == [
         {
             "channel": task_channel(task.id),
@@ -134,7 +135,7 @@ def test_source_websocket_id_is_stored_and_excluded_from_the_broadcast(
         }
     ]
     # The message updates the task, and so does the run it queues (PENDING).
-    updated = [e for e in events.recorded if e["channel"] == workspace_channel("acme")]
+    updated = [e for e in recording.recorded if e["channel"] == workspace_channel("acme")]
     assert {e["event"] for e in updated} == {"task-updated"}
     assert {e["data"]["taskId"] for e in updated} == {str(task.id)}
 
@@ -142,7 +143,7 @@ def test_source_websocket_id_is_stored_and_excluded_from_the_broadcast(
 def test_without_socket_id_nobody_is_excluded(api, task, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         expect(post(api("developer"), {"taskId": str(task.id), "message": "hi"}), 201)
-    assert [e["exclude_socket_id"] for e in events.recorded if e["event"] == "new-message"] == [
+    assert [e["exclude_socket_id"] for e in recording.recorded if e["event"] == "new-message"] == [
         None
     ]
 
@@ -156,7 +157,7 @@ def test_a_rolled_back_message_sends_nothing(task, people, django_capture_on_com
         services.post_message(task=task, message="never", author=people["developer"])
         raise RuntimeError("the surrounding change fails")
     assert callbacks == []
-    assert events.recorded == []
+    assert recording.recorded == []
     assert not ChatMessage.objects.exists()
 
 
@@ -204,7 +205,7 @@ def test_same_client_message_id_returns_the_first_message_and_writes_nothing(
     client = api("developer")
     with django_capture_on_commit_callbacks(execute=True):
         first = expect(post(client, body), 201)["message"]
-    recorded = len(events.recorded)
+    recorded = len(recording.recorded)
     runs = TaskRun.objects.count()
     with django_capture_on_commit_callbacks(execute=True):
         again = expect(post(client, {**body, "message": "twice?"}), 200)["message"]
@@ -213,12 +214,12 @@ def test_same_client_message_id_returns_the_first_message_and_writes_nothing(
     assert ChatMessage.objects.count() == 1
     task.refresh_from_db()
     assert task.message_count == 1
-    assert len(events.recorded) == recorded  # no second new-message
+    assert len(recording.recorded) == recorded  # no second new-message
     assert TaskRun.objects.count() == runs
 
 
 def test_the_same_client_message_id_on_another_task_is_another_message(api, task, workspace):
-    from tests.chat.factories import TaskFactory
+    from tests.factories import TaskFactory
 
     second = TaskFactory(workspace=workspace)
     client = api("developer")

@@ -5,7 +5,7 @@ import pytest
 from chat import services
 from chat.models import ChatMessage
 from tasks.models import Task
-from tests.chat.factories import TaskFactory, thread
+from tests.factories import TaskFactory, thread
 from tests.personas import PERSONAS, READ, assert_error, expect
 
 
@@ -24,8 +24,10 @@ def test_message_list_is_readable_by_every_member(api, task, persona):
             "title": "Fix the login page",
             "workspaceId": str(task.workspace_id),
             "workflowStatus": None,
+            "state": None,
             "mode": "agent",
             "podId": None,
+            "updatedAt": data["task"]["updatedAt"],
         }
         assert [m["message"] for m in data["messages"]] == ["message 0", "message 1", "message 2"]
         assert data["count"] == 3

@@ -12,8 +12,9 @@ from rest_framework.test import APIClient
 from accounts.models import ApiToken, Workspace
 from chat.models import Attachment, ChatMessage
 from config.representation import FastOutput
-from tasks.logs import append_lines
-from tasks.models import Task, TaskGroup, TaskRun, WorkflowStatus
+from runs.logs import append_lines
+from runs.models import TaskRun
+from tasks.models import Task, TaskGroup, WorkflowStatus
 
 
 @pytest.fixture

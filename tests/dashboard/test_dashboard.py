@@ -3,8 +3,8 @@
 import pytest
 
 from tasks.models import WorkflowStatus
+from tests.factories import TaskFactory, TaskGroupFactory
 from tests.personas import PERSONAS, READ, expect
-from tests.tasks.factories import TaskFactory, TaskGroupFactory
 
 W = WorkflowStatus
 
@@ -17,8 +17,8 @@ def test_sidebar_per_persona(api, workspace, persona):
 def test_sidebar_snapshot(api, people, workspace):
     for status in (W.PENDING, W.IN_PROGRESS, W.COMPLETED, W.FAILED, W.ERROR):
         for _ in range(4):
-            TaskFactory(workspace=workspace, workflow_status=status)
-    TaskFactory(workspace=people.elsewhere, workflow_status=W.PENDING)
+            TaskFactory(ran=True, workspace=workspace, workflow_status=status)
+    TaskFactory(ran=True, workspace=people.elsewhere, workflow_status=W.PENDING)
     for _ in range(55):
         TaskGroupFactory(workspace=workspace)
     data = expect(api("viewer").get("/api/dashboard/sidebar"), 200)["data"]
@@ -36,6 +36,7 @@ def test_sidebar_runs_a_fixed_number_of_queries(api, workspace, django_assert_nu
     for status in W.values:
         for _ in range(5):
             TaskFactory(
+                ran=True,
                 workspace=workspace,
                 workflow_status=status,
                 group=TaskGroupFactory(workspace=workspace),
@@ -52,11 +53,15 @@ def test_notifications_count_per_persona(api, workspace, persona):
 
 def test_notifications_count_replays_the_mobile_seed(api, people, workspace):
     for status in (W.PENDING, W.IN_PROGRESS, W.IN_PROGRESS):
-        TaskFactory(workspace=workspace, workflow_status=status, awaiting_input=True)
-    TaskFactory(workspace=workspace, workflow_status=W.COMPLETED, awaiting_input=True)
-    TaskFactory(workspace=workspace, workflow_status=W.IN_PROGRESS)
-    TaskFactory(workspace=workspace, workflow_status=W.PENDING, awaiting_input=True, deleted=True)
-    TaskFactory(workspace=people.elsewhere, workflow_status=W.PENDING, awaiting_input=True)
+        TaskFactory(ran=True, workspace=workspace, workflow_status=status, awaiting_input=True)
+    TaskFactory(ran=True, workspace=workspace, workflow_status=W.COMPLETED, awaiting_input=True)
+    TaskFactory(ran=True, workspace=workspace, workflow_status=W.IN_PROGRESS)
+    TaskFactory(
+        ran=True, workspace=workspace, workflow_status=W.PENDING, awaiting_input=True, deleted=True
+    )
+    TaskFactory(
+        ran=True, workspace=people.elsewhere, workflow_status=W.PENDING, awaiting_input=True
+    )
     body = expect(api("viewer").get("/api/workspaces/acme/tasks/notifications-count"), 200)
     assert body == {"success": True, "data": {"waitingForInputCount": 3}}
     stats = api("viewer").get("/api/tasks/stats", {"workspace": "acme"}).json()["data"]

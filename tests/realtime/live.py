@@ -74,8 +74,16 @@ def last_line(output: str) -> str:
 
 
 def server_env(database_url: str, **extra: str) -> dict[str, str]:
+    """The product's own settings (not the test run's recording publisher)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env.update({"DATABASE_URL": database_url, "REDIS_URL": "", **extra})
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": "",
+            **extra,
+        }
+    )
     return env
 
 

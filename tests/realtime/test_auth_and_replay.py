@@ -5,8 +5,8 @@ from django.conf import settings
 
 from realtime import protocol
 from realtime.events import publish, task_channel, workspace_channel
+from tests.factories import TaskFactory
 from tests.personas import PERSONAS, assert_error
-from tests.realtime.factories import TaskFactory
 
 # Channel auth is granted to members; anyone else gets 403 (not 404: Pusher's SDKs
 # report the status of a refused subscription, and a channel name is no secret).

@@ -8,17 +8,18 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.exceptions import PayloadTooLarge
-from realtime import dispatch, events
+from realtime import dispatch
 from realtime.events import MAX_EVENT_BYTES, publish, task_channel, workspace_channel
 from realtime.models import OutboxEvent
 from realtime.publishers import Outgoing
+from tests import recording
 
 
 @pytest.fixture(autouse=True)
 def _clean_record():
-    events.recorded.clear()
+    recording.recorded.clear()
     yield
-    events.recorded.clear()
+    recording.recorded.clear()
 
 
 class FailingPublisher:
@@ -62,7 +63,7 @@ def test_committed_events_are_sent_and_recorded(db, django_capture_on_commit_cal
         publish("private-task-a", "new-message", "m1", exclude_socket_id="1.2")
     event = OutboxEvent.objects.get()
     assert event.sent_at is not None
-    assert events.recorded == [
+    assert recording.recorded == [
         {
             "channel": "private-task-a",
             "event": "new-message",
@@ -79,7 +80,7 @@ def test_a_rolled_back_change_leaves_no_event():
         raise RuntimeError("the change fails")
     publish("private-task-a", "new-message", "kept")
     assert list(OutboxEvent.objects.values_list("data", "seq")) == [("kept", 1)]
-    assert [e["data"] for e in events.recorded] == ["kept"]
+    assert [e["data"] for e in recording.recorded] == ["kept"]
 
 
 def test_payload_over_10_kb_in_utf8_bytes_is_an_error_at_publish_time(db):
@@ -149,7 +150,7 @@ def test_uuids_and_datetimes_in_data_leave_as_the_api_writes_them(
             "workflow-status-update",
             {"taskId": task_id, "workflowStatus": "COMPLETED", "timestamp": when},
         )
-    assert events.recorded[0]["data"] == {
+    assert recording.recorded[0]["data"] == {
         "taskId": str(task_id),
         "workflowStatus": "COMPLETED",
         "timestamp": "2026-11-23T09:00:00.123Z",

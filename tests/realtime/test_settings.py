@@ -52,7 +52,10 @@ def test_pusher_url_of_pushers_service_means_its_cluster():
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"REALTIME_PUBLISHER": "carrier-pigeon"}, "REALTIME_PUBLISHER must be pusher or none"),
+        (
+            {"REALTIME_PUBLISHER": "carrier-pigeon"},
+            "REALTIME_PUBLISHER must be pusher, none or the dotted path",
+        ),
         ({"PUSHER_APP_ID": "taskdesk"}, "PUSHER_APP_ID must be a number"),
     ],
 )

@@ -3,8 +3,9 @@
 import pytest
 from django.urls import reverse
 
-from tasks.models import Task, TaskLog, TaskRun
-from tests.tasks.factories import (
+from runs.models import TaskLog, TaskRun
+from tasks.models import Task
+from tests.factories import (
     FeatureFactory,
     RepositoryFactory,
     RobotFactory,
@@ -29,7 +30,7 @@ def rows(workspace):
     robot = RobotFactory(workspace=workspace, repository=repo)
     group = TaskGroupFactory(workspace=workspace, repository=repo)
     task = TaskFactory(
-        workspace=workspace, repository=repo, robot=robot, group=group, title="Findme"
+        ran=True, workspace=workspace, repository=repo, robot=robot, group=group, title="Findme"
     )
     run = TaskRun.objects.create(task=task, number=1)
     TaskLog.objects.create(task=task, run=run, seq=1, line="hello")
@@ -38,11 +39,20 @@ def rows(workspace):
 
 
 @pytest.mark.parametrize(
-    "model", ["repository", "robot", "feature", "taskgroup", "task", "taskrun", "tasklog"]
+    ("app", "model"),
+    [
+        ("tasks", "repository"),
+        ("tasks", "robot"),
+        ("tasks", "feature"),
+        ("tasks", "taskgroup"),
+        ("tasks", "task"),
+        ("runs", "taskrun"),
+        ("runs", "tasklog"),
+    ],
 )
-def test_every_model_has_a_changelist_and_change_page(staff_client, rows, model):
-    assert staff_client.get(reverse(f"admin:tasks_{model}_changelist")).status_code == 200
-    assert staff_client.get(reverse(f"admin:tasks_{model}_add")).status_code == 200
+def test_every_model_has_a_changelist_and_change_page(staff_client, rows, app, model):
+    assert staff_client.get(reverse(f"admin:{app}_{model}_changelist")).status_code == 200
+    assert staff_client.get(reverse(f"admin:{app}_{model}_add")).status_code == 200
 
 
 def test_task_changelist_filters_and_searches_by_title_and_id(staff_client, rows):

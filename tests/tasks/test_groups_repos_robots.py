@@ -6,8 +6,8 @@ import pytest
 from django.utils import timezone
 
 from tasks.models import Repository, Robot, TaskGroup
+from tests.factories import RepositoryFactory, RobotFactory, TaskFactory, TaskGroupFactory
 from tests.personas import MANAGE, PERSONAS, READ, assert_error, expect
-from tests.tasks.factories import RepositoryFactory, RobotFactory, TaskFactory, TaskGroupFactory
 
 CREATED = {**MANAGE, "owner": 201, "admin": 201}
 DELETED = {**MANAGE, "owner": 204, "admin": 204}
@@ -32,9 +32,11 @@ def test_group_rows_have_task_count_and_latest_task_newest_activity_first(api, w
     old = TaskGroupFactory(workspace=workspace, repository=repo, robot=robot, kind="chat")
     new = TaskGroupFactory(workspace=workspace)
     TaskGroup.objects.filter(pk=old.pk).update(updated_at=timezone.now() - timedelta(hours=1))
-    first = TaskFactory(workspace=workspace, group=old, title="first")
-    latest = TaskFactory(workspace=workspace, group=old, title="latest", workflow_status="PENDING")
-    TaskFactory(workspace=workspace, group=old, deleted=True)
+    first = TaskFactory(ran=True, workspace=workspace, group=old, title="first")
+    latest = TaskFactory(
+        ran=True, workspace=workspace, group=old, title="latest", workflow_status="PENDING"
+    )
+    TaskFactory(ran=True, workspace=workspace, group=old, deleted=True)
     from tasks.models import Task
 
     Task.objects.filter(pk=first.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
@@ -46,8 +48,11 @@ def test_group_rows_have_task_count_and_latest_task_newest_activity_first(api, w
     assert row["latestTask"] == {
         "id": str(latest.id),
         "title": "latest",
+        "workspaceId": str(workspace.id),
         "workflowStatus": "PENDING",
         "state": "queued",
+        "mode": "agent",
+        "podId": None,
         "updatedAt": row["latestTask"]["updatedAt"],
     }
     assert row["repository"]["id"] == str(repo.id) and row["robot"]["id"] == str(robot.id)
@@ -64,7 +69,7 @@ def test_group_list_queries_do_not_grow_with_rows(api, workspace, django_assert_
         group = TaskGroupFactory(
             workspace=workspace, repository=RepositoryFactory(workspace=workspace)
         )
-        TaskFactory(workspace=workspace, group=group)
+        TaskFactory(ran=True, workspace=workspace, group=group)
     # token, roles, count, page, latest tasks.
     with django_assert_num_queries(5):
         response = client.get("/api/task-groups", {"limit": 30})
@@ -73,10 +78,10 @@ def test_group_list_queries_do_not_grow_with_rows(api, workspace, django_assert_
 
 def test_group_tasks_lists_every_live_task_of_the_group(api, workspace):
     group = TaskGroupFactory(workspace=workspace)
-    card = TaskFactory(workspace=workspace, group=group, workflow_status=None)
-    ran = TaskFactory(workspace=workspace, group=group)
-    TaskFactory(workspace=workspace)
-    TaskFactory(workspace=workspace, group=group, deleted=True)
+    card = TaskFactory(ran=True, workspace=workspace, group=group, workflow_status=None)
+    ran = TaskFactory(ran=True, workspace=workspace, group=group)
+    TaskFactory(ran=True, workspace=workspace)
+    TaskFactory(ran=True, workspace=workspace, group=group, deleted=True)
     rows = api("viewer").get(f"/api/task-groups/{group.id}/tasks").json()["data"]
     assert {row["id"] for row in rows} == {str(card.id), str(ran.id)}
 

@@ -5,15 +5,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tasks.models import Task, WorkflowStatus
+from tests.factories import RepositoryFactory, TaskFactory
 from tests.personas import PERSONAS, READ, assert_error, expect
-from tests.tasks.factories import RepositoryFactory, TaskFactory
 
 W = WorkflowStatus
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
 def test_stats_per_persona(api, workspace, persona):
-    TaskFactory(workspace=workspace)
+    TaskFactory(ran=True, workspace=workspace)
     expect(api(persona).get("/api/tasks/stats", {"workspaceId": str(workspace.id)}), READ[persona])
 
 
@@ -21,14 +21,14 @@ def test_stats_replays_the_mobile_seed_and_adds_console_names(api, people, works
     layout = {W.PENDING: 3, W.IN_PROGRESS: 5, W.COMPLETED: 4, W.FAILED: 2, W.ERROR: 1, W.HALTED: 1}
     for status, count in layout.items():
         for _ in range(count):
-            TaskFactory(workspace=workspace, workflow_status=status)
+            TaskFactory(ran=True, workspace=workspace, workflow_status=status)
     first_running = Task.objects.filter(workflow_status=W.IN_PROGRESS).order_by("pk").first()
     first_pending = Task.objects.filter(workflow_status=W.PENDING).order_by("pk").first()
     Task.objects.filter(pk__in=[first_running.pk, first_pending.pk]).update(awaiting_input=True)
-    TaskFactory(workspace=workspace, workflow_status=None)  # a card that never ran
-    TaskFactory(workspace=workspace, deleted=True, workflow_status=W.IN_PROGRESS)
-    TaskFactory(workspace=workspace, archived=True, workflow_status=W.IN_PROGRESS)
-    TaskFactory(workspace=people.elsewhere, workflow_status=W.IN_PROGRESS)
+    TaskFactory(ran=True, workspace=workspace, workflow_status=None)  # a card that never ran
+    TaskFactory(ran=True, workspace=workspace, deleted=True, workflow_status=W.IN_PROGRESS)
+    TaskFactory(ran=True, workspace=workspace, archived=True, workflow_status=W.IN_PROGRESS)
+    TaskFactory(ran=True, workspace=people.elsewhere, workflow_status=W.IN_PROGRESS)
     body = expect(api("viewer").get("/api/tasks/stats", {"workspaceId": str(workspace.id)}), 200)
     assert body["data"] == {
         "total": 17,
@@ -47,8 +47,8 @@ def test_stats_replays_the_mobile_seed_and_adds_console_names(api, people, works
 
 def test_stats_take_the_list_filters(api, workspace):
     repo = RepositoryFactory(workspace=workspace)
-    TaskFactory(workspace=workspace, repository=repo, workflow_status=W.FAILED)
-    TaskFactory(workspace=workspace, workflow_status=W.FAILED)
+    TaskFactory(ran=True, workspace=workspace, repository=repo, workflow_status=W.FAILED)
+    TaskFactory(ran=True, workspace=workspace, workflow_status=W.FAILED)
     data = api("viewer").get("/api/tasks/stats", {"repoId": str(repo.id)}).json()["data"]
     assert data["total"] == 1 and data["failed"] == 1
     data = api("viewer").get("/api/tasks/stats", {"status": "failed"}).json()["data"]
@@ -60,14 +60,14 @@ def test_stats_is_one_query(api, workspace, django_assert_num_queries):
     client = api("viewer")
     client.get("/api/auth/me")
     for status in W.values:
-        TaskFactory(workspace=workspace, workflow_status=status)
+        TaskFactory(ran=True, workspace=workspace, workflow_status=status)
     # token, roles, the one aggregate.
     with django_assert_num_queries(3):
         client.get("/api/tasks/stats", {"workspaceId": str(workspace.id)})
 
 
 def _created(workspace, when, repo=None):
-    task = TaskFactory(workspace=workspace, repository=repo)
+    task = TaskFactory(ran=True, workspace=workspace, repository=repo)
     Task.objects.filter(pk=task.pk).update(created_at=when)
 
 
@@ -99,7 +99,7 @@ def test_volume_is_zero_filled_and_inclusive_in_utc(api, workspace):
 
 
 def test_volume_defaults_to_the_last_30_days(api, workspace):
-    TaskFactory(workspace=workspace)
+    TaskFactory(ran=True, workspace=workspace)
     data = api("viewer").get("/api/tasks/volume", {"workspaceId": str(workspace.id)}).json()["data"]
     today = datetime.now(UTC).date()
     assert len(data) == 30

@@ -2,16 +2,17 @@
 
 import pytest
 
-from realtime import events
-from tasks.models import Task, TaskLog, TaskRun, WorkflowStatus
-from tests.personas import MANAGE, PERSONAS, READ, WRITE, assert_error, expect
-from tests.tasks.factories import (
+from runs.models import TaskLog, TaskRun
+from tasks.models import Task, WorkflowStatus
+from tests import recording
+from tests.factories import (
     FeatureFactory,
     RepositoryFactory,
     RobotFactory,
     TaskFactory,
     TaskGroupFactory,
 )
+from tests.personas import MANAGE, PERSONAS, READ, WRITE, assert_error, expect
 
 CREATED = {**WRITE, "owner": 201, "admin": 201, "developer": 201}
 DELETED = {**MANAGE, "owner": 204, "admin": 204}
@@ -19,16 +20,16 @@ DELETED = {**MANAGE, "owner": 204, "admin": 204}
 
 @pytest.fixture(autouse=True)
 def _no_old_events():
-    events.recorded.clear()
+    recording.recorded.clear()
 
 
 def recorded(event):
-    return [e for e in events.recorded if e["event"] == event]
+    return [e for e in recording.recorded if e["event"] == event]
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
 def test_detail_per_persona(api, workspace, persona):
-    task = TaskFactory(workspace=workspace)
+    task = TaskFactory(ran=True, workspace=workspace)
     expect(api(persona).get(f"/api/tasks/{task.id}"), READ[persona])
 
 
@@ -41,13 +42,14 @@ def test_malformed_and_unknown_ids_are_not_found(api, workspace):
 
 
 def test_deleted_task_is_not_found(api, workspace):
-    task = TaskFactory(workspace=workspace, deleted=True)
+    task = TaskFactory(ran=True, workspace=workspace, deleted=True)
     assert_error(api("owner").get(f"/api/tasks/{task.id}"), 404, "NOT_FOUND")
 
 
 def test_detail_adds_prompt_masked_output_group_permissions_runs_logs(api, workspace):
     group = TaskGroupFactory(workspace=workspace, title="Issue 7")
     task = TaskFactory(
+        ran=True,
         workspace=workspace,
         group=group,
         prompt="do it",
@@ -83,7 +85,7 @@ def test_detail_adds_prompt_masked_output_group_permissions_runs_logs(api, works
 
 
 def test_logs_absent_when_disabled_for_the_workspace_or_deployment(api, workspace, settings):
-    task = TaskFactory(workspace=workspace)
+    task = TaskFactory(ran=True, workspace=workspace)
     workspace.features = {"taskLogsEnabled": False}
     workspace.save()
     assert "logs" not in api("viewer").get(f"/api/tasks/{task.id}").json()["data"]
@@ -95,7 +97,7 @@ def test_logs_absent_when_disabled_for_the_workspace_or_deployment(api, workspac
 
 @pytest.mark.parametrize("persona", PERSONAS)
 def test_patch_per_persona(api, workspace, persona):
-    task = TaskFactory(workspace=workspace)
+    task = TaskFactory(ran=True, workspace=workspace)
     expect(
         api(persona).patch(f"/api/tasks/{task.id}", {"status": "DONE"}, format="json"),
         WRITE[persona],
@@ -103,7 +105,9 @@ def test_patch_per_persona(api, workspace, persona):
 
 
 def test_patch_replays_the_mobile_seed(api, workspace, django_capture_on_commit_callbacks):
-    task = TaskFactory(workspace=workspace, title="Old", workflow_status=WorkflowStatus.PENDING)
+    task = TaskFactory(
+        ran=True, workspace=workspace, title="Old", workflow_status=WorkflowStatus.PENDING
+    )
     with django_capture_on_commit_callbacks(execute=True):
         response = api("developer").patch(
             f"/api/tasks/{task.id}",
@@ -127,7 +131,7 @@ def test_patch_replays_the_mobile_seed(api, workspace, django_capture_on_commit_
 
 
 def test_title_change_sends_both_title_events(api, workspace, django_capture_on_commit_callbacks):
-    task = TaskFactory(workspace=workspace, title="Old")
+    task = TaskFactory(ran=True, workspace=workspace, title="Old")
     with django_capture_on_commit_callbacks(execute=True):
         api("developer").patch(f"/api/tasks/{task.id}", {"title": "New"}, format="json")
     payload = {"taskId": str(task.id), "newTitle": "New", "previousTitle": "Old"}
@@ -140,29 +144,29 @@ def test_title_change_sends_both_title_events(api, workspace, django_capture_on_
 
 
 def test_events_leave_only_after_commit(api, workspace, django_capture_on_commit_callbacks):
-    task = TaskFactory(workspace=workspace, title="Old")
+    task = TaskFactory(ran=True, workspace=workspace, title="Old")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         api("developer").patch(f"/api/tasks/{task.id}", {"title": "New"}, format="json")
-    assert events.recorded == []
+    assert recording.recorded == []
     for callback in callbacks:
         callback()
     assert len(recorded("task-title-update")) == 1
 
 
 def test_invalid_patch_sends_nothing(api, workspace, django_capture_on_commit_callbacks):
-    task = TaskFactory(workspace=workspace)
+    task = TaskFactory(ran=True, workspace=workspace)
     with django_capture_on_commit_callbacks(execute=True):
         response = api("developer").patch(
             f"/api/tasks/{task.id}", {"title": "New", "workflowStatus": "DANCING"}, format="json"
         )
     assert_error(response, 400, "VALIDATION_ERROR")
-    assert events.recorded == []
+    assert recording.recorded == []
     task.refresh_from_db()
     assert task.title != "New"
 
 
 def test_archiving_stamps_archived_at(api, workspace):
-    task = TaskFactory(workspace=workspace)
+    task = TaskFactory(ran=True, workspace=workspace)
     body = api("developer").patch(f"/api/tasks/{task.id}", {"archived": True}, format="json").json()
     assert body["task"]["archived"] is True and body["task"]["archivedAt"]
     task.refresh_from_db()
@@ -173,7 +177,7 @@ def test_archiving_stamps_archived_at(api, workspace):
 
 
 def test_patch_assignee_and_feature_must_be_of_the_workspace(api, people, workspace):
-    task = TaskFactory(workspace=workspace)
+    task = TaskFactory(ran=True, workspace=workspace)
     feature = FeatureFactory(workspace=workspace)
     ok = api("developer").patch(
         f"/api/tasks/{task.id}",
@@ -191,12 +195,14 @@ def test_patch_assignee_and_feature_must_be_of_the_workspace(api, people, worksp
 
 @pytest.mark.parametrize("persona", PERSONAS)
 def test_delete_per_persona(api, workspace, persona):
-    task = TaskFactory(workspace=workspace)
+    task = TaskFactory(ran=True, workspace=workspace)
     expect(api(persona).delete(f"/api/tasks/{task.id}"), DELETED[persona])
 
 
 def test_delete_is_soft_and_hides_the_task_everywhere(api, workspace):
-    task = TaskFactory(workspace=workspace, awaiting_input=True, workflow_status="PENDING")
+    task = TaskFactory(
+        ran=True, workspace=workspace, awaiting_input=True, workflow_status="PENDING"
+    )
     assert api("admin").delete(f"/api/tasks/{task.id}").status_code == 204
     stored = Task.objects.get(pk=task.pk)
     assert stored.deleted and stored.deleted_at
@@ -288,11 +294,11 @@ def test_create_announces_the_task_to_the_workspace(
 
 
 def test_refused_writes_send_nothing(api, workspace, django_capture_on_commit_callbacks):
-    task = TaskFactory(workspace=workspace)
+    task = TaskFactory(ran=True, workspace=workspace)
     with django_capture_on_commit_callbacks(execute=True):
         api("viewer").patch(f"/api/tasks/{task.id}", {"title": "x"}, format="json")
         api("developer").delete(f"/api/tasks/{task.id}")
         api("viewer").post(
             "/api/tasks", {"workspaceId": str(workspace.id), "title": "x"}, format="json"
         )
-    assert events.recorded == []
+    assert recording.recorded == []

@@ -1,4 +1,4 @@
-"""GET /api/tasks: the mobile seed's list and the console's filters."""
+"""GET /api/tasks: the mobile clients' list and the console's filters."""
 
 from datetime import timedelta
 
@@ -7,8 +7,7 @@ from django.utils import timezone
 
 from chat.models import ChatRole
 from tasks.models import Priority, Task, TaskStatus, WorkflowStatus
-from tests.personas import PERSONAS, READ, assert_error, expect
-from tests.tasks.factories import (
+from tests.factories import (
     ArtifactFactory,
     ChatMessageFactory,
     FeatureFactory,
@@ -17,6 +16,7 @@ from tests.tasks.factories import (
     TaskFactory,
     TaskGroupFactory,
 )
+from tests.personas import PERSONAS, READ, assert_error, expect
 
 SEED_ROW_KEYS = {
     "id",
@@ -57,7 +57,7 @@ def ids(response):
 
 @pytest.mark.parametrize("persona", PERSONAS)
 def test_list_by_workspace_id_per_persona(api, workspace, persona):
-    TaskFactory(workspace=workspace)
+    TaskFactory(ran=True, workspace=workspace)
     response = api(persona).get("/api/tasks", {"workspaceId": str(workspace.id)})
     body = expect(response, READ[persona])
     if READ[persona] == 200:
@@ -66,13 +66,13 @@ def test_list_by_workspace_id_per_persona(api, workspace, persona):
 
 @pytest.mark.parametrize("persona", PERSONAS)
 def test_list_by_workspace_slug_per_persona(api, workspace, persona):
-    TaskFactory(workspace=workspace)
+    TaskFactory(ran=True, workspace=workspace)
     expect(api(persona).get("/api/tasks", {"workspace": "acme"}), READ[persona])
 
 
 def test_unscoped_list_shows_only_the_callers_workspaces(api, people, workspace):
-    mine = TaskFactory(workspace=workspace)
-    TaskFactory(workspace=people.elsewhere)
+    mine = TaskFactory(ran=True, workspace=workspace)
+    TaskFactory(ran=True, workspace=people.elsewhere)
     assert ids(api("viewer").get("/api/tasks")) == [str(mine.id)]
     assert len(ids(api("outsider").get("/api/tasks"))) == 1
 
@@ -88,6 +88,7 @@ def test_row_is_the_mobile_seed_task_object_plus_console_fields(api, people, wor
     feature = FeatureFactory(workspace=workspace, title="Login")
     group = TaskGroupFactory(workspace=workspace)
     task = TaskFactory(
+        ran=True,
         workspace=workspace,
         repository=repo,
         robot=robot,
@@ -155,10 +156,10 @@ def test_default_limit_is_20_without_page_or_workspace(api, workspace):
 
 
 def test_recent_rule_hides_todo_tasks_that_never_ran(api, workspace):
-    ran = TaskFactory(workspace=workspace, status=TaskStatus.DONE)
-    card = TaskFactory(workspace=workspace, status=TaskStatus.TODO, workflow_status=None)
+    ran = TaskFactory(ran=True, workspace=workspace, status=TaskStatus.DONE)
+    card = TaskFactory(ran=True, workspace=workspace, status=TaskStatus.TODO, workflow_status=None)
     started_card = TaskFactory(
-        workspace=workspace, status=TaskStatus.IN_PROGRESS, workflow_status=None
+        ran=True, workspace=workspace, status=TaskStatus.IN_PROGRESS, workflow_status=None
     )
     scope = {"workspaceId": str(workspace.id)}
     assert set(ids(api("viewer").get("/api/tasks", scope))) == {str(ran.id), str(started_card.id)}
@@ -170,8 +171,8 @@ def test_recent_rule_hides_todo_tasks_that_never_ran(api, workspace):
 
 
 def test_include_archived_gives_archived_only(api, workspace):
-    live = TaskFactory(workspace=workspace)
-    archived = TaskFactory(workspace=workspace, archived=True)
+    live = TaskFactory(ran=True, workspace=workspace)
+    archived = TaskFactory(ran=True, workspace=workspace, archived=True)
     scope = {"workspaceId": str(workspace.id)}
     assert ids(api("viewer").get("/api/tasks", scope)) == [str(live.id)]
     only = api("viewer").get("/api/tasks", {**scope, "includeArchived": "true"})
@@ -181,8 +182,8 @@ def test_include_archived_gives_archived_only(api, workspace):
 
 
 def test_deleted_tasks_never_appear(api, workspace):
-    TaskFactory(workspace=workspace, deleted=True)
-    TaskFactory(workspace=workspace, deleted=True, archived=True)
+    TaskFactory(ran=True, workspace=workspace, deleted=True)
+    TaskFactory(ran=True, workspace=workspace, deleted=True, archived=True)
     for params in ({}, {"showAllStatuses": "true"}, {"includeArchived": "true"}):
         assert ids(api("owner").get("/api/tasks", params)) == []
 
@@ -204,7 +205,7 @@ def test_deleted_tasks_never_appear(api, workspace):
 )
 def test_status_filter_aliases(api, workspace, status, expected):
     for value in WorkflowStatus.values:
-        TaskFactory(workspace=workspace, workflow_status=value, title=value)
+        TaskFactory(ran=True, workspace=workspace, workflow_status=value, title=value)
     # The one task waiting for input: queued, its newest ASSISTANT message asks a FORM.
     Task.objects.filter(workflow_status="PENDING").update(awaiting_input=True)
     rows = api("viewer").get("/api/tasks", {"status": status}).json()["data"]
@@ -213,10 +214,15 @@ def test_status_filter_aliases(api, workspace, status, expected):
 
 def test_waiting_for_input_flag_and_state(api, workspace):
     waiting = TaskFactory(
-        workspace=workspace, workflow_status=WorkflowStatus.IN_PROGRESS, awaiting_input=True
+        ran=True,
+        workspace=workspace,
+        workflow_status=WorkflowStatus.IN_PROGRESS,
+        awaiting_input=True,
     )
     # Finished tasks are not waiting, whatever the flag says.
-    TaskFactory(workspace=workspace, workflow_status=WorkflowStatus.COMPLETED, awaiting_input=True)
+    TaskFactory(
+        ran=True, workspace=workspace, workflow_status=WorkflowStatus.COMPLETED, awaiting_input=True
+    )
     rows = {row["id"]: row for row in api("viewer").get("/api/tasks").json()["data"]}
     assert rows[str(waiting.id)]["waitingForInput"] is True
     assert rows[str(waiting.id)]["state"] == "waiting_approval"
@@ -228,6 +234,7 @@ def test_console_filters(api, workspace):
     robot = RobotFactory(workspace=workspace)
     group = TaskGroupFactory(workspace=workspace)
     wanted = TaskFactory(
+        ran=True,
         workspace=workspace,
         repository=repo,
         robot=robot,
@@ -238,7 +245,7 @@ def test_console_filters(api, workspace):
         title="Fix the Login bug",
         branch="feature/x",
     )
-    TaskFactory(workspace=workspace, title="other")
+    TaskFactory(ran=True, workspace=workspace, title="other")
     for params in (
         {"repoId": str(repo.id)},
         {"robotId": str(robot.id)},
@@ -282,13 +289,13 @@ def test_unknown_enum_value_lists_the_allowed_ones(api, workspace):
 
 
 def test_unknown_params_are_ignored(api, workspace):
-    TaskFactory(workspace=workspace)
+    TaskFactory(ran=True, workspace=workspace)
     assert len(ids(api("viewer").get("/api/tasks", {"colour": "blue"}))) == 1
 
 
 def test_priority_sorts_by_rank_not_alphabetically(api, workspace):
     for priority in (Priority.MEDIUM, Priority.CRITICAL, Priority.LOW, Priority.HIGH):
-        TaskFactory(workspace=workspace, priority=priority)
+        TaskFactory(ran=True, workspace=workspace, priority=priority)
     rows = api("viewer").get("/api/tasks", {"sortBy": "priority", "sortOrder": "asc"}).json()
     assert [row["priority"] for row in rows["data"]] == ["LOW", "MEDIUM", "HIGH", "CRITICAL"]
     rows = api("viewer").get("/api/tasks", {"sortBy": "priority"}).json()
@@ -297,7 +304,7 @@ def test_priority_sorts_by_rank_not_alphabetically(api, workspace):
 
 def test_default_order_is_updated_at_desc_ties_by_id(api, workspace):
     now = timezone.now()
-    tasks = [TaskFactory(workspace=workspace) for _ in range(4)]
+    tasks = [TaskFactory(ran=True, workspace=workspace) for _ in range(4)]
     Task.objects.filter(pk__in=[t.pk for t in tasks[:2]]).update(updated_at=now)
     Task.objects.filter(pk__in=[t.pk for t in tasks[2:]]).update(updated_at=now - timedelta(1))
     expected = (
@@ -312,7 +319,10 @@ def test_default_order_is_updated_at_desc_ties_by_id(api, workspace):
 def test_every_sort_field_pages_by_cursor(api, workspace, sort_by):
     for n in range(7):
         TaskFactory(
-            workspace=workspace, title=f"t{n % 3}", workflow_status=WorkflowStatus.values[n % 6]
+            ran=True,
+            workspace=workspace,
+            title=f"t{n % 3}",
+            workflow_status=WorkflowStatus.values[n % 6],
         )
     seen = []
     params = {"sortBy": sort_by, "limit": 3, "showAllStatuses": "true"}
@@ -330,14 +340,14 @@ def test_every_sort_field_pages_by_cursor(api, workspace, sort_by):
 
 def test_cursor_paging_is_stable_while_rows_are_inserted(api, workspace):
     base = timezone.now() - timedelta(hours=1)
-    tasks = [TaskFactory(workspace=workspace, title=f"t{n}") for n in range(6)]
+    tasks = [TaskFactory(ran=True, workspace=workspace, title=f"t{n}") for n in range(6)]
     for n, task in enumerate(tasks):
         Task.objects.filter(pk=task.pk).update(updated_at=base + timedelta(minutes=n))
     first = api("viewer").get("/api/tasks", {"limit": 3}).json()
     assert [row["title"] for row in first["data"]] == ["t5", "t4", "t3"]
     # New rows land at the top between pages; the next page continues where it stopped.
-    TaskFactory(workspace=workspace, title="new1")
-    TaskFactory(workspace=workspace, title="new2")
+    TaskFactory(ran=True, workspace=workspace, title="new1")
+    TaskFactory(ran=True, workspace=workspace, title="new2")
     cursor = first["pagination"]["nextCursor"]
     second = api("viewer").get("/api/tasks", {"limit": 3, "cursor": cursor}).json()
     assert [row["title"] for row in second["data"]] == ["t2", "t1", "t0"]
@@ -345,11 +355,11 @@ def test_cursor_paging_is_stable_while_rows_are_inserted(api, workspace):
 
 
 def test_latest_message_is_the_newest_message_with_its_artifacts(api, workspace, people):
-    task = TaskFactory(workspace=workspace)
+    task = TaskFactory(ran=True, workspace=workspace)
     ChatMessageFactory(task=task, message="old", timestamp=timezone.now() - timedelta(minutes=5))
     newest = ChatMessageFactory(task=task, message="new", role=ChatRole.ASSISTANT)
     ArtifactFactory(message=newest, type="FORM", content={"keep_me": True})
-    TaskFactory(workspace=workspace)  # no messages
+    TaskFactory(ran=True, workspace=workspace)  # no messages
     rows = api("viewer").get("/api/tasks", {"includeLatestMessage": "true"}).json()["data"]
     by_id = {row["id"]: row for row in rows}
     latest = by_id[str(task.id)]["latestMessage"]
@@ -366,6 +376,7 @@ def _tasks_with_messages(workspace, people, count):
     repo = RepositoryFactory(workspace=workspace)
     for _ in range(count):
         task = TaskFactory(
+            ran=True,
             workspace=workspace,
             repository=repo,
             robot=RobotFactory(workspace=workspace),

@@ -1,0 +1,135 @@
+"""The query-string side of every list: django-filter FilterSets applied by
+`FilterBackend`, and the filters the contract's parameters need.
+
+Enum filters answer 400 with the allowed values for anything unknown; booleans accept
+true/false (1/0, yes/no) and nothing else.
+"""
+
+from collections.abc import Iterable
+from typing import Any
+
+import django_filters
+from django import forms
+from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+
+
+class FilterBackend(DjangoFilterBackend):
+    """DjangoFilterBackend that keeps the validated filterset on the view
+    (`view.filterset`), so that a list can read the flags and order it names."""
+
+    def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> Any:
+        filterset = self.get_filterset(request, queryset, view)
+        if filterset is None:
+            return queryset
+        if not filterset.is_valid():
+            raise ValidationError({name: list(errors) for name, errors in filterset.errors.items()})
+        view.filterset = filterset
+        return filterset.qs
+
+
+Choices = Iterable[str | tuple[str, str]]
+
+
+def allowed_values(choices: Choices) -> tuple[str, ...]:
+    """The values of `choices`, given as values or as (value, label) pairs (the form
+    drf-spectacular reads to document them)."""
+    return tuple(c[0] if isinstance(c, tuple) else c for c in choices)
+
+
+def pairs(values: Iterable[str]) -> list[tuple[str, str]]:
+    return [(value, value) for value in values]
+
+
+def _unknown(values: Iterable[str], allowed: Iterable[str]) -> forms.ValidationError:
+    return forms.ValidationError(
+        f"Unknown value {', '.join(values)}; allowed: {', '.join(allowed)}."
+    )
+
+
+class EnumListField(forms.CharField):
+    """A comma list of values out of `choices` (case-sensitive, as the contract spells them)."""
+
+    def __init__(self, *args: Any, choices: Choices = (), **kwargs: Any) -> None:
+        self.allowed = allowed_values(choices)
+        super().__init__(*args, **kwargs)
+
+    def clean(self, value: Any) -> list[str] | None:  # type: ignore[override]
+        value = super().clean(value)
+        if not value:
+            return None
+        items = [item.strip() for item in str(value).split(",") if item.strip()]
+        unknown = [item for item in items if item not in self.allowed]
+        if unknown:
+            raise _unknown(unknown, self.allowed)
+        return items or None
+
+
+class EnumListFilter(django_filters.Filter):
+    field_class = EnumListField
+
+    def filter(self, qs: QuerySet[Any], value: list[str] | None) -> QuerySet[Any]:
+        if not value:
+            return qs
+        return qs.filter(**{f"{self.field_name}__in": value})
+
+
+class EnumField(forms.CharField):
+    """One value out of `choices`."""
+
+    def __init__(self, *args: Any, choices: Choices = (), **kwargs: Any) -> None:
+        self.allowed = allowed_values(choices)
+        super().__init__(*args, **kwargs)
+
+    def clean(self, value: Any) -> str | None:  # type: ignore[override]
+        value = super().clean(value)
+        if value in (None, ""):
+            return None
+        if value not in self.allowed:
+            raise _unknown([value], self.allowed)
+        return str(value)
+
+
+class ParameterFilter(django_filters.Filter):
+    """A validated parameter that filters nothing itself: the view reads it (a flag, an
+    order) from `filterset.form.cleaned_data`."""
+
+    def filter(self, qs: QuerySet[Any], value: Any) -> QuerySet[Any]:
+        return qs
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class EnumParameter(ParameterFilter):
+    field_class = EnumField
+
+
+class StrictBooleanField(forms.CharField):
+    """`true` / `false` (also 1/0, yes/no); anything else is a 400, not silently ignored."""
+
+    TRUE = ("true", "1", "yes")
+    FALSE = ("false", "0", "no")
+
+    def clean(self, value: Any) -> bool | None:  # type: ignore[override]
+        value = super().clean(value)
+        if value in (None, ""):
+            return None
+        lowered = str(value).strip().lower()
+        if lowered in self.TRUE:
+            return True
+        if lowered in self.FALSE:
+            return False
+        raise forms.ValidationError("Must be true or false.")
+
+
+@extend_schema_field(OpenApiTypes.BOOL)
+class StrictBooleanFilter(django_filters.Filter):
+    field_class = StrictBooleanField
+
+
+@extend_schema_field(OpenApiTypes.BOOL)
+class FlagParameter(ParameterFilter):
+    field_class = StrictBooleanField

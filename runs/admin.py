@@ -1,0 +1,79 @@
+"""The staff admin of runs and log lines, and the full Task admin: the tasks app's
+TaskAdmin with the task's runs and chat thread inline and the retry and halt actions,
+which run the same services as the API."""
+
+from collections.abc import Callable
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from chat.admin import ChatMessageInline
+from config.exceptions import Conflict
+from runs import services
+from runs.models import TaskLog, TaskRun
+from tasks.admin import ScaledAdmin, TaskAdmin
+from tasks.models import Task
+
+
+class TaskRunInline(admin.TabularInline):
+    model = TaskRun
+    extra = 0
+    fields = ("number", "status", "started_at", "finished_at", "heartbeat_at", "exit_code")
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+
+admin.site.unregister(Task)
+
+
+@admin.register(Task)
+class TaskWithRunsAdmin(TaskAdmin):
+    inlines = [*TaskAdmin.inlines, TaskRunInline, ChatMessageInline]
+    actions = [*TaskAdmin.actions, "retry", "halt"]
+
+    @admin.action(description="Retry selected tasks")
+    def retry(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
+        self._each(request, queryset, services.retry, "Queued")
+
+    @admin.action(description="Halt selected tasks")
+    def halt(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
+        self._each(request, queryset, services.halt, "Halted")
+
+    def _each(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Task],
+        action: Callable[[Task], object],
+        done: str,
+    ) -> None:
+        """Runs the same service as the API on each task; refusals (409s) are listed."""
+        count = 0
+        for task in queryset.filter(deleted=False):
+            try:
+                action(task)
+                count += 1
+            except Conflict as refused:
+                self.message_user(request, f"{task}: {refused.detail}", messages.WARNING)
+        self.message_user(request, f"{done} {count} task(s).", messages.SUCCESS)
+
+
+@admin.register(TaskRun)
+class TaskRunAdmin(ScaledAdmin):
+    list_display = ("__str__", "status", "worker_id", "started_at", "finished_at", "heartbeat_at")
+    list_select_related = ("task",)
+    list_filter = ("status",)
+    search_fields = ("task__id__exact", "id__exact")
+    raw_id_fields = ("task",)
+    ordering = ("-created_at",)
+
+
+@admin.register(TaskLog)
+class TaskLogAdmin(ScaledAdmin):
+    list_display = ("__str__", "stream", "line", "created_at")
+    list_select_related = ("task",)
+    list_filter = ("stream",)
+    search_fields = ("task__id__exact",)
+    raw_id_fields = ("task", "run")
+    ordering = ("-id",)

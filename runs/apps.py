@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+
+
+class RunsConfig(AppConfig):
+    name = "runs"
+    verbose_name = "Runs and logs"
+
+    def ready(self) -> None:
+        from runs import serializers, services
+        from tasks import sections, signals
+
+        sections.add_detail_section("runs", serializers.RUNS_SECTION)
+        sections.add_detail_section("logs", serializers.LOGS_SECTION)
+
+        signals.run_requested.connect(services.on_run_requested, dispatch_uid="runs")
+        signals.workflow_set_by_person.connect(
+            services.on_workflow_set_by_person, dispatch_uid="runs"
+        )
+        signals.task_deleting.connect(services.on_task_deleting, dispatch_uid="runs")

@@ -1,0 +1,225 @@
+"""Task log lines: batched writes with gap-free `seq` per task, per-run caps, masked secrets.
+
+A writer reserves a block of seq numbers with one `UPDATE ... SET log_seq = log_seq + n
+RETURNING log_seq` and inserts the lines in the same transaction: the task row stays
+locked until commit, so concurrent writers number on without gaps or duplicates, and a
+line is never visible before the lines numbered under it. After commit the lines go to
+the task's Channels group, where the SSE streams pick them up.
+"""
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+from uuid import UUID
+
+from asgiref.sync import async_to_sync
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
+from django.db import connection, transaction
+
+from realtime.fanout import send_to_group
+from runs.models import LogStream, TaskLog, TaskRun
+from tasks.events import iso
+from tasks.models import Task
+from tasks.redaction import redact
+
+logger = logging.getLogger(__name__)
+
+
+def log_group(task_id: UUID | str) -> str:
+    """The Channels group the SSE streams of a task listen on."""
+    return f"tasklogs.{task_id}"
+
+
+def line_payload(log: TaskLog, run_number: int) -> dict[str, Any]:
+    """A log line as the API, the SSE stream and the channel layer carry it."""
+    return {
+        "seq": log.seq,
+        "runNumber": run_number,
+        "stream": log.stream,
+        "line": log.line,
+        "createdAt": iso(log.created_at),
+    }
+
+
+def reserve_seq(task_id: UUID, count: int) -> int:
+    """Takes `count` seq numbers of the task; returns the first. Call inside a transaction."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Task._meta.db_table} SET log_seq = log_seq + %s WHERE id = %s "
+            "RETURNING log_seq",
+            [count, task_id.hex if connection.vendor == "sqlite" else task_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise Task.DoesNotExist(task_id)
+    return int(row[0]) - count + 1
+
+
+def append_lines(run: TaskRun, lines: list[tuple[str, str]]) -> list[TaskLog]:
+    """Writes lines `(stream, text)` of a run with the next seq numbers of its task."""
+    if not lines:
+        return []
+    with transaction.atomic():
+        first = reserve_seq(run.task_id, len(lines))
+        rows = TaskLog.objects.bulk_create(
+            TaskLog(task_id=run.task_id, run=run, seq=first + i, stream=stream, line=text)
+            for i, (stream, text) in enumerate(lines)
+        )
+        payload = [line_payload(row, run.number) for row in rows]
+        transaction.on_commit(lambda: notify(run.task_id, {"type": "log.lines", "lines": payload}))
+    return rows
+
+
+def notify(task_id: UUID | str, message: dict[str, Any]) -> None:
+    """Sends a message to the task's SSE streams; a layer that is down never fails a run."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        if isinstance(layer, InMemoryChannelLayer):  # this process's own streams
+            async_to_sync(send_to_group)(log_group(task_id), message)
+        else:
+            sending = send_to_group(log_group(task_id), message)
+            asyncio.run_coroutine_threadsafe(sending, _layer_loop()).result(NOTIFY_TIMEOUT)
+    except Exception:
+        logger.warning("Could not reach the channel layer for task %s", task_id, exc_info=True)
+
+
+NOTIFY_TIMEOUT = 5.0
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+
+
+def _layer_loop() -> asyncio.AbstractEventLoop:
+    """One event loop per process, in a thread of its own, for sending to the Redis layer
+    from sync code. The layer keeps its connections per loop: async_to_sync, outside a
+    server, would start a new loop and connect anew on every call (about 5 ms a line)."""
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="channel-layer", daemon=True).start()
+        return _loop
+
+
+class LogWriter:
+    """Buffers a run's log lines and writes them in batches, within the run's caps."""
+
+    def __init__(
+        self,
+        run: TaskRun,
+        secrets: Iterable[str] = (),
+        *,
+        batch_lines: int = 100,
+        batch_seconds: float = 0.5,
+    ):
+        self.run = run
+        self.secrets = list(secrets)
+        self.batch_lines = batch_lines
+        self.batch_seconds = batch_seconds
+        self.max_lines: int = settings.TASK_LOG_MAX_LINES
+        self.max_bytes: int = settings.TASK_LOG_MAX_BYTES
+        self.lines_kept = 0
+        self.bytes_kept = 0
+        self.truncated = False
+        self.buffer: list[tuple[str, str]] = []
+        self.last_flush = time.monotonic()
+
+    def write(self, stream: str, line: str) -> None:
+        if self.truncated:
+            return
+        text = redact(line.rstrip("\r\n"), self.secrets)
+        size = len(text.encode())
+        if self.lines_kept + 1 > self.max_lines or self.bytes_kept + size > self.max_bytes:
+            self.truncated = True
+            self.buffer.append(
+                (
+                    LogStream.SYSTEM,
+                    f"[log truncated: this run passed its limit of {self.max_lines} lines "
+                    f"or {self.max_bytes} bytes; later lines are not kept]",
+                )
+            )
+            self.flush()
+            return
+        self.lines_kept += 1
+        self.bytes_kept += size
+        self.buffer.append((stream if stream in LogStream.values else LogStream.STDOUT, text))
+        if (
+            len(self.buffer) >= self.batch_lines
+            or time.monotonic() - self.last_flush >= self.batch_seconds
+        ):
+            self.flush()
+
+    def flush_if_due(self) -> None:
+        if self.buffer and time.monotonic() - self.last_flush >= self.batch_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        lines, self.buffer = self.buffer, []
+        self.last_flush = time.monotonic()
+        append_lines(self.run, lines)
+
+
+def log_rows(
+    task_id: UUID,
+    *,
+    after: int | None = None,
+    before: int | None = None,
+    limit: int = 200,
+    newest: bool = False,
+) -> list[dict[str, Any]]:
+    """Lines of a task in seq order: the first `limit` after `after`, or (newest=True) the
+    last `limit` before `before`."""
+    rows = TaskLog.objects.filter(task_id=task_id)
+    if after is not None:
+        rows = rows.filter(seq__gt=after)
+    if before is not None:
+        rows = rows.filter(seq__lt=before)
+    picked = list(
+        rows.order_by("-seq" if newest else "seq").values(
+            "seq", "stream", "line", "created_at", "run__number"
+        )[:limit]
+    )
+    if newest:
+        picked.reverse()
+    return [
+        {
+            "seq": r["seq"],
+            "runNumber": r["run__number"],
+            "stream": r["stream"],
+            "line": r["line"],
+            "createdAt": iso(r["created_at"]),
+        }
+        for r in picked
+    ]
+
+
+def logs_page(
+    task_id: UUID, *, limit: int, before: int | None, after: int | None
+) -> tuple[list[dict[str, Any]], int | None]:
+    """One page of the logs endpoint and its `nextBefore` (null when nothing is older)."""
+    if after is not None:
+        lines = log_rows(task_id, after=after, before=before, limit=limit)
+    else:
+        lines = log_rows(task_id, before=before, limit=limit, newest=True)
+    older = (
+        bool(lines) and TaskLog.objects.filter(task_id=task_id, seq__lt=lines[0]["seq"]).exists()
+    )
+    return lines, (lines[0]["seq"] if older else None)
+
+
+def clear_logs(task_id: UUID) -> int:
+    """Deletes a task's lines; `log_seq` stays, so numbering (and stream resume) goes on."""
+    deleted, _ = TaskLog.objects.filter(task_id=task_id).delete()
+    return deleted
+
+
+def stream_state(task_id: UUID) -> dict[str, Any]:
+    """What an SSE stream reports about its task; `running`: a run is queued or running."""
+    task = Task.objects.only("workflow_status", "log_seq").get(pk=task_id)
+    running = TaskRun.objects.filter(task_id=task_id).active().exists()
+    return {"workflowStatus": task.workflow_status, "running": running, "lastSeq": task.log_seq}

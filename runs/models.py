@@ -1,0 +1,108 @@
+"""A task's runs and their log lines.
+
+The tables keep the names they had when they lived in the tasks app (`db_table`):
+moving the models to this app changed no schema (see migration 0001).
+"""
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from tasks.models import Task, WorkflowStatus
+
+W = WorkflowStatus
+# A run's status moves only along these, and only through TaskRunQuerySet.transition.
+RUN_TRANSITIONS: dict[str, frozenset[str]] = {
+    W.PENDING: frozenset({W.IN_PROGRESS, W.HALTED, W.ERROR}),  # claimed; halted; superseded
+    W.IN_PROGRESS: frozenset({W.COMPLETED, W.FAILED, W.ERROR, W.HALTED}),  # its outcome
+}
+RUN_ACTIVE = (W.PENDING, W.IN_PROGRESS)
+
+
+class TaskRunQuerySet(models.QuerySet["TaskRun"]):
+    def active(self) -> "TaskRunQuerySet":
+        return self.filter(status__in=RUN_ACTIVE)
+
+    def transition(self, to: str, **fields: object) -> int:
+        """The one writer of run status: moves the runs of this queryset whose status may
+        go to `to` (RUN_TRANSITIONS), in one conditional UPDATE, stamping `started_at` or
+        `finished_at`; returns how many moved (0: another writer got there first)."""
+        sources = [status for status, targets in RUN_TRANSITIONS.items() if to in targets]
+        if not sources:
+            raise ValueError(f"No run moves to {to}.")
+        now = timezone.now()
+        stamp = "started_at" if to == W.IN_PROGRESS else "finished_at"
+        fields.setdefault(stamp, now)
+        return self.filter(status__in=sources).update(status=to, **fields)
+
+
+class TaskRun(models.Model):
+    """One attempt at a task. Retries add runs; earlier runs and their logs stay."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="runs")
+    number = models.PositiveIntegerField()
+    status = models.CharField(
+        max_length=16, choices=WorkflowStatus.choices, default=WorkflowStatus.PENDING
+    )
+    worker_id = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    exit_code = models.IntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    halt_requested = models.BooleanField(default=False)
+
+    objects = TaskRunQuerySet.as_manager()
+
+    class Meta:
+        db_table = "tasks_taskrun"
+        ordering = ["number"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "number"], name="taskrun_unique_number")
+        ]
+        indexes = [
+            models.Index(
+                fields=["heartbeat_at"],
+                condition=Q(status="IN_PROGRESS"),
+                name="taskrun_live_heartbeat_idx",
+            ),
+            # The reaper's "queued and never started" sweep, each minute.
+            models.Index(
+                fields=["created_at"],
+                condition=Q(status="PENDING"),
+                name="taskrun_pending_created_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_id} run {self.number}"
+
+
+class LogStream(models.TextChoices):
+    STDOUT = "stdout"
+    STDERR = "stderr"
+    SYSTEM = "system"
+
+
+class TaskLog(models.Model):
+    """One log line. `seq` numbers a task's lines across all its runs, with no gaps."""
+
+    id = models.BigAutoField(primary_key=True)
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="logs")
+    run = models.ForeignKey(TaskRun, on_delete=models.CASCADE, related_name="logs")
+    seq = models.PositiveBigIntegerField()
+    stream = models.CharField(max_length=8, choices=LogStream.choices, default=LogStream.STDOUT)
+    line = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "tasks_tasklog"
+        ordering = ["seq"]
+        constraints = [models.UniqueConstraint(fields=["task", "seq"], name="tasklog_unique_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.task_id}#{self.seq}"

@@ -1,0 +1,71 @@
+"""The JSON of runs and log lines; the runs app's sections of the task detail."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from rest_framework import serializers
+
+from config.representation import FastOutput
+from runs.models import LogStream, TaskLog, TaskRun
+from tasks.models import Task
+from tasks.sections import Section
+
+DETAIL_LOG_LINES = 200
+
+
+class TaskRunSerializer(FastOutput, serializers.ModelSerializer[TaskRun]):
+    class Meta:
+        model = TaskRun
+        fields = [
+            "id",
+            "number",
+            "status",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "heartbeat_at",
+            "exit_code",
+            "error",
+        ]
+
+
+class TaskLogSerializer(FastOutput, serializers.ModelSerializer[TaskLog]):
+    run_number = serializers.IntegerField(source="run.number", read_only=True)
+
+    class Meta:
+        model = TaskLog
+        fields = ["seq", "run_number", "stream", "line", "created_at"]
+
+
+class LogLineSerializer(serializers.Serializer[dict[str, Any]]):
+    """A log line as runs.logs.line_payload writes it (already camelCase)."""
+
+    seq = serializers.IntegerField()
+    runNumber = serializers.IntegerField()
+    stream = serializers.ChoiceField(choices=LogStream.choices)
+    line = serializers.CharField()
+    createdAt = serializers.DateTimeField()
+
+
+def load_runs(tasks: Sequence[Task]) -> None:
+    for task in tasks:
+        task.run_list = list(task.runs.all())  # type: ignore[attr-defined]
+
+
+def load_recent_logs(tasks: Sequence[Task]) -> None:
+    """The last DETAIL_LOG_LINES lines, for tasks whose workspace keeps logs; the others
+    get no `logs` key."""
+    for task in tasks:
+        if task.workspace.task_logs_enabled:
+            newest = task.logs.select_related("run").order_by("-seq")[:DETAIL_LOG_LINES]
+            task.recent_logs = list(newest)[::-1]  # type: ignore[attr-defined]
+
+
+RUNS_SECTION = Section(
+    output=lambda: TaskRunSerializer(many=True, read_only=True, source="run_list"),
+    load=load_runs,
+)
+LOGS_SECTION = Section(
+    output=lambda: TaskLogSerializer(many=True, read_only=True, source="recent_logs"),
+    load=load_recent_logs,
+)

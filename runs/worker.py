@@ -1,0 +1,261 @@
+"""The worker side of a run: the `run_task` job, and what it does: claim, heartbeat, run
+the robot's runner, record the end, start what waits behind it.
+
+`run_task(run_id)` is enqueued on commit of every new run (runs.services.queue_run).
+`execute_run` claims the run with a conditional UPDATE from PENDING (at most one
+execution, whatever the number of workers), heartbeats from a thread (which also notices
+halt requests and runs taken away by the reaper), streams the runner's log lines and
+assistant messages, and sets the outcome; on commit of the end, `start_next` enqueues
+the oldest PENDING run of the task or its group.
+"""
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.tasks import task
+from django.utils import timezone
+
+from chat.models import ArtifactType, ChatMessage
+from chat.services import MAX_MESSAGE_BYTES, ArtifactInput, post_assistant_message
+from runs.logs import LogWriter, notify
+from runs.models import LogStream, TaskRun, W
+from runs.runners import (
+    AssistantMessage,
+    HistoryMessage,
+    LogLine,
+    Outcome,
+    RunContext,
+    RunnerConfigError,
+    RunnerEvent,
+    runner_for,
+)
+from runs.turns import lock_task, runs_in_turn
+from tasks import workflow
+from tasks.events import announce
+from tasks.redaction import redact, robot_secrets
+
+logger = logging.getLogger(__name__)
+
+REQUEUED = "Requeued after no heartbeat for {seconds} s (the worker stopped)."
+REAPED = "No heartbeat for {seconds} s: the worker running it stopped."
+
+
+@task()
+def run_task(run_id: str) -> str | None:
+    return execute_run(run_id)
+
+
+def enqueue(run_id: Any) -> None:
+    run_task.enqueue(str(run_id))
+
+
+def start_next(task_id: Any, group_id: Any) -> TaskRun | None:
+    """Enqueues the oldest PENDING run of the task or of its group (call after commit)."""
+    run = (
+        runs_in_turn(task_id, group_id)
+        .filter(status=W.PENDING, task__deleted=False)
+        .order_by("created_at", "number")
+        .first()
+    )
+    if run is not None:
+        enqueue(run.pk)
+    return run
+
+
+def this_worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def claim(run_id: str, worker_id: str) -> TaskRun | None:
+    """PENDING -> IN_PROGRESS, only when neither the task nor its group runs anything."""
+    run = TaskRun.objects.filter(pk=run_id).only("task_id", "status").first()
+    if run is None or run.status != W.PENDING:
+        return None
+    with transaction.atomic():
+        task = lock_task(run.task_id)
+        pending = TaskRun.objects.filter(pk=run_id, status=W.PENDING)
+        if task.deleted:  # deleted while queued: it never starts
+            pending.transition(W.HALTED, error="Task deleted.")
+            return None
+        if runs_in_turn(task.pk, task.group_id).filter(status=W.IN_PROGRESS).exists():
+            return None  # started by start_next when the running one ends
+        now = timezone.now()
+        if not pending.transition(
+            W.IN_PROGRESS, started_at=now, heartbeat_at=now, worker_id=worker_id
+        ):
+            return None
+        if workflow.move(task, W.IN_PROGRESS, now=now, workflow_started_at=now):
+            announce(task, "task-updated")
+    return TaskRun.objects.select_related("task__robot", "task__repository").get(pk=run_id)
+
+
+class Heartbeat(threading.Thread):
+    """Stamps heartbeat_at every RUN_HEARTBEAT_SECONDS; sets `stop` on a halt request or
+    when the run is no longer IN_PROGRESS (reaped, superseded)."""
+
+    def __init__(self, run_id: Any, stop: threading.Event):
+        super().__init__(daemon=True, name=f"heartbeat-{run_id}")
+        self.run_id = run_id
+        self.stop = stop
+        self.done = threading.Event()
+        self.halted = False
+        self.lost = False
+
+    def run(self) -> None:
+        interval = float(settings.RUN_HEARTBEAT_SECONDS)
+        poll = min(1.0, interval)
+        last_beat = 0.0
+        try:
+            while not self.done.wait(poll):
+                last_beat += poll
+                with contextlib.suppress(Exception):  # a DB hiccup must not end the run
+                    self.tick(beat=last_beat >= interval)
+                    if last_beat >= interval:
+                        last_beat = 0.0
+        finally:
+            connection.close()
+
+    def tick(self, *, beat: bool) -> None:
+        live = TaskRun.objects.filter(pk=self.run_id, status=W.IN_PROGRESS)
+        if (beat and not live.update(heartbeat_at=timezone.now())) or not live.exists():
+            self.lost = True
+        elif live.filter(halt_requested=True).exists():
+            self.halted = True
+        if self.lost or self.halted:
+            self.stop.set()
+
+    def finish(self) -> None:
+        self.done.set()
+        self.join(timeout=10)
+
+
+def context_for(run: TaskRun) -> RunContext:
+    task = run.task
+    history = [
+        HistoryMessage(
+            m.role,
+            m.message,
+            [{"type": a.type, "content": a.content} for a in m.artifacts.all()],
+        )
+        for m in ChatMessage.objects.filter(task=task).prefetch_related("artifacts")
+    ]
+    return RunContext(
+        task_id=str(task.pk),
+        run_number=run.number,
+        title=task.title,
+        prompt=task.prompt or task.description or task.title,
+        history=history,
+        config=dict(task.robot.config) if task.robot else {},
+        checkout_path=task.repository.checkout_path if task.repository else "",
+    )
+
+
+def post_answer(run: TaskRun, answer: AssistantMessage, secrets: list[str]) -> ChatMessage:
+    """The robot's answer, through the chat's one writer of messages: its text masked and
+    cut to the message limit, artifacts of unknown types dropped."""
+    text = redact(answer.text, secrets)
+    if len(text.encode()) > MAX_MESSAGE_BYTES:
+        text = text.encode()[: MAX_MESSAGE_BYTES - 64].decode(errors="ignore") + "\n[cut]"
+    artifacts = [
+        ArtifactInput(
+            type=str(a["type"]),
+            content=a.get("content") or {},
+            icon=str(a["icon"]) if a.get("icon") else None,
+        )
+        for a in answer.artifacts
+        if isinstance(a, dict) and a.get("type") in ArtifactType.values
+    ]
+    return post_assistant_message(run.task, text, artifacts=artifacts)
+
+
+def drain(
+    events: Iterator[RunnerEvent], writer: LogWriter, run: TaskRun, secrets: list[str]
+) -> Outcome | None:
+    """Writes the runner's lines and messages as they come; returns its outcome."""
+    for event in events:
+        if event is None:
+            writer.flush_if_due()
+        elif isinstance(event, LogLine):
+            writer.write(event.stream, event.line)
+        elif isinstance(event, AssistantMessage):
+            writer.flush()
+            post_answer(run, event, secrets)
+        elif isinstance(event, Outcome):
+            return event
+    return None
+
+
+def execute_run(run_id: str, worker_id: str | None = None) -> str | None:
+    """Runs one TaskRun to its end; returns its final status, or None if not claimed."""
+    run = claim(run_id, worker_id or this_worker())
+    if run is None:
+        return None
+    robot = run.task.robot
+    config = dict(robot.config) if robot else {}
+    secrets = robot_secrets(config)
+    context = context_for(run)
+    writer = LogWriter(run, secrets)
+    heartbeat = Heartbeat(run.pk, context.stop)
+    heartbeat.start()
+    outcome: Outcome | None = None
+    try:
+        if robot is not None and not robot.enabled:
+            raise RunnerConfigError(f"The robot {robot.name!r} is disabled.")
+        events = runner_for(robot.runner if robot else "scripted")(context)
+        with contextlib.closing(events):  # the runner cleans up (kills its process) on close
+            outcome = drain(events, writer, run, secrets)
+        outcome = outcome or Outcome(W.COMPLETED)
+    except RunnerConfigError as error:
+        outcome = Outcome(W.FAILED, error=str(error))
+    except Exception as error:
+        logger.exception("Run %s failed in the worker", run_id)
+        outcome = Outcome(W.ERROR, error=f"{type(error).__name__}: {error}")
+    finally:
+        heartbeat.finish()
+    if heartbeat.halted and outcome.status != W.ERROR:
+        outcome = replace(outcome, status=W.HALTED, error="Halted.", waiting=False)
+    try:
+        writer.write(LogStream.SYSTEM, f"run {run.number} ended: {outcome.status}")
+        writer.flush()
+    except Exception:
+        logger.exception("Could not write the last log lines of run %s", run_id)
+    return finish_run(run, outcome, secrets)
+
+
+def finish_run(run: TaskRun, outcome: Outcome, secrets: list[str]) -> str | None:
+    """Records the outcome (only if the run is still IN_PROGRESS: the reaper may have taken
+    it), moves the task on, sends its events, and starts what waits behind it."""
+    with transaction.atomic():
+        task = lock_task(run.task_id)
+        error = redact(outcome.error, secrets)
+        ended = TaskRun.objects.filter(pk=run.pk, status=W.IN_PROGRESS).transition(
+            outcome.status, exit_code=outcome.exit_code, error=error
+        )
+        if not ended:
+            return None
+        changes: dict[str, Any] = {"error": error}
+        if outcome.output_text:
+            changes["output_text"] = redact(outcome.output_text, secrets)
+        status: str
+        if task.runs.filter(status=W.PENDING).exists():
+            status = W.PENDING  # its next turn
+        elif outcome.waiting:
+            status = W.IN_PROGRESS  # waits for the FORM reply
+        else:
+            status = outcome.status
+        if workflow.move(task, status, **changes):
+            announce(task, "task-updated")
+        group_id = task.group_id
+        transaction.on_commit(lambda: start_next(task.pk, group_id))
+        transaction.on_commit(
+            lambda: notify(task.pk, {"type": "log.status", "workflowStatus": status, "ended": True})
+        )
+    return outcome.status

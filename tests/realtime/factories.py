@@ -1,1 +1,0 @@
-from tests.factories import TaskFactory  # noqa: F401 (the shared factory)

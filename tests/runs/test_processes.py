@@ -1,0 +1,212 @@
+"""Real processes on PostgreSQL: one daphne server and two `db_worker`s.
+
+Collected only when DATABASE_URL is PostgreSQL (marker `postgres_only`, deselected in
+tests/execution/conftest.py otherwise): SQLite has no SKIP LOCKED and one writer.
+"""
+
+import contextlib
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from accounts.models import ApiToken
+from runs.models import TaskLog, TaskRun
+from tasks.models import Task
+from tests.factories import RobotFactory, TaskFactory, TaskGroupFactory
+
+pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def stack(tmp_path):
+    """Server + 2 workers on this test's database; stale runs after 3 s."""
+    db = connection.settings_dict
+    logs = contextlib.ExitStack()
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",  # the product's, not the test run's
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "PORT": str(port),
+        "STALE_RUN_SECONDS": "3",
+        "RUN_HEARTBEAT_SECONDS": "1",
+        "REAPER_INTERVAL_SECONDS": "1",
+        "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
+    }
+    procs = {
+        "server": subprocess.Popen(
+            [
+                str(Path(PYTHON).parent / "daphne"),
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "config.asgi:application",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=logs.enter_context((tmp_path / "server.log").open("w")),
+            stderr=subprocess.STDOUT,
+        )
+    }
+    for name in ("worker1", "worker2"):
+        procs[name] = subprocess.Popen(
+            [
+                PYTHON,
+                "manage.py",
+                "db_worker",
+                "--interval",
+                "0.1",
+                "--no-reload",
+                "--no-startup-delay",
+                "--worker-id",
+                name,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=logs.enter_context((tmp_path / f"{name}.log").open("w")),
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                pass
+            break
+        except OSError:
+            assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
+            time.sleep(0.1)
+    yield {"url": f"http://127.0.0.1:{port}", "procs": procs}
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+    for proc in procs.values():
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    logs.close()
+
+
+def post(url: str, token: str) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url, method="POST", headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_200_tasks_on_two_workers_each_run_exactly_once(stack, people, workspace):
+    token = ApiToken.issue(people["developer"], "processes")[1]
+    groups = [TaskGroupFactory(workspace=workspace) for _ in range(5)]
+    tasks = [
+        TaskFactory(workspace=workspace, group=groups[i % 5] if i % 2 else None) for i in range(200)
+    ]
+    for task in tasks:
+        status, body = post(f"{stack['url']}/api/tasks/{task.pk}/retry", token)
+        assert status == 202, body
+    wait_for(
+        lambda: Task.objects.filter(workflow_status="COMPLETED").count() == 200,
+        120,
+        "200 completed tasks",
+    )
+    runs = list(
+        TaskRun.objects.values(
+            "task_id", "number", "status", "worker_id", "started_at", "finished_at"
+        )
+    )
+    assert len(runs) == 200 and len({r["task_id"] for r in runs}) == 200
+    assert {r["status"] for r in runs} == {"COMPLETED"} and {r["number"] for r in runs} == {1}
+    assert len({r["worker_id"] for r in runs}) == 2  # both workers took runs
+    for task in tasks:  # logs complete: seq 1..n, the last line the run's end
+        lines = list(TaskLog.objects.filter(task=task).order_by("seq").values_list("seq", "line"))
+        assert [seq for seq, _ in lines] == list(range(1, len(lines) + 1)) and len(lines) >= 4
+        assert lines[-1][1] == "run 1 ended: COMPLETED"
+    for group in groups:  # one running task per group, also across workers
+        spans = sorted(
+            (r["started_at"], r["finished_at"])
+            for r in TaskRun.objects.filter(task__group=group).values("started_at", "finished_at")
+        )
+        assert all(prev[1] <= nxt[0] for prev, nxt in itertools.pairwise(spans))
+
+
+def test_a_worker_killed_mid_run_is_reaped_and_the_task_can_be_retried(
+    stack, people, workspace, tmp_path
+):
+    token = ApiToken.issue(people["developer"], "processes")[1]
+    marker = tmp_path / "block-the-run"
+    marker.touch()
+    script = (
+        "import os,sys,time; print('working', flush=True); "
+        f"time.sleep(600 if os.path.exists({str(marker)!r}) else 0); print('done')"
+    )
+    robot = RobotFactory(
+        workspace=workspace, runner="command", config={"argv": [PYTHON, "-c", script]}
+    )
+    task = TaskFactory(workspace=workspace, robot=robot)
+    status, body = post(f"{stack['url']}/api/tasks/{task.pk}/retry", token)
+    assert status == 202, body
+    wait_for(
+        lambda: TaskRun.objects.filter(task=task, status="IN_PROGRESS").exists(),
+        30,
+        "the run to start",
+    )
+    wait_for(
+        lambda: TaskLog.objects.filter(task=task, line="working").exists(),
+        30,
+        "the command to print",
+    )
+    run = TaskRun.objects.get(task=task)
+    pid = int(run.worker_id.rsplit(":", 1)[1])
+    assert pid in {p.pid for p in stack["procs"].values()}
+    os.kill(pid, signal.SIGKILL)
+
+    wait_for(lambda: TaskRun.objects.get(pk=run.pk).status == "ERROR", 30, "the reaper")
+    run.refresh_from_db()
+    task.refresh_from_db()
+    assert "No heartbeat" in run.error and task.workflow_status == "ERROR"
+    wait_for(
+        lambda: subprocess.run(["pgrep", "-f", str(marker)], capture_output=True).returncode == 1,
+        10,
+        "the orphaned command to die with its worker",
+    )
+
+    marker.unlink()
+    status, body = post(f"{stack['url']}/api/tasks/{task.pk}/retry", token)
+    assert status == 202, body
+    wait_for(
+        lambda: Task.objects.get(pk=task.pk).workflow_status == "COMPLETED",
+        30,
+        "the retry to complete",
+    )
+    assert not TaskRun.objects.filter(status="IN_PROGRESS").exists()
+    assert list(task.runs.values_list("number", "status")) == [(1, "ERROR"), (2, "COMPLETED")]

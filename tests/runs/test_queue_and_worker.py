@@ -1,0 +1,296 @@
+"""Runs from queue to outcome with the immediate backend: scripted steps, groups, FORM
+turns, the reaper, log caps and masking."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from chat.models import Artifact, ChatMessage
+from runs.logs import LogWriter
+from runs.models import TaskLog, TaskRun
+from runs.reaper import reap_stale_runs
+from runs.runners import Outcome
+from runs.services import queue_run, request_answer
+from runs.worker import execute_run, finish_run
+from tasks.models import Task
+from tests.factories import RobotFactory, TaskFactory, TaskGroupFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def statuses(events):
+    return [e["data"]["workflowStatus"] for e in events if e["event"] == "workflow-status-update"]
+
+
+def test_queue_run_executes_the_scripted_echo_robot(workspace, recorded_events):
+    task = TaskFactory(workspace=workspace, title="Fix the login")
+    run = queue_run(task)
+    run.refresh_from_db()
+    task.refresh_from_db()
+    assert run.status == "COMPLETED" and run.started_at and run.finished_at and run.worker_id
+    assert task.workflow_status == "COMPLETED" and task.workflow_completed_at
+    assert task.workflow_started_at is not None
+    answer = ChatMessage.objects.get(task=task)
+    assert answer.role == "ASSISTANT" and answer.message == "Echo: Fix the login"
+    assert task.message_count == 1 and task.output_text == "Echo: Fix the login"
+    seqs = list(TaskLog.objects.filter(task=task).values_list("seq", flat=True))
+    assert len(seqs) >= 4 and seqs == list(range(1, len(seqs) + 1))
+    assert statuses(recorded_events) == ["PENDING", "IN_PROGRESS", "COMPLETED"]
+    assert any(e["event"] == "new-message" and e["data"] == str(answer.pk) for e in recorded_events)
+    assert any(
+        e["event"] == "task-updated" and e["channel"] == "private-workspace-acme"
+        for e in recorded_events
+    )
+
+
+def test_echo_answers_the_last_user_message(workspace):
+    task = TaskFactory(workspace=workspace)
+    ChatMessage.objects.create(task=task, role="USER", message="first")
+    ChatMessage.objects.create(task=task, role="USER", message="make it blue")
+    queue_run(task)
+    assert ChatMessage.objects.filter(task=task, role="ASSISTANT").get().message == (
+        "Echo: make it blue"
+    )
+
+
+def test_scripted_steps_log_message_with_artifacts_and_fail(workspace):
+    robot = RobotFactory(
+        workspace=workspace,
+        config={
+            "steps": [
+                {"log": "compiling"},
+                {"log": "warning", "stream": "stderr"},
+                {"message": "Here is a diff", "artifacts": [{"type": "DIFF", "content": {"d": 1}}]},
+                {"sleep": 0.01},
+                {"fail": "tests failed"},
+                {"log": "never"},
+            ]
+        },
+    )
+    task = TaskFactory(workspace=workspace, robot=robot)
+    run = queue_run(task)
+    run.refresh_from_db()
+    task.refresh_from_db()
+    assert run.status == "FAILED" and run.error == "tests failed"
+    assert task.workflow_status == "FAILED" and task.error == "tests failed"
+    lines = list(TaskLog.objects.filter(task=task).values_list("stream", "line"))
+    assert ("stdout", "compiling") in lines and ("stderr", "warning") in lines
+    assert ("stdout", "never") not in lines
+    artifact = Artifact.objects.get(message__task=task)
+    assert artifact.type == "DIFF" and artifact.content == {"d": 1}
+
+
+def test_form_question_waits_and_the_reply_starts_the_next_turn(workspace):
+    robot = RobotFactory(workspace=workspace, config={"steps": [{"form": "Which colour?"}]})
+    task = TaskFactory(workspace=workspace, robot=robot)
+    queue_run(task)
+    task.refresh_from_db()
+    assert task.workflow_status == "IN_PROGRESS" and task.awaiting_input
+    assert Artifact.objects.get(message__task=task).type == "FORM"
+    assert TaskRun.objects.get(task=task).status == "COMPLETED"
+
+    ChatMessage.objects.create(task=task, role="USER", message="blue")
+    robot.config = {}
+    robot.save()
+    request_answer(task)
+    task.refresh_from_db()
+    assert task.runs.count() == 2 and task.workflow_status == "COMPLETED"
+    assert task.retries == 0 and not task.awaiting_input
+    assert ChatMessage.objects.filter(task=task, role="ASSISTANT").last().message == "Echo: blue"
+
+
+def running(task):
+    return TaskRun.objects.create(
+        task=task,
+        number=1,
+        status="IN_PROGRESS",
+        started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+    )
+
+
+def test_a_group_runs_one_task_at_a_time_and_starts_the_next_when_it_ends(workspace):
+    group = TaskGroupFactory(workspace=workspace)
+    first = TaskFactory(workspace=workspace, group=group, workflow_status="IN_PROGRESS")
+    busy = running(first)
+    second = TaskFactory(workspace=workspace, group=group)
+    run = queue_run(second)
+    run.refresh_from_db()
+    assert run.status == "PENDING"  # waits for the group
+
+    finish_run(busy, Outcome("COMPLETED"), [])
+    run.refresh_from_db()
+    first.refresh_from_db()
+    assert first.workflow_status == "COMPLETED"
+    assert run.status == "COMPLETED" and run.started_at >= busy.started_at
+
+
+def test_a_message_during_a_run_queues_the_next_turn(workspace):
+    task = TaskFactory(workspace=workspace, workflow_status="IN_PROGRESS")
+    current = running(task)
+    request_answer(task)
+    request_answer(task)  # one queued turn is enough
+    assert task.runs.filter(status="PENDING").count() == 1
+    task.refresh_from_db()
+    assert task.workflow_status == "IN_PROGRESS"
+    finish_run(current, Outcome("COMPLETED"), [])
+    task.refresh_from_db()
+    assert task.workflow_status == "COMPLETED" and task.runs.count() == 2
+
+
+def test_a_run_executes_at_most_once(workspace):
+    task = TaskFactory(workspace=workspace)
+    run = queue_run(task)
+    assert execute_run(str(run.pk)) is None
+    assert TaskRun.objects.get(pk=run.pk).status == "COMPLETED"
+
+
+def test_reaper_marks_silent_runs_error(workspace, settings, recorded_events):
+    settings.STALE_RUN_SECONDS = 60
+    task = TaskFactory(workspace=workspace, workflow_status="IN_PROGRESS")
+    run = running(task)
+    TaskRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=61))
+    fresh = running(TaskFactory(workspace=workspace, workflow_status="IN_PROGRESS"))
+    assert reap_stale_runs() == 1
+    run.refresh_from_db()
+    task.refresh_from_db()
+    assert run.status == "ERROR" and "No heartbeat for 60 s" in run.error
+    assert task.workflow_status == "ERROR" and task.error == run.error
+    assert TaskRun.objects.get(pk=fresh.pk).status == "IN_PROGRESS"
+    assert statuses(recorded_events) == ["ERROR"]
+
+
+def test_reaper_requeues_a_stale_run_once_when_asked(workspace, settings):
+    settings.STALE_RUN_SECONDS = 60
+    settings.RETRY_STALE_RUNS = True
+    task = TaskFactory(workspace=workspace, workflow_status="IN_PROGRESS")
+    run = running(task)
+    TaskRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=61))
+    assert reap_stale_runs() == 1
+    assert list(task.runs.values_list("status", flat=True)) == ["ERROR", "COMPLETED"]
+
+    run.refresh_from_db()
+    assert run.error.startswith("Requeued after no heartbeat")
+
+    # The requeued run goes silent too: this time it ends ERROR, no third run.
+    TaskRun.objects.filter(task=task, number=2).update(
+        status="IN_PROGRESS", heartbeat_at=timezone.now() - timedelta(hours=1)
+    )
+    Task.objects.filter(pk=task.pk).update(workflow_status="IN_PROGRESS")
+    reap_stale_runs()
+    task.refresh_from_db()
+    assert task.runs.count() == 2 and task.runs.get(number=2).status == "ERROR"
+    assert task.workflow_status == "ERROR"
+
+
+def test_log_caps_keep_one_truncation_line(workspace, settings):
+    settings.TASK_LOG_MAX_LINES = 5
+    task = TaskFactory(workspace=workspace)
+    run = TaskRun.objects.create(task=task, number=1)
+    writer = LogWriter(run)
+    for i in range(20):
+        writer.write("stdout", f"line {i}")
+    writer.flush()
+    lines = list(TaskLog.objects.filter(task=task).values_list("line", flat=True))
+    assert lines[:5] == [f"line {i}" for i in range(5)]
+    assert len(lines) == 6 and lines[5].startswith("[log truncated")
+
+
+def test_log_byte_cap(workspace, settings):
+    settings.TASK_LOG_MAX_BYTES = 100
+    run = TaskRun.objects.create(task=TaskFactory(workspace=workspace), number=1)
+    writer = LogWriter(run)
+    for _ in range(10):
+        writer.write("stdout", "x" * 30)
+    writer.flush()
+    assert TaskLog.objects.filter(run=run).count() == 4
+
+
+def test_secrets_are_masked_in_logs_messages_and_output(workspace):
+    robot = RobotFactory(
+        workspace=workspace,
+        config={
+            "secrets": ["hunter2-secret"],
+            "steps": [
+                {"log": "using key sk-abcdefghijklmnopqrstuvwx and hunter2-secret"},
+                {"log": "Authorization: Bearer abcdefghijklmnop"},
+                {"message": "password=swordfish ghp_abcdefghijklmnopqrstuvwxyz0123"},
+            ],
+        },
+    )
+    task = TaskFactory(workspace=workspace, robot=robot)
+    queue_run(task)
+    text = "\n".join(TaskLog.objects.filter(task=task).values_list("line", flat=True))
+    assert "sk-abc" not in text and "hunter2" not in text and "abcdefghijklmnop" not in text
+    assert text.count("****") >= 3
+    message = ChatMessage.objects.get(task=task).message
+    assert "swordfish" not in message and "ghp_abcdefghij" not in message
+
+
+@pytest.mark.postgres_only
+def test_seq_is_gap_free_with_concurrent_writers(workspace):
+    from django.db import connection
+
+    task = TaskFactory(workspace=workspace)
+    runs = [TaskRun.objects.create(task=task, number=n) for n in (1, 2)]
+
+    def write(run):
+        writer = LogWriter(run, batch_lines=7)
+        for i in range(300):
+            writer.write("stdout", f"{run.number}:{i}")
+        writer.flush()
+        connection.close()
+
+    threads = [threading.Thread(target=write, args=(run,)) for run in runs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seqs = list(TaskLog.objects.filter(task=task).order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, 601))
+    assert Task.objects.get(pk=task.pk).log_seq == 600
+    for run in runs:  # each writer's lines keep their order
+        own = list(TaskLog.objects.filter(run=run).order_by("seq").values_list("line", flat=True))
+        assert own == [f"{run.number}:{i}" for i in range(300)]
+
+
+def test_reap_stale_runs_command(workspace, settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.STALE_RUN_SECONDS = 1
+    task = TaskFactory(workspace=workspace, workflow_status="IN_PROGRESS")
+    run = running(task)
+    TaskRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=5))
+    out = StringIO()
+    call_command("reap_stale_runs", stdout=out)
+    assert "Reaped 1 stale run(s)." in out.getvalue()
+    assert TaskRun.objects.get(pk=run.pk).status == "ERROR"
+
+
+def test_demo_robots_are_seeded_once_and_answer(db):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo", stdout=StringIO())
+    robots = {r.name: r for r in RobotFactory._meta.model.objects.filter(workspace__slug="demo")}
+    assert len(robots) == 3 and {r.runner for r in robots.values()} == {"scripted"}
+    echo = robots["Echo robot"]
+    task = TaskFactory(workspace=echo.workspace, robot=echo, title="Say hi")
+    queue_run(task)
+    task.refresh_from_db()
+    assert task.workflow_status == "COMPLETED"
+    assert ChatMessage.objects.get(task=task).message == "Echo: Say hi"
+
+
+def test_a_run_of_a_task_deleted_while_queued_never_starts(workspace):
+    task = TaskFactory(workspace=workspace, workflow_status="PENDING", deleted=True)
+    run = TaskRun.objects.create(task=task, number=1)
+    assert execute_run(str(run.pk)) is None
+    run.refresh_from_db()
+    assert run.status == "HALTED" and not TaskLog.objects.filter(task=task).exists()

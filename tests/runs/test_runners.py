@@ -1,0 +1,149 @@
+"""The command and openai runners, run for real: subprocesses, and a fake
+OpenAI-compatible server on 127.0.0.1."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from chat.models import ChatMessage
+from runs.models import TaskLog
+from runs.services import queue_run
+from tests.factories import RepositoryFactory, RobotFactory, TaskFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def lines_of(task):
+    return list(TaskLog.objects.filter(task=task).values_list("stream", "line"))
+
+
+def test_command_gets_the_prompt_on_stdin_and_answers_with_its_output(workspace):
+    robot = RobotFactory(workspace=workspace, runner="command", config={"argv": ["cat"]})
+    task = TaskFactory(workspace=workspace, robot=robot, prompt="line one\nline two")
+    run = queue_run(task)
+    run.refresh_from_db()
+    task.refresh_from_db()
+    assert run.status == "COMPLETED" and run.exit_code == 0
+    assert ("stdout", "line one") in lines_of(task) and ("stdout", "line two") in lines_of(task)
+    assert ChatMessage.objects.get(task=task).message == "line one\nline two"
+    assert task.output_text == "line one\nline two"
+
+
+def test_command_exit_code_stderr_cwd_and_env_allow_list(workspace, tmp_path, monkeypatch):
+    monkeypatch.setenv("VISIBLE_VAR", "yes")
+    monkeypatch.setenv("HIDDEN_VAR", "no")
+    script = (
+        "import os,sys; print(os.getcwd()); print(os.environ.get('VISIBLE_VAR'));"
+        "print(os.environ.get('HIDDEN_VAR')); print(os.environ['FIXED']);"
+        "print('bad', file=sys.stderr); sys.exit(3)"
+    )
+    robot = RobotFactory(
+        workspace=workspace,
+        runner="command",
+        config={
+            "argv": ["python3", "-c", script],
+            "env_allow": ["VISIBLE_VAR"],
+            "env": {"FIXED": "1"},
+        },
+    )
+    repo = RepositoryFactory(workspace=workspace, checkout_path=str(tmp_path))
+    task = TaskFactory(workspace=workspace, robot=robot, repository=repo)
+    run = queue_run(task)
+    run.refresh_from_db()
+    out = lines_of(task)
+    assert run.status == "FAILED" and run.exit_code == 3 and "code 3" in run.error
+    for expected in (str(tmp_path), "yes", "None", "1"):
+        assert ("stdout", expected) in out
+    assert ("stderr", "bad") in out
+
+
+def test_command_is_never_a_shell_string(workspace):
+    robot = RobotFactory(
+        workspace=workspace, runner="command", config={"argv": "echo hi; rm -rf /"}
+    )
+    task = TaskFactory(workspace=workspace, robot=robot)
+    run = queue_run(task)
+    run.refresh_from_db()
+    assert run.status == "FAILED" and "argv" in run.error
+
+
+def test_command_time_limit(workspace):
+    robot = RobotFactory(
+        workspace=workspace,
+        runner="command",
+        config={"argv": ["sleep", "30"], "timeout_seconds": 0.5},
+    )
+    task = TaskFactory(workspace=workspace, robot=robot)
+    run = queue_run(task)
+    run.refresh_from_db()
+    assert run.status == "FAILED" and "Time limit" in run.error
+
+
+class FakeOpenAI(BaseHTTPRequestHandler):
+    requests: list[dict] = []
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        FakeOpenAI.requests.append(
+            {"path": self.path, "auth": self.headers.get("Authorization"), "body": body}
+        )
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        for word in ["Hello", ", ", "world"]:
+            chunk = {"choices": [{"delta": {"content": word}, "index": 0}]}
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            self.wfile.flush()
+        self.wfile.write(b"data: [DONE]\n\n")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def fake_openai():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeOpenAI)
+    FakeOpenAI.requests = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+
+
+def test_openai_runner_streams_the_answer_into_a_message(workspace, fake_openai, monkeypatch):
+    monkeypatch.setenv("FAKE_KEY", "sk-testkey1234567890abcdef")
+    robot = RobotFactory(
+        workspace=workspace,
+        runner="openai",
+        config={
+            "base_url": fake_openai,
+            "model": "tiny",
+            "api_key_env": "FAKE_KEY",
+            "system": "Be brief.",
+        },
+    )
+    task = TaskFactory(workspace=workspace, robot=robot, prompt="Say hello")
+    ChatMessage.objects.create(task=task, role="USER", message="please")
+    run = queue_run(task)
+    run.refresh_from_db()
+    assert run.status == "COMPLETED"
+    assert ChatMessage.objects.filter(task=task, role="ASSISTANT").get().message == "Hello, world"
+    sent = FakeOpenAI.requests[0]
+    assert sent["path"] == "/v1/chat/completions"
+    assert sent["auth"] == "Bearer sk-testkey1234567890abcdef"
+    assert sent["body"]["stream"] is True and sent["body"]["model"] == "tiny"
+    assert [m["role"] for m in sent["body"]["messages"]] == ["system", "user", "user"]
+    assert "sk-testkey" not in "\n".join(line for _, line in lines_of(task))
+
+
+def test_openai_runner_fails_when_the_api_is_unreachable(workspace):
+    robot = RobotFactory(
+        workspace=workspace,
+        runner="openai",
+        config={"base_url": "http://127.0.0.1:9/v1", "timeout_seconds": 2},
+    )
+    task = TaskFactory(workspace=workspace, robot=robot)
+    run = queue_run(task)
+    run.refresh_from_db()
+    assert run.status == "FAILED" and "could not be reached" in run.error
