@@ -4,13 +4,17 @@ Non-members get 404 (no existence leak); members whose role is too weak get 403.
 A user's roles are read once per request and kept on the user object.
 """
 
-from typing import Any, cast
+from typing import cast
 from uuid import UUID
 
+from django.contrib.auth.models import AnonymousUser
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 
 from accounts.models import Membership, Role, User, Workspace
+
+# Who asks: a signed-in user, or an anonymous one (who is a member of nothing).
+Caller = User | AnonymousUser
 
 _CACHE_ATTR = "_taskdesk_workspace_roles"
 
@@ -20,9 +24,9 @@ def caller(request: Request) -> User:
     return cast(User, request.user)
 
 
-def workspace_roles(user: Any) -> dict[UUID, str]:
+def workspace_roles(user: Caller) -> dict[UUID, str]:
     """`{workspace_id: role}` for every workspace the user belongs to."""
-    if not getattr(user, "is_authenticated", False):
+    if not isinstance(user, User):
         return {}
     roles = getattr(user, _CACHE_ATTR, None)
     if roles is None:
@@ -31,16 +35,16 @@ def workspace_roles(user: Any) -> dict[UUID, str]:
     return roles
 
 
-def forget_roles(user: Any) -> None:
+def forget_roles(user: Caller) -> None:
     if hasattr(user, _CACHE_ATTR):
         delattr(user, _CACHE_ATTR)
 
 
-def role_in(user: Any, workspace_id: UUID) -> str | None:
+def role_in(user: Caller, workspace_id: UUID) -> str | None:
     return workspace_roles(user).get(workspace_id)
 
 
-def require_role(user: Any, workspace_id: UUID, role: str = Role.VIEWER) -> str:
+def require_role(user: Caller, workspace_id: UUID, role: str = Role.VIEWER) -> str:
     """The caller's role in the workspace; 404 for non-members, 403 below `role`."""
     held = role_in(user, workspace_id)
     if held is None:
@@ -50,13 +54,13 @@ def require_role(user: Any, workspace_id: UUID, role: str = Role.VIEWER) -> str:
     return held
 
 
-def has_role(user: Any, workspace_id: UUID, role: str) -> bool:
+def has_role(user: Caller, workspace_id: UUID, role: str) -> bool:
     held = role_in(user, workspace_id)
     return held is not None and Role.rank(held) >= Role.rank(role)
 
 
 def workspace_scope(
-    user: Any, *, workspace_id: UUID | None = None, slug: str | None = None
+    user: Caller, *, workspace_id: UUID | None = None, slug: str | None = None
 ) -> list[UUID]:
     """The workspaces a list covers: the one named (by id or slug), or every workspace of
     the caller; 404 when the named one does not exist or the caller is not a member."""
@@ -73,7 +77,7 @@ def workspace_scope(
     return [workspace_id]
 
 
-def workspace_for(user: Any, slug: str, role: str = Role.VIEWER) -> Workspace:
+def workspace_for(user: Caller, slug: str, role: str = Role.VIEWER) -> Workspace:
     workspace = Workspace.objects.filter(slug=slug).first()
     if workspace is None:
         raise NotFound()

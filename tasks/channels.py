@@ -1,14 +1,13 @@
 """Who may listen to the task and workspace channels (registered with realtime)."""
 
 import uuid
-from typing import Any
 
-from accounts.access import role_in, workspace_roles
+from accounts.access import Caller, role_in, workspace_roles
 from accounts.models import Workspace
 from tasks.models import Task
 
 
-def may_listen_to_task(user: Any, task_id: str) -> bool:
+def may_listen_to_task(user: Caller, task_id: str) -> bool:
     try:
         pk = uuid.UUID(task_id)
     except ValueError:
@@ -17,7 +16,7 @@ def may_listen_to_task(user: Any, task_id: str) -> bool:
     return workspace_id is not None and role_in(user, workspace_id) is not None
 
 
-def may_listen_to_workspace(user: Any, slug: str) -> bool:
+def may_listen_to_workspace(user: Caller, slug: str) -> bool:
     roles = workspace_roles(user)
     if not roles:
         return False

@@ -44,7 +44,7 @@ def task_rows(queryset: QuerySet[Task]) -> QuerySet[Task]:
     return with_row_relations(queryset).defer(*ROW_DEFERRED)
 
 
-def task_for(user: User | Any, task_id: UUID, min_role: str = Role.VIEWER) -> Task:
+def task_for(user: User, task_id: UUID, min_role: str = Role.VIEWER) -> Task:
     """One live task with what its detail shows, for a member holding `min_role`."""
     task = (
         with_row_relations(live_tasks())
@@ -149,7 +149,7 @@ def recent_groups(queryset: QuerySet[TaskGroup], limit: int) -> list[TaskGroup]:
     return rows
 
 
-def group_for(user: User | Any, group_id: UUID) -> TaskGroup:
+def group_for(user: User, group_id: UUID) -> TaskGroup:
     group = with_group_summary(TaskGroup.objects.filter(pk=group_id)).first()
     if group is None:
         raise NotFound()
@@ -165,7 +165,7 @@ def visible_repositories(workspace_ids: Sequence[UUID]) -> QuerySet[Repository]:
     return Repository.objects.filter(workspace_id__in=workspace_ids)
 
 
-def repository_for(user: User | Any, repo_id: UUID, min_role: str = Role.VIEWER) -> Repository:
+def repository_for(user: User, repo_id: UUID, min_role: str = Role.VIEWER) -> Repository:
     repo = Repository.objects.filter(pk=repo_id).first()
     if repo is None:
         raise NotFound()
@@ -177,7 +177,7 @@ def visible_robots(workspace_ids: Sequence[UUID]) -> QuerySet[Robot]:
     return Robot.objects.filter(workspace_id__in=workspace_ids).select_related("repository")
 
 
-def robot_for(user: User | Any, robot_id: UUID, min_role: str = Role.VIEWER) -> Robot:
+def robot_for(user: User, robot_id: UUID, min_role: str = Role.VIEWER) -> Robot:
     robot = Robot.objects.select_related("repository").filter(pk=robot_id).first()
     if robot is None:
         raise NotFound()
@@ -185,5 +185,5 @@ def robot_for(user: User | Any, robot_id: UUID, min_role: str = Role.VIEWER) -> 
     return robot
 
 
-def member_workspace_ids(user: User | Any) -> list[UUID]:
+def member_workspace_ids(user: User) -> list[UUID]:
     return list(workspace_roles(user))

@@ -12,6 +12,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import ApiToken, Membership, Role, User, Workspace
+from tests import recording
 from tests.factories import UserFactory, WorkspaceFactory
 
 MEMBER_ROLES = {
@@ -55,6 +56,13 @@ def _fast_and_fresh(settings: Any) -> None:
     # Real hashing costs ~0.3 s a user; the tests create many.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     cache.clear()
+    recording.recorded.clear()
+
+
+@pytest.fixture
+def recorded_events() -> list[dict[str, Any]]:
+    """The events the outbox sent during this test (tests.settings records them)."""
+    return recording.recorded
 
 
 class People(dict[str, User]):

@@ -3,7 +3,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from accounts.models import ApiToken, Membership, Role, Workspace
+from accounts.models import ApiToken
 
 
 def test_issue_token_prints_only_a_working_token(people, api):
@@ -21,16 +21,3 @@ def test_issue_token_prints_only_a_working_token(people, api):
 def test_issue_token_for_unknown_user_fails(db):
     with pytest.raises(CommandError, match="No user named"):
         call_command("issue_token", "ghost")
-
-
-def test_seed_demo_is_idempotent(db):
-    first, second = StringIO(), StringIO()
-    call_command("seed_demo", stdout=first)
-    call_command("seed_demo", stdout=second)
-    assert Workspace.objects.filter(slug="demo").count() == 1
-    assert Membership.objects.get(workspace__slug="demo").role == Role.OWNER
-    active = ApiToken.objects.active().filter(user__username="demo", name="seed_demo")
-    assert active.count() == 1
-    printed = second.getvalue().split("API token: ")[1].split()[0]
-    assert ApiToken.objects.authenticate(printed) == active.get()
-    assert "/admin/" in second.getvalue() and "login demo / taskdesk-demo" in second.getvalue()

@@ -2,15 +2,7 @@ from typing import Any
 
 import pytest
 
-from tests import recording
 from tests.factories import RepositoryFactory, RobotFactory, TaskFactory
-
-
-@pytest.fixture(autouse=True)
-def _no_events_left_over() -> Any:
-    recording.recorded.clear()
-    yield
-    recording.recorded.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -15,13 +15,6 @@ from realtime.publishers import Outgoing
 from tests import recording
 
 
-@pytest.fixture(autouse=True)
-def _clean_record():
-    recording.recorded.clear()
-    yield
-    recording.recorded.clear()
-
-
 class FailingPublisher:
     def __init__(self):
         self.calls = 0

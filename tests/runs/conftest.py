@@ -8,12 +8,3 @@ import pytest
 @pytest.fixture(autouse=True)
 def immediate_jobs(settings: Any) -> None:
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
-
-
-@pytest.fixture(autouse=True)
-def recorded_events() -> Any:
-    from tests import recording
-
-    recording.recorded.clear()
-    yield recording.recorded
-    recording.recorded.clear()

@@ -18,11 +18,6 @@ CREATED = {**WRITE, "owner": 201, "admin": 201, "developer": 201}
 DELETED = {**MANAGE, "owner": 204, "admin": 204}
 
 
-@pytest.fixture(autouse=True)
-def _no_old_events():
-    recording.recorded.clear()
-
-
 def recorded(event):
     return [e for e in recording.recorded if e["event"] == event]
 
