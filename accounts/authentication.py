@@ -1,11 +1,42 @@
+"""API tokens, in the Authorization header or (for EventSource) in the query string.
+
+Wrong tokens are counted per client IP before the 401 is answered: past the
+`auth_failures` rate the answer is 429, so guessing tokens costs time even for a client
+that never authenticates (DRF's own throttles run only after authentication)."""
+
+import time
 from typing import Any
 
+from django.core.cache import cache
 from django.http import HttpRequest
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
+from rest_framework.throttling import SimpleRateThrottle
 
 from accounts.models import ApiToken
+
+
+class FailedTokenThrottle(SimpleRateThrottle):
+    """The wrong tokens one IP sent in the `auth_failures` window."""
+
+    scope = "auth_failures"
+    num_requests: int  # set from the rate by SimpleRateThrottle.__init__
+    duration: int
+
+    def get_cache_key(self, request: Any, view: Any) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+    def refuse_if_exceeded(self, request: Any) -> None:
+        self.key = self.get_cache_key(request, None)
+        self.now = time.time()
+        self.history = [t for t in cache.get(self.key, []) if t > self.now - self.duration]
+        if len(self.history) >= self.num_requests:
+            raise exceptions.Throttled(wait=self.wait())
+
+    def record(self) -> None:
+        self.history.insert(0, self.now)
+        cache.set(self.key, self.history, self.duration)
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -19,7 +50,7 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Malformed Authorization header.")
-        return authenticate_token(header[1])
+        return counted(request, header[1])
 
     def authenticate_header(self, request: HttpRequest) -> str:
         return self.keyword
@@ -33,7 +64,18 @@ class QueryTokenAuthentication(BearerTokenAuthentication):
         if found is not None:
             return found
         token = request.query_params.get("token")
-        return authenticate_token(token) if token else None
+        return counted(request, token) if token else None
+
+
+def counted(request: Request, raw: str) -> tuple[Any, Any]:
+    """`authenticate_token`, refused with 429 for an IP past its rate of wrong tokens."""
+    throttle = FailedTokenThrottle()
+    throttle.refuse_if_exceeded(request)
+    try:
+        return authenticate_token(raw)
+    except exceptions.AuthenticationFailed:
+        throttle.record()
+        raise
 
 
 def authenticate_token(raw: str) -> tuple[Any, Any]:

@@ -9,7 +9,7 @@ from rest_framework.request import Request
 
 from accounts.access import workspace_scope
 from accounts.models import ApiToken, Membership, Role, User, Workspace
-from config.fields import IdField
+from config.fields import IdField, TextField
 from config.representation import FastOutput
 
 
@@ -18,7 +18,7 @@ class ScopeQuerySerializer(serializers.Serializer[dict[str, Any]]):
     caller's workspaces. A malformed id is a 404, as an unknown one is."""
 
     workspaceId = IdField(required=False, help_text="One workspace (UUID).")
-    workspace = serializers.CharField(required=False, help_text="One workspace (slug).")
+    workspace = TextField(required=False, help_text="One workspace (slug).")
 
 
 def requested_scope(request: Request) -> list[uuid.UUID]:
@@ -37,7 +37,7 @@ def requested_scope(request: Request) -> list[uuid.UUID]:
 
 
 class UserSerializer(FastOutput, serializers.ModelSerializer[User]):
-    name = serializers.CharField(source="display_name")
+    name = TextField(source="display_name")
     image = serializers.SerializerMethodField()
 
     class Meta:
@@ -56,7 +56,7 @@ class UserRefSerializer(UserSerializer):
 
 
 class WorkspaceSerializer(FastOutput, serializers.ModelSerializer[Workspace]):
-    role = serializers.CharField(read_only=True)
+    role = TextField(read_only=True)
     features = serializers.SerializerMethodField()
 
     class Meta:
@@ -70,7 +70,7 @@ class WorkspaceSerializer(FastOutput, serializers.ModelSerializer[Workspace]):
 
 class WorkspaceCreateSerializer(serializers.Serializer[Workspace]):
     slug = serializers.SlugField(max_length=64)
-    name = serializers.CharField(max_length=200)
+    name = TextField(max_length=200)
 
 
 class FeaturesSerializer(serializers.Serializer[dict[str, object]]):
@@ -79,7 +79,7 @@ class FeaturesSerializer(serializers.Serializer[dict[str, object]]):
 
 
 class WorkspaceUpdateSerializer(serializers.Serializer[Workspace]):
-    name = serializers.CharField(max_length=200, required=False)
+    name = TextField(max_length=200, required=False)
     features = FeaturesSerializer(required=False)
 
 
@@ -92,7 +92,7 @@ class MembershipSerializer(FastOutput, serializers.ModelSerializer[Membership]):
 
 
 class MemberAddSerializer(serializers.Serializer[Membership]):
-    username = serializers.CharField(required=False)
+    username = TextField(required=False)
     email = serializers.EmailField(required=False)
     user_id = serializers.UUIDField(required=False)
     role = serializers.ChoiceField(choices=Role.choices)
@@ -120,24 +120,24 @@ class ApiTokenSerializer(FastOutput, serializers.ModelSerializer[ApiToken]):
 
 
 class ApiTokenCreatedSerializer(ApiTokenSerializer):
-    token = serializers.CharField(read_only=True, help_text="The secret, shown this once.")
+    token = TextField(read_only=True, help_text="The secret, shown this once.")
 
     class Meta(ApiTokenSerializer.Meta):
         fields = [*ApiTokenSerializer.Meta.fields, "token"]
 
 
 class ApiTokenCreateSerializer(serializers.Serializer[ApiToken]):
-    name = serializers.CharField(max_length=100)
+    name = TextField(max_length=100)
     expires_days = serializers.IntegerField(min_value=1, max_value=3650, required=False)
 
 
 class RealtimeConfigSerializer(serializers.Serializer[dict[str, object]]):
-    key = serializers.CharField()
-    ws_host = serializers.CharField(allow_null=True)
+    key = TextField()
+    ws_host = TextField(allow_null=True)
     ws_port = serializers.IntegerField(allow_null=True)
     forceTLS = serializers.BooleanField(source="force_tls")
-    auth_endpoint = serializers.CharField()
-    cluster = serializers.CharField(allow_null=True)
+    auth_endpoint = TextField()
+    cluster = TextField(allow_null=True)
 
 
 class MeSerializer(serializers.Serializer[dict[str, object]]):

@@ -47,6 +47,7 @@ class TokenViewSet(viewsets.ViewSet):
 
     lookup_url_kwarg = "token_id"
     lookup_value_converter = "uuid"
+    throttle_scopes = {"create": "tokens"}
 
     @extend_schema(
         operation_id="auth_tokens_list",

@@ -20,7 +20,7 @@ from chat.services import (
     AttachmentInput,
     StoredUpload,
 )
-from config.fields import EnumField
+from config.fields import EnumField, MediaTypeField, TextField
 from config.representation import FastOutput
 from tasks.models import Task
 from tasks.sections import Section
@@ -52,7 +52,7 @@ class AttachmentSerializer(FastOutput, serializers.ModelSerializer[Attachment]):
 
 class ContextTagSerializer(serializers.Serializer[dict[str, str]]):
     type = EnumField(choices=ContextTagType.choices)
-    id = serializers.CharField(max_length=200)
+    id = TextField(max_length=200)
 
 
 class MessageSerializer(FastOutput, serializers.ModelSerializer[ChatMessage]):
@@ -106,21 +106,21 @@ class LatestMessageSerializer(MessageSerializer):
 class ArtifactInSerializer(serializers.Serializer[ArtifactInput]):
     type = EnumField(choices=ArtifactType.choices)
     content = serializers.JSONField(required=False, default=dict)
-    icon = serializers.CharField(max_length=100, required=False, allow_null=True, default=None)
+    icon = TextField(max_length=100, required=False, allow_null=True, default=None)
 
 
 class AttachmentInSerializer(serializers.Serializer[AttachmentInput]):
-    path = serializers.CharField(max_length=500, trim_whitespace=False)
-    filename = serializers.CharField(max_length=300)
-    mime_type = serializers.CharField(max_length=200)
+    path = TextField(max_length=500, trim_whitespace=False)
+    filename = TextField(max_length=300)
+    mime_type = MediaTypeField(max_length=200)
     size = serializers.IntegerField(min_value=0)
 
 
 class PostMessageSerializer(serializers.Serializer[ChatMessage]):
     task_id = serializers.UUIDField()
-    message = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    message = TextField(allow_blank=True, trim_whitespace=False)
     # `sourceWebsocketID` arrives underscoreized as `source_websocket_id`.
-    source_websocket_id = serializers.CharField(
+    source_websocket_id = TextField(
         max_length=100, required=False, allow_blank=True, allow_null=True
     )
     context_tags = serializers.ListField(
@@ -133,7 +133,7 @@ class PostMessageSerializer(serializers.Serializer[ChatMessage]):
         child=AttachmentInSerializer(), required=False, max_length=MAX_ATTACHMENTS
     )
     reply_id = serializers.UUIDField(required=False, allow_null=True)
-    client_message_id = serializers.CharField(max_length=200, required=False, allow_null=True)
+    client_message_id = TextField(max_length=200, required=False, allow_null=True)
 
     def service_arguments(self) -> dict[str, Any]:
         data = self.validated_data
@@ -153,7 +153,7 @@ class PostMessageBodySerializer(PostMessageSerializer):
     spell it, and the parser turns it into `source_websocket_id` on the way in)."""
 
     source_websocket_id = None  # type: ignore[assignment]
-    sourceWebsocketID = serializers.CharField(
+    sourceWebsocketID = TextField(
         max_length=100,
         required=False,
         allow_blank=True,
@@ -173,7 +173,7 @@ class PostedMessageSerializer(serializers.Serializer[dict[str, Any]]):
 class ChatExecuteSerializer(serializers.Serializer[Task]):
     repo_id = serializers.UUIDField()
     robot_id = serializers.UUIDField()
-    text = serializers.CharField(help_text="At most 32 KiB of UTF-8 (else 413).")
+    text = TextField(help_text="At most 32 KiB of UTF-8 (else 413).")
     task_group_id = serializers.UUIDField(required=False, allow_null=True)
 
 
@@ -191,9 +191,9 @@ class UploadSerializer(serializers.Serializer[dict[str, Any]]):
 
 
 class StoredUploadSerializer(serializers.Serializer[StoredUpload]):
-    path = serializers.CharField()
-    filename = serializers.CharField()
-    mime_type = serializers.CharField()
+    path = TextField()
+    filename = TextField()
+    mime_type = TextField()
     size = serializers.IntegerField()
 
 

@@ -35,6 +35,7 @@ from chat.models import (
     ContextTagType,
 )
 from config.exceptions import PayloadTooLarge, invalid
+from config.fields import MEDIA_TYPE
 from realtime.events import publish, task_channel
 from tasks.events import announce
 from tasks.models import (
@@ -391,8 +392,17 @@ def store_upload(workspace: Workspace, upload: UploadedFile) -> StoredUpload:
     filename = _safe_filename(upload.name or "")
     key = f"{upload_prefix(workspace.pk)}/{uuid.uuid4().hex}/{filename}"
     stored = default_storage.save(key, upload)
-    mime_type = upload.content_type or "application/octet-stream"
-    return StoredUpload(path=stored, filename=filename, mime_type=mime_type[:200], size=size)
+    return StoredUpload(
+        path=stored, filename=filename, mime_type=safe_media_type(upload.content_type), size=size
+    )
+
+
+def safe_media_type(value: str | None) -> str:
+    """The media type to store and to send back as Content-Type: the given one when it is
+    well formed, else application/octet-stream."""
+    if value and len(value) <= 200 and MEDIA_TYPE.match(value):
+        return value
+    return "application/octet-stream"
 
 
 def _safe_filename(name: str) -> str:

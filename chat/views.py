@@ -67,6 +67,8 @@ class MessagesQuerySerializer(serializers.Serializer[dict[str, Any]]):
 class ChatViewSet(viewsets.ViewSet):
     """POST /api/chat and POST /api/chat/message."""
 
+    throttle_scopes = {"create": "runs", "message": "chat"}
+
     @extend_schema(
         operation_id="chat_execute",
         request=ChatExecuteSerializer,
@@ -193,7 +195,7 @@ class AttachmentViewSet(viewsets.ViewSet):
             default_storage.open(attachment.path, "rb"),
             as_attachment=True,
             filename=attachment.filename,
-            content_type=attachment.mime_type or "application/octet-stream",
+            content_type=services.safe_media_type(attachment.mime_type),
         )
 
 

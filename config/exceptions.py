@@ -7,9 +7,16 @@ this module answers. No view builds an error dict by hand.
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import (
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from djangorestframework_camel_case.util import camelize
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -90,7 +97,14 @@ def _messages(value: Any) -> Any:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
-    if isinstance(exc, DjangoValidationError):
+    if isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge(
+            message=f"The request body may hold at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} "
+            "bytes."
+        )
+    elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        exc = exceptions.ParseError(str(exc))
+    elif isinstance(exc, DjangoValidationError):
         # A model-level check (a bad date in a cursor, say) is bad input too.
         exc = exceptions.ValidationError(exc.messages)
     elif isinstance(exc, Http404):
@@ -148,6 +162,8 @@ def _summary(details: dict[str, Any]) -> str:
     return f"{next(iter(camelize({field: None})))}: {first}"
 
 
+# Exempt: it changes nothing, and a POST to an unknown path is a 404, not a CSRF page.
+@csrf_exempt
 def json_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     return JsonResponse(envelope("Not found.", "NOT_FOUND"), status=404)
 

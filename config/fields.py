@@ -1,5 +1,6 @@
 """Serializer fields the contract's inputs need."""
 
+import re
 from typing import Any
 from uuid import UUID
 
@@ -8,11 +9,18 @@ from rest_framework.exceptions import NotFound
 
 
 class EnumField(serializers.ChoiceField):
-    """A choice whose error lists the allowed values, as the contract asks."""
+    """A choice whose error lists the allowed values, as the contract asks; `aliases`
+    are other names accepted for some of them."""
+
+    def __init__(self, *args: Any, aliases: dict[str, str] | None = None, **kwargs: Any):
+        self.aliases = aliases or {}
+        super().__init__(*args, **kwargs)
 
     def to_internal_value(self, data: Any) -> Any:
-        if str(data) not in self.choice_strings_to_values:
-            allowed = ", ".join(self.choice_strings_to_values)
+        if isinstance(data, str) and data in self.aliases:
+            data = self.aliases[data]
+        if not isinstance(data, str) or data not in self.choice_strings_to_values:
+            allowed = ", ".join([*self.choice_strings_to_values, *self.aliases])
             raise serializers.ValidationError(f'"{data}" is not one of: {allowed}.')
         return super().to_internal_value(data)
 
@@ -26,3 +34,36 @@ class IdField(serializers.UUIDField):
             return super().to_internal_value(data)
         except serializers.ValidationError:
             raise NotFound() from None
+
+
+class TextField(serializers.CharField):
+    """A JSON string, and only a string: DRF's CharField would store a number (or NaN) as
+    its text; control characters other than tab and newlines are refused."""
+
+    default_error_messages = {
+        "not_a_string": "Must be a string.",
+        "control": "Must not contain control characters.",
+    }
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        if any(ord(ch) < 32 and ch not in "\t\r\n" for ch in data):
+            self.fail("control")
+        return super().to_internal_value(data)
+
+
+MEDIA_TYPE = re.compile(r"\A[A-Za-z0-9][\w.+-]*/[\w.+-]+(?:[ \t]*;[ \t]*[\w.+-]+=[\w.+\-\"]+)*\Z")
+
+
+class MediaTypeField(serializers.CharField):
+    """A media type such as `image/png` or `text/plain; charset=utf-8`: it becomes a
+    Content-Type header when the file is downloaded, so nothing else gets in."""
+
+    default_error_messages = {"invalid": "Must be a media type such as image/png."}
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        if not MEDIA_TYPE.match(value):
+            self.fail("invalid")
+        return value

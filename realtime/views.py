@@ -1,6 +1,6 @@
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -32,7 +32,7 @@ class ChannelAuthView(APIView):
         body.is_valid(raise_exception=True)
         channel = body.validated_data["channel_name"]
         if not may_listen(request.user, channel):
-            raise PermissionDenied("Only members of this channel's workspace may listen to it.")
+            raise NotFound()  # as every row a caller may not see (docs/API.md)
         return Response({"auth": protocol.channel_auth(body.validated_data["socket_id"], channel)})
 
 
@@ -63,7 +63,7 @@ class EventListView(APIView):
         query.is_valid(raise_exception=True)
         channel = query.validated_data["channel"]
         if not may_listen(request.user, channel):
-            raise PermissionDenied("Only members of this channel's workspace may read it.")
+            raise NotFound()
         rows, has_more = selectors.events_after(
             channel, query.validated_data["after"], query.validated_data["limit"]
         )

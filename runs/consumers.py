@@ -24,7 +24,7 @@ from channels.generic.http import AsyncHttpConsumer
 from channels.layers import InMemoryChannelLayer
 from django.conf import settings
 from django.db import connection
-from rest_framework.exceptions import APIException, NotFound
+from rest_framework.exceptions import APIException, MethodNotAllowed, NotFound
 
 from config.exceptions import exception_handler
 from realtime.fanout import hub
@@ -90,6 +90,8 @@ class LogStreamConsumer(AsyncHttpConsumer):
         headers = {k.decode().lower(): v.decode() for k, v in self.scope.get("headers", [])}
         task_id = self.scope["url_route"]["kwargs"]["task_id"]
         try:
+            if self.scope.get("method", "GET") not in ("GET", "HEAD"):
+                raise MethodNotAllowed(self.scope["method"])
             self.task_id = uuid_or_404(task_id)
             params = stream_query(
                 {key: values[0] for key, values in query.items()}, headers.get("last-event-id")
@@ -143,10 +145,11 @@ class LogStreamConsumer(AsyncHttpConsumer):
 
     async def refuse(self, error: APIException) -> None:
         response = exception_handler(error, {})
+        headers = [(b"Content-Type", b"application/json")]
+        if isinstance(error, MethodNotAllowed):
+            headers.append((b"Allow", b"GET, HEAD"))
         await self.send_response(
-            response.status_code,
-            json.dumps(response.data).encode(),
-            headers=[(b"Content-Type", b"application/json")],
+            response.status_code, json.dumps(response.data).encode(), headers=headers
         )
 
     @staticmethod

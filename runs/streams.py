@@ -13,6 +13,7 @@ from accounts.access import require_role
 from accounts.authentication import authenticate_token
 from accounts.models import Role, User
 from config.exceptions import NotFoundError
+from config.fields import TextField
 from tasks.models import Task
 from tasks.selectors import task_for
 
@@ -34,7 +35,7 @@ class StreamQuerySerializer(serializers.Serializer[dict[str, Any]]):
         min_value=0, max_value=MAX_LINES, default=200, help_text="Lines in `init`."
     )
     after = serializers.IntegerField(min_value=0, required=False, help_text="Resume after.")
-    token = serializers.CharField(required=False, help_text="For EventSource clients.")
+    token = TextField(required=False, help_text="For EventSource clients.")
 
 
 def stream_query(query: Mapping[str, Any], last_event_id: str | None) -> dict[str, Any]:

@@ -42,6 +42,7 @@ class EventStreamRenderer(BaseRenderer):
 class TaskRunViewSet(viewsets.ViewSet):
     lookup_url_kwarg = "task_id"
     lookup_value_converter = "uuid"
+    throttle_scopes = {"retry": "runs"}
 
     @extend_schema(
         operation_id="tasks_retry",

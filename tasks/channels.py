@@ -12,7 +12,9 @@ def may_listen_to_task(user: Caller, task_id: str) -> bool:
         pk = uuid.UUID(task_id)
     except ValueError:
         return False
-    workspace_id = Task.objects.filter(pk=pk).values_list("workspace_id", flat=True).first()
+    workspace_id = (
+        Task.objects.filter(pk=pk, deleted=False).values_list("workspace_id", flat=True).first()
+    )
     return workspace_id is not None and role_in(user, workspace_id) is not None
 
 

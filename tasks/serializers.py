@@ -2,7 +2,7 @@
 repositories and robots; and the bodies that create or change them."""
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -11,7 +11,7 @@ from rest_framework import serializers
 from accounts.access import has_role
 from accounts.models import Role, User
 from accounts.serializers import UserRefSerializer
-from config.fields import EnumField, IdField
+from config.fields import EnumField, IdField, TextField
 from config.representation import FastOutput
 from tasks import sections as row_sections
 from tasks import workflow
@@ -39,7 +39,7 @@ class FeatureRefSerializer(FastOutput, serializers.ModelSerializer[Feature]):
 class AssigneeSerializer(FastOutput, serializers.ModelSerializer[User]):
     """The mobile clients' `assignee`: `{id, name, email, image}`."""
 
-    name = serializers.CharField(source="display_name")
+    name = TextField(source="display_name")
     image = serializers.SerializerMethodField()
 
     class Meta:
@@ -200,23 +200,28 @@ class TaskRefSerializer(FastOutput, serializers.ModelSerializer[Task]):
 
 class TaskCreateSerializer(serializers.Serializer[Task]):
     workspace_id = serializers.UUIDField()
-    title = serializers.CharField(max_length=500)
-    description = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    title = TextField(max_length=500)
+    description = TextField(required=False, allow_blank=True, allow_null=True)
     priority = serializers.ChoiceField(choices=Priority.choices, required=False)
     repository_id = serializers.UUIDField(required=False, allow_null=True)
     robot_id = serializers.UUIDField(required=False, allow_null=True)
     feature_id = serializers.UUIDField(required=False, allow_null=True)
     assignee_id = serializers.UUIDField(required=False, allow_null=True)
     mode = serializers.ChoiceField(choices=Mode.choices, required=False)
-    branch = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    branch = TextField(max_length=300, required=False, allow_blank=True)
     run = serializers.BooleanField(required=False, default=False)
 
 
 class TaskUpdateSerializer(serializers.Serializer[Task]):
-    title = serializers.CharField(max_length=500, required=False)
-    description = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    title = TextField(max_length=500, required=False)
+    description = TextField(required=False, allow_blank=True, allow_null=True)
     status = serializers.ChoiceField(choices=TaskStatus.choices, required=False)
-    workflow_status = EnumField(choices=WorkflowStatus.choices, required=False, allow_null=True)
+    workflow_status = EnumField(
+        choices=WorkflowStatus.choices,
+        aliases=workflow.CONSOLE_INPUT,
+        required=False,
+        allow_null=True,
+    )
     priority = serializers.ChoiceField(choices=Priority.choices, required=False)
     archived = serializers.BooleanField(required=False)
     assignee_id = serializers.UUIDField(required=False, allow_null=True)
@@ -326,6 +331,15 @@ MAX_VOLUME_DAYS = 1100
 DEFAULT_VOLUME_DAYS = 30
 
 
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9999, 12, 30)
+
+
+def in_range(day: date) -> date:
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise serializers.ValidationError(f"A day from {FIRST_DAY} to {LAST_DAY}.")
+    return day
+
+
 class VolumeQuerySerializer(serializers.Serializer[dict[str, Any]]):
     """GET /api/tasks/volume: `repoId` or `workspaceId`, and the days (UTC, inclusive)."""
 
@@ -337,6 +351,12 @@ class VolumeQuerySerializer(serializers.Serializer[dict[str, Any]]):
     endDay = serializers.DateField(
         required=False, input_formats=["%Y-%m-%d"], help_text="YYYY-MM-DD, UTC, inclusive."
     )
+
+    def validate_startDay(self, day: date) -> date:
+        return in_range(day)
+
+    def validate_endDay(self, day: date) -> date:
+        return in_range(day)
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
         if not data.get("repoId") and not data.get("workspaceId"):

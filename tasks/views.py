@@ -119,6 +119,7 @@ class TaskViewSet(TaskListMixin, ResourceViewSet):
 
     queryset = Task.objects.none()  # the model, for the schema; rows come from selectors
     lookup_url_kwarg = "task_id"
+    throttle_scopes = {"create": "runs"}
 
     @property
     def filterset_class(self) -> type[filters.TaskFilter] | None:  # type: ignore[override]

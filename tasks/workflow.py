@@ -58,6 +58,11 @@ CONSOLE_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
+# The console's names where one status is meant (for an edit): `failed` covers FAILED and
+# ERROR in a filter, and means FAILED when set.
+CONSOLE_INPUT: dict[str, str] = {alias: statuses[0] for alias, statuses in CONSOLE_ALIASES.items()}
+
+
 class IllegalTransition(Conflict):
     code = "ILLEGAL_TRANSITION"
 

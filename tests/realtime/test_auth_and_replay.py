@@ -8,17 +8,17 @@ from realtime.events import publish, task_channel, workspace_channel
 from tests.factories import TaskFactory
 from tests.personas import PERSONAS, assert_error
 
-# Channel auth is granted to members; anyone else gets 403 (not 404: Pusher's SDKs
-# report the status of a refused subscription, and a channel name is no secret).
+# Channel auth and replay are granted to members; anyone else gets the contract's 404, as
+# for every row a caller may not see.
 AUTH = {
     "owner": 200,
     "admin": 200,
     "developer": 200,
     "viewer": 200,
-    "outsider": 403,
+    "outsider": 404,
     "anonymous": 401,
 }
-CODES = {401: "UNAUTHENTICATED", 403: "FORBIDDEN"}
+CODES = {401: "UNAUTHENTICATED", 404: "NOT_FOUND"}
 
 
 @pytest.fixture
@@ -96,19 +96,19 @@ def test_auth_refuses_a_malformed_socket_id(api, task, socket_id):
     ],
 )
 def test_auth_refuses_channels_the_caller_cannot_see(api, channel):
-    assert_error(auth(api("owner"), channel), 403, "FORBIDDEN")
+    assert_error(auth(api("owner"), channel), 404, "NOT_FOUND")
 
 
 def test_auth_refuses_another_workspaces_task(api, people):
     foreign = TaskFactory(workspace=people.elsewhere)
-    assert_error(auth(api("owner"), task_channel(foreign.id)), 403, "FORBIDDEN")
+    assert_error(auth(api("owner"), task_channel(foreign.id)), 404, "NOT_FOUND")
     assert auth(api("outsider"), task_channel(foreign.id)).status_code == 200
 
 
 def test_public_channel_names_are_authorized_the_same_way(api, task, settings):
     settings.REALTIME_PUBLIC_CHANNELS = True
     assert auth(api("viewer"), task_channel(task.id)).status_code == 200
-    assert_error(auth(api("outsider"), task_channel(task.id)), 403, "FORBIDDEN")
+    assert_error(auth(api("outsider"), task_channel(task.id)), 404, "NOT_FOUND")
 
 
 @pytest.mark.parametrize("persona", PERSONAS)

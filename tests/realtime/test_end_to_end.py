@@ -135,7 +135,7 @@ def test_a_non_members_subscription_is_refused(server, listeners, live_db):
         [f"private-task-{live_db['task_id']}", f"private-workspace-{live_db['slug']}"],
     )
     refused = client.wait_for(lambda line: line["type"] == "subscription_error", count=2)
-    assert {line["status"] for line in refused} == {403}
+    assert {line["status"] for line in refused} == {404}
     assert not [line for line in client.seen if line["type"] == "subscribed"]
 
 

@@ -23,11 +23,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 class Stream:
     """An SSE client on a communicator: `events()` parses what arrived so far."""
 
-    def __init__(self, path, token=None, headers=()):
+    def __init__(self, path, token=None, headers=(), method="GET"):
         hdrs = list(headers)
         if token:
             hdrs.append((b"authorization", f"Bearer {token}".encode()))
-        self.comm = HttpCommunicator(application, "GET", path, headers=hdrs)
+        self.comm = HttpCommunicator(application, method, path, headers=hdrs)
         self.buffer = ""
         self.done = False
 
@@ -215,6 +215,34 @@ def test_bad_last_event_id_is_400(people, workspace):
 
     stream = async_to_sync(scenario)()
     assert stream.status == 400 and json.loads(stream.buffer)["code"] == "VALIDATION_ERROR"
+
+
+@pytest.mark.parametrize("method", ["POST", "DELETE", "PUT"])
+def test_the_stream_answers_only_get(people, workspace, method):
+    task = TaskFactory(workspace=workspace)
+    token = token_for(people["viewer"])
+
+    async def scenario():
+        stream = await Stream(f"/api/tasks/{task.pk}/logs/stream", token, method=method).start()
+        await stream.read_until(lambda e: False)
+        return stream
+
+    stream = async_to_sync(scenario)()
+    assert stream.status == 405 and json.loads(stream.buffer)["code"] == "METHOD_NOT_ALLOWED"
+    assert stream.headers[b"Allow"] == b"GET, HEAD"
+
+
+def test_a_malformed_task_id_is_404(people, workspace):
+    token = token_for(people["viewer"])
+
+    async def scenario():
+        path = "/api/tasks/zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz/logs/stream"
+        stream = await Stream(path.replace("z", "-"), token).start()
+        await stream.read_until(lambda e: False)
+        return stream
+
+    stream = async_to_sync(scenario)()
+    assert stream.status == 404 and json.loads(stream.buffer)["code"] == "NOT_FOUND"
 
 
 def test_keep_alive_comment_and_poll_fallback(people, workspace, settings):
