@@ -1,4 +1,6 @@
-from django.db.models import F, QuerySet
+from typing import Any
+
+from django.db.models import Exists, F, OuterRef, QuerySet
 
 from accounts.models import ApiToken, Membership, User, Workspace
 
@@ -18,3 +20,11 @@ def members_of(workspace: Workspace) -> QuerySet[Membership]:
 
 def tokens_of(user: User) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(user=user).order_by("-created_at")
+
+
+def colleague(actor: User, **lookup: Any) -> User | None:
+    """The active user `lookup` names, if they share a workspace with `actor`: members are
+    added from the people one already works with, so the answer tells nothing about
+    accounts beyond them (docs/API.md)."""
+    shared = Membership.objects.filter(user=OuterRef("pk"), workspace__memberships__user=actor)
+    return User.objects.filter(is_active=True, **lookup).filter(Exists(shared)).first()

@@ -92,20 +92,22 @@ class MembershipSerializer(FastOutput, serializers.ModelSerializer[Membership]):
 
 
 class MemberAddSerializer(serializers.Serializer[Membership]):
+    """Who to add, by exactly one of username, email or userId; `lookup()` is the user
+    query it names and `field` the parameter it came in."""
+
     username = TextField(required=False)
     email = serializers.EmailField(required=False)
     user_id = serializers.UUIDField(required=False)
     role = serializers.ChoiceField(choices=Role.choices)
 
-    def validate(self, attrs: dict[str, object]) -> dict[str, object]:
-        given = [key for key in ("username", "email", "user_id") if attrs.get(key)]
+    LOOKUPS = {"username": "username", "email": "email__iexact", "user_id": "pk"}
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        given = [key for key in self.LOOKUPS if attrs.get(key)]
         if len(given) != 1:
             raise serializers.ValidationError("Give exactly one of username, email or userId.")
-        lookup = {"username": "username", "email": "email__iexact", "user_id": "pk"}[given[0]]
-        user = User.objects.filter(**{lookup: attrs[given[0]]}, is_active=True).first()
-        if user is None:
-            raise serializers.ValidationError({given[0]: ["No such user."]})
-        attrs["user"] = user
+        attrs["field"] = given[0]
+        attrs["lookup"] = {self.LOOKUPS[given[0]]: attrs[given[0]]}
         return attrs
 
 

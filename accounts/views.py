@@ -6,6 +6,7 @@ from uuid import UUID
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -155,11 +156,12 @@ class MemberViewSet(viewsets.GenericViewSet[Membership]):
         workspace = workspace_for(request.user, slug, Role.ADMIN)
         body = MemberAddSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        user = selectors.colleague(caller(request), **body.validated_data["lookup"])
+        if user is None:
+            field = body.validated_data["field"]
+            raise ValidationError({field: ["No such user among the members of your workspaces."]})
         membership = services.add_member(
-            actor=caller(request),
-            workspace=workspace,
-            user=body.validated_data["user"],
-            role=body.validated_data["role"],
+            actor=caller(request), workspace=workspace, user=user, role=body.validated_data["role"]
         )
         return success(MembershipSerializer(membership).data, status=201)
 

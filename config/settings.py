@@ -328,9 +328,11 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "drf_spectacular.contrib.djangorestframework_camel_case.camelize_serializer_fields",
+        "config.schema.add_error_responses",
     ],
     "AUTHENTICATION_WHITELIST": [
         "accounts.authentication.BearerTokenAuthentication",
+        "accounts.authentication.QueryTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
 }

@@ -1,8 +1,17 @@
 import pytest
 
-from accounts.models import Membership, Role
-from tests.factories import UserFactory
+from accounts.models import Membership, Role, Workspace
+from tests.factories import UserFactory, WorkspaceFactory
 from tests.personas import MANAGE, PERSONAS, READ, assert_error, expect
+
+
+def colleagues(*users):
+    """Puts the users in one more workspace together: members are added from the people
+    one already shares a workspace with."""
+    team = WorkspaceFactory(owner=users[0])
+    for user in users[1:]:
+        Membership.objects.get_or_create(workspace=team, user=user, defaults={"role": "VIEWER"})
+    return team
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
@@ -17,8 +26,9 @@ def test_list_members(api, persona, workspace):
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
-def test_add_member_needs_admin(api, persona, workspace):
+def test_add_member_needs_admin(api, people, persona, workspace):
     newcomer = UserFactory(username="newcomer")
+    colleagues(newcomer, *people.values())
     response = api(persona).post(
         "/api/workspaces/acme/members",
         {"username": "newcomer", "role": "DEVELOPER"},
@@ -32,9 +42,10 @@ def test_add_member_needs_admin(api, persona, workspace):
         assert body["data"]["user"]["username"] == "newcomer"
 
 
-def test_add_member_by_email_or_id(api, workspace):
+def test_add_member_by_email_or_id(api, people, workspace):
     by_email = UserFactory(username="e", email="e@example.org")
     by_id = UserFactory(username="i")
+    colleagues(people["admin"], by_email, by_id)
     client = api("admin")
     expect(
         client.post(
@@ -54,6 +65,26 @@ def test_add_member_by_email_or_id(api, workspace):
     assert Membership.objects.get(workspace=workspace, user=by_id).role == Role.PM
 
 
+def test_an_unknown_account_and_a_stranger_get_the_same_answer(api, people):
+    """Adding a member tells nothing about accounts beyond the inviter's workspaces."""
+    UserFactory(username="stranger", email="stranger@example.org")
+    answers = []
+    for field, value in [
+        ("username", "ghost"),
+        ("username", "stranger"),
+        ("email", "ghost@example.org"),
+        ("email", "stranger@example.org"),
+    ]:
+        response = api("admin").post(
+            "/api/workspaces/acme/members", {field: value, "role": "VIEWER"}, format="json"
+        )
+        body = assert_error(response, 400, "VALIDATION_ERROR")
+        answers.append((field, body["error"], body["details"]))
+    assert answers[0][1:] == answers[1][1:] and answers[2][1:] == answers[3][1:]
+    assert not Membership.objects.filter(user__username="stranger").exists()
+    assert Workspace.objects.filter(memberships__user__username="stranger").count() == 0
+
+
 def test_add_member_errors(api, people):
     client = api("admin")
     body = assert_error(
@@ -64,6 +95,7 @@ def test_add_member_errors(api, people):
         "VALIDATION_ERROR",
     )
     assert "username" in body["details"]
+    colleagues(people["outsider"], people["admin"])
     body = assert_error(
         client.post(
             "/api/workspaces/acme/members", {"username": "outsider", "role": "KING"}, format="json"
@@ -82,6 +114,7 @@ def test_add_member_errors(api, people):
 
 
 def test_only_an_owner_grants_owner(api, people):
+    colleagues(people["outsider"], people["owner"], people["admin"])
     assert_error(
         api("admin").post(
             "/api/workspaces/acme/members", {"username": "outsider", "role": "OWNER"}, format="json"

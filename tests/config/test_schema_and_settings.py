@@ -91,3 +91,24 @@ def test_bad_boolean_setting_fails_loudly():
     result = _start_django(TASK_LOGS_ENABLED="perhaps")
     assert result.returncode != 0
     assert "TASK_LOGS_ENABLED must be true or false" in result.stderr
+
+
+def test_every_operation_documents_its_errors_with_the_envelope(client, db):
+    schema = client.get("/api/schema?format=json").json()
+    assert schema["components"]["schemas"]["Error"]["required"] == ["success", "error", "code"]
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            assert {"401", "429"} <= set(responses), (method, path)
+            if method in ("post", "patch"):
+                assert {"400", "413"} <= set(responses), (method, path)
+            for status, response in responses.items():
+                if status.startswith(("4", "5")):
+                    ref = response["content"]["application/json"]["schema"]["$ref"]
+                    assert ref == "#/components/schemas/Error"
+
+
+def test_the_log_stream_documents_its_three_credentials(client, db):
+    schema = client.get("/api/schema?format=json").json()
+    stream = schema["paths"]["/api/tasks/{task_id}/logs/stream"]["get"]
+    assert stream["security"] == [{"bearerAuth": []}, {"queryToken": []}, {"cookieAuth": []}]
