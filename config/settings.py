@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -54,8 +55,10 @@ if not SECRET_KEY:
 
 PORT = env_int("PORT", 8000)
 SITE_URL = env("SITE_URL", f"http://127.0.0.1:{PORT}").rstrip("/")
-ALLOWED_HOSTS = [h for h in env("ALLOWED_HOSTS", "").split(",") if h] or (
-    ["*"] if DEBUG else ["localhost", "127.0.0.1"]
+# The hosts this server answers for, in debug mode too: the loopback names and the
+# host of SITE_URL unless ALLOWED_HOSTS lists them (a DNS-rebinding page then gets 400).
+ALLOWED_HOSTS = [h for h in env("ALLOWED_HOSTS", "").split(",") if h] or list(
+    dict.fromkeys(["localhost", "127.0.0.1", "[::1]", urlsplit(SITE_URL).hostname or ""])
 )
 CSRF_TRUSTED_ORIGINS = [SITE_URL]
 
@@ -86,6 +89,7 @@ MIDDLEWARE = [
     "config.middleware.RequestIdMiddleware",
     "config.middleware.OptionalTrailingSlashMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -112,6 +116,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",
             ],
         },
     },
@@ -355,6 +360,35 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", SITE_URL.startswith("https"))
-    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# HTTPS: behind a TLS-terminating proxy, set SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO.
+# With an https SITE_URL in production, cookies are secure, HTTP redirects to HTTPS and
+# HSTS is on (a year) unless these say otherwise.
+_https = SITE_URL.startswith("https") and not DEBUG
+if env("SECURE_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = (env("SECURE_PROXY_SSL_HEADER"), "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _https)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if _https else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", _https)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", _https)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# The health and metrics endpoints answer plain HTTP probes on the loopback.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+
+# A Content-Security-Policy on every response (the console, the admin, the API docs):
+# scripts and everything else from this server only; inline scripts only with the
+# request's nonce (`{{ csp_nonce }}`); inline styles allowed (the admin and Swagger UI use
+# them); WebSockets to this server or Pusher's service.
+_push_origins = [f"wss://ws-{PUSHER_CLUSTER}.pusher.com"] if PUSHER_CLUSTER else []
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF, *_push_origins],
+    "font-src": [CSP.SELF, "data:"],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "frame-ancestors": [CSP.SELF],
+    "form-action": [CSP.SELF],
+}

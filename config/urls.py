@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config.exceptions import json_not_found
 
@@ -12,7 +12,7 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("", include("realtime.urls")),
     path("", include("dashboard.urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
-    path("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("docs", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     # Anything else under /api/ is a JSON 404, never an HTML page (also with DEBUG).
     re_path(r"^.*$", json_not_found),
 ]
