@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from drf_spectacular.drainage import set_override
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 from rest_framework import status as http_status
@@ -21,8 +22,23 @@ def no_content() -> Response:
 
 
 def enveloped(name: str, serializer: Any, *, key: str = "data", paged: bool = False) -> Any:
-    """The schema of `{"success": true, key: <serializer>}`."""
+    """The schema of `{"success": true, key: <serializer>}`: one object, also for a list
+    (drf-spectacular would otherwise wrap a list action's answer in an array)."""
     fields: dict[str, Any] = {"success": serializers.BooleanField(), key: serializer}
     if paged:
-        fields["pagination"] = serializers.DictField()
-    return inline_serializer(name=name, fields=fields)
+        fields["pagination"] = PaginationSerializer()
+    envelope = inline_serializer(name=name, fields=fields)
+    set_override(envelope, "many", False)
+    return envelope
+
+
+class PaginationSerializer(serializers.Serializer[dict[str, Any]]):
+    """Page mode has page, totalCount and totalPages; cursor mode only limit, hasMore and
+    nextCursor (null at the end)."""
+
+    page = serializers.IntegerField(required=False)
+    limit = serializers.IntegerField()
+    total_count = serializers.IntegerField(required=False)
+    total_pages = serializers.IntegerField(required=False)
+    has_more = serializers.BooleanField()
+    next_cursor = serializers.CharField(allow_null=True)

@@ -298,6 +298,8 @@ REST_FRAMEWORK = {
         "auth_failures": env("THROTTLE_AUTH_FAILURES", "30/min"),
     },
     "EXCEPTION_HANDLER": "config.exceptions.exception_handler",
+    # No OPTIONS metadata (405): the schema at /api/schema describes every operation.
+    "DEFAULT_METADATA_CLASS": None,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
