@@ -23,11 +23,12 @@ class ScopeQuerySerializer(serializers.Serializer[dict[str, Any]]):
 
 def requested_scope(request: Request) -> list[uuid.UUID]:
     """The workspace ids a list request covers (404 for a workspace not the caller's)."""
-    query = ScopeQuerySerializer(
-        data={
-            k: v for k, v in request.query_params.items() if k in ("workspaceId", "workspace") and v
-        }
-    )
+    params = request.query_params
+    # An empty workspaceId is a malformed id (404); an empty slug names no workspace.
+    data = {k: params[k] for k in ("workspaceId", "workspace") if k in params}
+    if not data.get("workspace"):
+        data.pop("workspace", None)
+    query = ScopeQuerySerializer(data=data)
     query.is_valid(raise_exception=True)
     return workspace_scope(
         request.user,
