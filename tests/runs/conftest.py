@@ -17,3 +17,16 @@ def recorded_events() -> Any:
     recording.recorded.clear()
     yield recording.recorded
     recording.recorded.clear()
+
+
+@pytest.fixture
+def checkout() -> Any:
+    """A repository checkout the sandbox user can reach (pytest's tmp_path sits below a
+    directory only root may enter)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    path = Path(tempfile.mkdtemp(prefix="taskdesk-checkout-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
