@@ -193,6 +193,7 @@ def _bwrap_options(context: RunContext, workdir: Path) -> list[str]:
 def _unsandboxed(context: RunContext, argv: list[str]) -> Prepared:
     prepared = Prepared(argv=list(argv), cwd="", env={}, user=None)
     if context.checkout_path:
+        _refuse_protected(Path(context.checkout_path).resolve())
         prepared.cwd = context.checkout_path
     else:
         prepared.cwd = tempfile.mkdtemp(prefix="taskdesk-run-")

@@ -64,7 +64,7 @@ class RobotForm(forms.ModelForm):
 
     class Meta:
         model = Robot
-        fields = "__all__"
+        fields = ["workspace", "repository", "name", "runner", "config", "enabled"]
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -100,7 +100,23 @@ class RunnerProfileForm(forms.ModelForm):
 
     class Meta:
         model = RunnerProfile
-        fields = "__all__"
+        fields = [
+            "name",
+            "runner",
+            "argv",
+            "base_url",
+            "allowed_base_urls",
+            "variables",
+            "network",
+            "timeout_seconds",
+            "cpu_seconds",
+            "memory_mb",
+            "max_processes",
+            "max_open_files",
+            "max_output_bytes",
+            "all_workspaces",
+            "workspaces",
+        ]
 
     def clean_new_secrets(self) -> dict[str, str]:
         found: dict[str, str] = {}

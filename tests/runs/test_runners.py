@@ -162,3 +162,60 @@ def test_openai_runner_fails_when_the_api_is_unreachable(workspace, settings):
     run = queue_run(task)
     run.refresh_from_db()
     assert run.status == "FAILED" and "could not be reached" in run.error
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://127.0.0.1:{port}/v1",
+        "http://localhost:{port}/v1",
+        "http://10.0.0.1:{port}/v1",
+        "http://169.254.169.254:{port}/v1",
+        "http://[::1]:{port}/v1",
+    ],
+)
+def test_openai_runner_refuses_a_private_base_url(workspace, fake_openai, base_url):
+    port = fake_openai.rsplit(":", 1)[1].split("/")[0]
+    url = base_url.format(port=port)
+    profile = RunnerProfileFactory(
+        runner="openai", argv=[], base_url=url, secrets={"OPENAI_API_KEY": "sk-profilekey123456789"}
+    )
+    robot = RobotFactory(workspace=workspace, runner="openai", config={"profile": profile.name})
+    task = TaskFactory(workspace=workspace, robot=robot)
+    run = queue_run(task)
+    run.refresh_from_db()
+    assert run.status == "FAILED" and "refused" in run.error
+    assert FakeOpenAI.requests == []  # nothing reached the server on 127.0.0.1
+
+
+def test_openai_runner_never_sends_a_server_variable(workspace, fake_openai, monkeypatch, settings):
+    """The issue's leak: `api_key_env: DATABASE_URL` sent the server's variable as the
+    bearer token. Such a robot (only staff could still store it) now fails before any
+    request, and a profile without a key sends no Authorization at all."""
+    settings.RUNNER_ALLOW_PRIVATE_URLS = True
+    monkeypatch.setenv("DATABASE_URL_COPY", "postgres://user:pw@db/taskdesk")
+    robot = RobotFactory(
+        workspace=workspace,
+        runner="openai",
+        config={"base_url": fake_openai, "api_key_env": "DATABASE_URL_COPY"},
+    )
+    run = queue_run(TaskFactory(workspace=workspace, robot=robot))
+    run.refresh_from_db()
+    assert run.status == "FAILED" and "api_key_env" in run.error
+    assert FakeOpenAI.requests == []
+    profile = RunnerProfileFactory(runner="openai", argv=[], base_url=fake_openai)
+    robot = RobotFactory(workspace=workspace, runner="openai", config={"profile": profile.name})
+    run = queue_run(TaskFactory(workspace=workspace, robot=robot))
+    run.refresh_from_db()
+    assert run.status == "COMPLETED"
+    assert [r["auth"] for r in FakeOpenAI.requests] == [None]
+
+
+def test_openai_runner_calls_only_the_profiles_base_urls(workspace, fake_openai, settings):
+    settings.RUNNER_ALLOW_PRIVATE_URLS = True
+    settings.OPENAI_API_KEY = "sk-serverwidekey1234567890"
+    # A staff robot aimed elsewhere than OPENAI_BASE_URL does not get the server's key.
+    robot = RobotFactory(workspace=workspace, runner="openai", config={"base_url": fake_openai})
+    run = queue_run(TaskFactory(workspace=workspace, robot=robot))
+    run.refresh_from_db()
+    assert run.status == "COMPLETED" and FakeOpenAI.requests[0]["auth"] is None
