@@ -268,6 +268,9 @@ RUN_HALT_GRACE_SECONDS = env_int("RUN_HALT_GRACE_SECONDS", 10)  # SIGTERM, then 
 RUN_TIME_LIMIT_SECONDS = env_int("RUN_TIME_LIMIT_SECONDS", 3600)  # command runs
 REAPER_INTERVAL_SECONDS = env_int("REAPER_INTERVAL_SECONDS", 60)
 LOG_STREAM_KEEPALIVE_SECONDS = env_int("LOG_STREAM_KEEPALIVE_SECONDS", 25)
+# How often an open SSE log stream and a WebSocket's private subscriptions read the
+# caller's access again (removed member, lower role, revoked token: the stream ends).
+STREAM_ACCESS_CHECK_SECONDS = float(env("STREAM_ACCESS_CHECK_SECONDS", "3"))
 # The SSE stream's database read when the channel layer cannot carry the worker's lines
 # (in-memory layer, i.e. no REDIS_URL): every second; with Redis, a slow safety net.
 LOG_STREAM_POLL_SECONDS = float(env("LOG_STREAM_POLL_SECONDS", "1" if not REDIS_URL else "10"))
