@@ -18,3 +18,13 @@ def members_of(workspace: Workspace) -> QuerySet[Membership]:
 
 def tokens_of(user: User) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(user=user).order_by("-created_at")
+
+
+def still_valid(user_id: str, token_id: str) -> User | None:
+    """The user a realtime grant was signed for, if they and their token still hold."""
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return None
+    if token_id and not ApiToken.objects.active().filter(pk=token_id, user=user).exists():
+        return None
+    return user
