@@ -30,7 +30,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed-run
 
 # Debian packages the project needs: bubblewrap, the sandbox of every `command` run
-# (runs/sandbox.py). Quick when installed; apt-get only when `bwrap` is missing.
+# (runs/runners/sandbox.py). Quick when installed; apt-get only when `bwrap` is missing.
 system-deps:
 	@command -v bwrap >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \

@@ -282,7 +282,7 @@ OPENAI_API_KEY = env("OPENAI_API_KEY")
 # Model endpoints on loopback, private or link-local addresses are refused (after DNS
 # resolution) unless this is true: a local model server, or the tests' fake one.
 RUNNER_ALLOW_PRIVATE_URLS = env_bool("RUNNER_ALLOW_PRIVATE_URLS", False)
-# `command` runs: `bubblewrap` (the sandbox, runs/sandbox.py; the command runner refuses
+# `command` runs: `bubblewrap` (the sandbox, runs/runners/sandbox.py; the command runner refuses
 # to start without `bwrap`), or `none`: UNSAFE, the command runs as the worker's own user
 # with the worker's view of the machine; for local development on a machine without
 # bubblewrap only, never where anyone else can create robots.

@@ -62,3 +62,6 @@ class ChannelGrant(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["socket_id", "channel"], name="grant_socket_channel_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} for {self.user_id} ({self.socket_id})"

@@ -3,9 +3,10 @@
 Events: `init` (the last `tail` lines, or none when resuming, and the task state),
 `log` (one line; SSE `id:` is its seq), `status` (workflow status changes), `end` (no
 run left; or `reason` when the caller lost access: its membership removed, its role
-lowered, its token revoked; access is read again every STREAM_ACCESS_CHECK_SECONDS). Resume with `Last-Event-ID` or `?after=`: the stream joins the task's
-Channels group first, then reads the database catch-up, and drops any seq it already
-sent, so every line after the given seq arrives once. A gap in what the group delivers
+lowered, its token revoked; access is read again every STREAM_ACCESS_CHECK_SECONDS).
+Resume with `Last-Event-ID` or `?after=`: the stream joins the task's Channels group
+first, then reads the database catch-up, and drops any seq it already sent, so every
+line after the given seq arrives once. A gap in what the group delivers
 (a full channel, a layer that does not cross processes) is filled from the database, which
 is also read every LOG_STREAM_POLL_SECONDS as the fallback. An idle stream holds no
 thread and no database connection: reads go through database_sync_to_async and close.

@@ -168,7 +168,7 @@ def seed_tasks(workspace: Workspace, owner: User) -> None:
 
 
 def seed_command_robot(workspace: Workspace, repository: Repository) -> Robot:
-    profile, created = RunnerProfile.objects.get_or_create(
+    profile, _ = RunnerProfile.objects.get_or_create(
         name=DEMO_PROFILE,
         defaults={
             "runner": "command",

@@ -20,7 +20,7 @@ class HistoryMessage:
 
 @dataclass(frozen=True)
 class Limits:
-    """What a `command` run may use (runs/sandbox.py enforces them)."""
+    """What a `command` run may use (runs/runners/sandbox.py enforces them)."""
 
     timeout_seconds: float = 3600
     cpu_seconds: int = 1800

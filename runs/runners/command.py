@@ -1,5 +1,5 @@
 """Runs a configured command (an argv list, never a shell string) per run, always in the
-sandbox (runs/sandbox.py).
+sandbox (runs/runners/sandbox.py).
 
 Config (resolved from the robot's runner profile by runs/robot_config.py): `argv`
 (list of strings, required), `env` (the profile's variables), `timeout_seconds`,
@@ -24,7 +24,7 @@ from typing import IO, cast
 
 from django.conf import settings
 
-from runs import sandbox
+from runs.runners import sandbox
 from runs.runners.base import (
     AssistantMessage,
     LogLine,

@@ -163,7 +163,10 @@ def test_killed_at_the_cpu_limit(workspace):
 
 
 def test_killed_at_the_memory_limit(workspace):
-    script = "import time\nheld = []\nwhile True:\n    held.append(bytearray(8 << 20))\n    time.sleep(0.05)"
+    script = (
+        "import time\nheld = []\nwhile True:\n"
+        "    held.append(bytearray(8 << 20))\n    time.sleep(0.05)"
+    )
     run, system = limited_run(workspace, script, memory_mb=64)
     assert run.status == "FAILED" and "Memory limit of 64 MB" in run.error
     assert "killed: Memory limit of 64 MB passed." in system
