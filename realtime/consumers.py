@@ -11,6 +11,7 @@ checks in `realtime.http_api`, the access re-check of private subscriptions in
 import asyncio
 import contextlib
 import json
+import logging
 import secrets
 from typing import Any
 from urllib.parse import parse_qs
@@ -22,6 +23,8 @@ from django.conf import settings
 
 from realtime import grants, http_api, protocol
 from realtime.fanout import hub, send_to_group
+
+logger = logging.getLogger(__name__)
 
 
 class PusherSocketConsumer(AsyncWebsocketConsumer):
@@ -51,7 +54,10 @@ class PusherSocketConsumer(AsyncWebsocketConsumer):
             await hub().leave(protocol.group_name(channel), self)
         if getattr(self, "access_check", None) is not None:
             self.access_check.cancel()  # type: ignore[union-attr]
-            await database_sync_to_async(grants.forget)(self.socket_id)
+            try:
+                await database_sync_to_async(grants.forget)(self.socket_id)
+            except Exception:  # a socket's end never fails; its grants only go stale
+                logger.warning("Could not forget the grants of %s", self.socket_id, exc_info=True)
 
     async def follow_access(self) -> None:
         """Takes away a private channel whose grant no longer holds: a `pusher:error`

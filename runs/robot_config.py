@@ -33,9 +33,14 @@ class Resolved:
     network: bool = False
     allowed_base_urls: list[str] = field(default_factory=list)
 
+    raw: bool = False
+
     def masked(self) -> list[str]:
-        """Every literal a run's output must not show."""
-        return [*robot_secrets(self.config), *self.secrets.values()]
+        """Every literal a run's output must not show: the profile's secrets, and in the
+        operator's raw configs also the `env` values (where such configs kept tokens)."""
+        env = self.config.get("env") if self.raw else None
+        env_values = [str(v) for v in env.values()] if isinstance(env, dict) else []
+        return [*robot_secrets(self.config), *self.secrets.values(), *env_values]
 
 
 def resolve(robot: Robot | None) -> Resolved:
@@ -102,5 +107,5 @@ def _raw(runner: str, config: dict[str, Any]) -> Resolved:
         same = base_url.rstrip("/") == settings.OPENAI_BASE_URL.rstrip("/")
         config = {**config, "base_url": base_url}
         config.setdefault("api_key", settings.OPENAI_API_KEY if same else "")
-        return Resolved(config, limits=limits, network=True, allowed_base_urls=[base_url])
-    return Resolved(config, limits=limits, network=bool(config.get("network", False)))
+        return Resolved(config, limits=limits, network=True, allowed_base_urls=[base_url], raw=True)
+    return Resolved(config, limits=limits, network=bool(config.get("network", False)), raw=True)

@@ -157,3 +157,27 @@ def test_workspace_creation_for_staff_only(api, people, settings):
     settings.WORKSPACE_CREATION = "any"
     body = {"slug": "yours", "name": "Yours"}
     assert api("viewer").post("/api/workspaces", body, format="json").status_code == 201
+
+
+def test_profiles_from_the_operators_file(people, workspace, tmp_path, settings):
+    from django.core.management import call_command
+
+    from tasks import vault
+    from tasks.models import RunnerProfile
+
+    path = tmp_path / "profiles.json"
+    path.write_text(
+        """[{"name": "codex", "runner": "command", "argv": ["codex", "{MODEL}"],
+             "variables": {"MODEL": "o3"}, "secrets": {"OPENAI_API_KEY": "sk-fromfile1234567890"},
+             "workspaces": ["acme"], "cpu_seconds": 60},
+            {"name": "chat", "runner": "openai", "base_url": "https://models.test/v1",
+             "workspaces": "*"}]"""
+    )
+    settings.RUNNER_PROFILES_FILE = str(path)
+    call_command("load_runner_profiles")
+    codex = RunnerProfile.objects.get(name="codex")
+    assert codex.cpu_seconds == 60 and codex.allows(workspace.id)
+    assert not codex.allows(people.elsewhere.id)
+    assert "sk-fromfile" not in codex.secrets_sealed  # sealed, not stored in the clear
+    assert vault.unseal(codex.secrets_sealed) == {"OPENAI_API_KEY": "sk-fromfile1234567890"}
+    assert RunnerProfile.objects.get(name="chat").allows(people.elsewhere.id)
