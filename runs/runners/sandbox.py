@@ -8,8 +8,10 @@ var/, media, the database or another run's directory. It has its own PID, IPC, U
 cgroup and (unless its profile allows the network) network namespaces, runs as an
 unprivileged uid (a root worker also drops to RUN_SANDBOX_UID before starting bwrap),
 gets an environment built from nothing, and is held to CPU seconds, open files and
-processes (rlimits), memory (its processes' resident size, watched by the runner) and
-output bytes (counted by the runner).
+processes (rlimits), memory (its processes' resident size, watched by the runner, with
+a generous address-space rlimit as a backstop) and output bytes (counted by the runner).
+Processes are counted per uid: concurrent runs on one machine share RUN_SANDBOX_UID's
+process limit.
 
 RUN_SANDBOX=none runs the command directly, as the worker's user, with the worker's view
 of the machine: UNSAFE, for local development only.
@@ -221,6 +223,11 @@ class LimitSetter:
         processes = int(self.limits.max_processes)
         resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        # A backstop for allocations faster than the runner's resident-size watch: per
+        # process address space, generous (runtimes such as V8 reserve far more than
+        # they use), so the watch's clear "killed: Memory limit" is what normally ends it.
+        address_space = max(self.limits.memory_mb * 4, self.limits.memory_mb + 2048) << 20
+        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
         if sys.platform.startswith("linux"):
             import ctypes
 
