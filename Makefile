@@ -9,7 +9,7 @@ TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/tas
 TEST_REDIS_URL ?= $(or $(REDIS_URL),redis://127.0.0.1:6379/1)
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres lint format schema install clean bench bench-smoke
+.PHONY: run test test-sqlite test-postgres lint format schema install clean bench bench-smoke system-deps
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null || { \
@@ -29,7 +29,15 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed-run
 
-run: $(VENV)/.installed-run
+# Debian packages the project needs: bubblewrap, the sandbox of every `command` run
+# (runs/runners/sandbox.py). Quick when installed; apt-get only when `bwrap` is missing.
+system-deps:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends bubblewrap; }
+
+run: system-deps $(VENV)/.installed-run
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	TASKDESK_PORT=$(PORT) $(BIN)/honcho -f Procfile start
@@ -42,10 +50,10 @@ $(REALTIME_JS)/node_modules/.installed: $(REALTIME_JS)/package.json $(REALTIME_J
 	cd $(REALTIME_JS) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-test-sqlite: $(VENV)/.installed-dev $(REALTIME_JS)/node_modules/.installed
+test-sqlite: system-deps $(VENV)/.installed-dev $(REALTIME_JS)/node_modules/.installed
 	DATABASE_URL=sqlite:///var/test.sqlite3 REDIS_URL= $(BIN)/pytest -q $(PYTEST_ARGS)
 
-test-postgres: $(VENV)/.installed-dev $(REALTIME_JS)/node_modules/.installed
+test-postgres: system-deps $(VENV)/.installed-dev $(REALTIME_JS)/node_modules/.installed
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest -q $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev

@@ -28,3 +28,13 @@ def colleague(actor: User, **lookup: Any) -> User | None:
     accounts beyond them (docs/API.md)."""
     shared = Membership.objects.filter(user=OuterRef("pk"), workspace__memberships__user=actor)
     return User.objects.filter(is_active=True, **lookup).filter(Exists(shared)).first()
+
+
+def still_valid(user_id: str, token_id: str) -> User | None:
+    """The user a realtime grant was signed for, if they and their token still hold."""
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return None
+    if token_id and not ApiToken.objects.active().filter(pk=token_id, user=user).exists():
+        return None
+    return user

@@ -1,16 +1,21 @@
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.access import forget_roles, require_role
 from accounts.models import ApiToken, Membership, Role, User, Workspace
-from config.exceptions import Conflict, invalid
+from config.exceptions import Conflict, Forbidden, invalid
 
 
 @transaction.atomic
 def create_workspace(*, user: User, slug: str, name: str) -> Workspace:
+    """A new workspace, its creator its OWNER; WORKSPACE_CREATION=staff keeps this to staff
+    (an OWNER manages robots, so the operator may want to choose who becomes one)."""
+    if settings.WORKSPACE_CREATION == "staff" and not user.is_staff:
+        raise Forbidden("FORBIDDEN", "Only staff may create workspaces on this server.")
     if Workspace.objects.filter(slug=slug).exists():
         raise invalid("slug", "This slug is taken.")
     try:

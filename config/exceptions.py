@@ -42,6 +42,14 @@ class Conflict(ApiError):
     default_detail = "The request conflicts with the current state."
 
 
+class Forbidden(ApiError):
+    """A 403 with its own code: the caller may not do this, whatever its role."""
+
+    status_code = status.HTTP_403_FORBIDDEN
+    code = "FORBIDDEN"
+    default_detail = "You may not do this."
+
+
 class PayloadTooLarge(ApiError):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     code = "PAYLOAD_TOO_LARGE"

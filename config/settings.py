@@ -7,6 +7,7 @@ production mode, which refuses to start without its secrets.
 
 import os
 import re
+import secrets
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -39,6 +40,27 @@ def env_int(name: str, default: int) -> int:
         return int(value) if value else default
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from None
+
+
+def installation_secret(name: str) -> str:
+    """A random secret generated once per installation, kept in var/NAME (mode 0600).
+    Made in a temporary file and linked into place, so two processes starting at once
+    agree on one value and neither reads a half-written file."""
+    path = VAR_DIR / name
+    if path.exists():
+        return path.read_text().strip()
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    temporary = VAR_DIR / f".{name}.{os.getpid()}"
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(secrets.token_urlsafe(48))
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        pass  # another process made it first: its value wins
+    finally:
+        temporary.unlink()
+    return path.read_text().strip()
 
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
@@ -221,12 +243,18 @@ PUSHER_APP_ID = env("PUSHER_APP_ID", _pusher_url_app_id or "1")
 if not PUSHER_APP_ID.isdigit():
     raise ImproperlyConfigured(f"PUSHER_APP_ID must be a number, not {PUSHER_APP_ID!r}")
 PUSHER_KEY = env("PUSHER_KEY", unquote(_pusher_url.username or "") or "taskdesk-key")
-PUSHER_SECRET = env(
-    "PUSHER_SECRET",
-    unquote(_pusher_url.password or "") or ("" if not DEBUG else "taskdesk-embedded-secret"),
+# Without one, the installation's own random secret (var/pusher-secret): a secret known
+# to anyone (a constant in the repository) would let them sign channel auth and publish.
+# Several hosts sharing one realtime server must all be given the same PUSHER_SECRET.
+PUSHER_SECRET = env("PUSHER_SECRET", unquote(_pusher_url.password or "")) or installation_secret(
+    "pusher-secret"
 )
-if not PUSHER_SECRET:
-    raise ImproperlyConfigured("PUSHER_SECRET is required when DJANGO_DEBUG=false.")
+PUSHER_SECRET_MIN_BYTES = 32
+if not DEBUG and len(PUSHER_SECRET.encode()) < PUSHER_SECRET_MIN_BYTES:
+    raise ImproperlyConfigured(
+        f"PUSHER_SECRET must be at least {PUSHER_SECRET_MIN_BYTES} bytes when "
+        "DJANGO_DEBUG=false; unset it to use the installation's generated secret."
+    )
 # A URL naming Pusher's own API host (api-CLUSTER.pusher.com) means that cluster.
 _pusher_url_cluster = re.fullmatch(r"api-([a-z0-9]+)\.pusher\.com", _pusher_url.hostname or "")
 PUSHER_CLUSTER = env("PUSHER_CLUSTER", _pusher_url_cluster[1] if _pusher_url_cluster else "")
@@ -260,13 +288,47 @@ RUN_HALT_GRACE_SECONDS = env_int("RUN_HALT_GRACE_SECONDS", 10)  # SIGTERM, then 
 RUN_TIME_LIMIT_SECONDS = env_int("RUN_TIME_LIMIT_SECONDS", 3600)  # command runs
 REAPER_INTERVAL_SECONDS = env_int("REAPER_INTERVAL_SECONDS", 60)
 LOG_STREAM_KEEPALIVE_SECONDS = env_int("LOG_STREAM_KEEPALIVE_SECONDS", 25)
+# How often an open SSE log stream and a WebSocket's private subscriptions read the
+# caller's access again (removed member, lower role, revoked token: the stream ends).
+STREAM_ACCESS_CHECK_SECONDS = float(env("STREAM_ACCESS_CHECK_SECONDS", "3"))
 # The SSE stream's database read when the channel layer cannot carry the worker's lines
 # (in-memory layer, i.e. no REDIS_URL): every second; with Redis, a slow safety net.
 LOG_STREAM_POLL_SECONDS = float(env("LOG_STREAM_POLL_SECONDS", "1" if not REDIS_URL else "10"))
-# The `openai` runner's defaults; a robot's config overrides them.
+# The `openai` runner's defaults for robots without a profile (staff-made): the key goes
+# to OPENAI_BASE_URL only. Profiles carry their own endpoint and (encrypted) key.
 OPENAI_BASE_URL = env("OPENAI_BASE_URL", "https://api.openai.com/v1")
 OPENAI_MODEL = env("OPENAI_MODEL", "gpt-4o-mini")
 OPENAI_API_KEY = env("OPENAI_API_KEY")
+# Model endpoints on loopback, private or link-local addresses are refused (after DNS
+# resolution) unless this is true: a local model server, or the tests' fake one.
+RUNNER_ALLOW_PRIVATE_URLS = env_bool("RUNNER_ALLOW_PRIVATE_URLS", False)
+# `command` runs: `bubblewrap` (the sandbox, runs/runners/sandbox.py; the command runner refuses
+# to start without `bwrap`), or `none`: UNSAFE, the command runs as the worker's own user
+# with the worker's view of the machine; for local development on a machine without
+# bubblewrap only, never where anyone else can create robots.
+RUN_SANDBOX = env("RUN_SANDBOX", "bubblewrap")
+if RUN_SANDBOX not in ("bubblewrap", "none"):
+    raise ImproperlyConfigured(f"RUN_SANDBOX must be bubblewrap or none, not {RUN_SANDBOX!r}")
+RUN_SANDBOX_UID = env_int("RUN_SANDBOX_UID", 65534)  # a worker running as root drops to it
+RUN_SANDBOX_ROOT = Path(env("RUN_SANDBOX_ROOT", "/tmp/taskdesk-runs"))  # per-run directories
+# The limits of a run whose robot has no profile (profiles set their own).
+RUN_CPU_SECONDS = env_int("RUN_CPU_SECONDS", 1800)
+RUN_MEMORY_MB = env_int("RUN_MEMORY_MB", 4096)
+RUN_MAX_PROCESSES = env_int("RUN_MAX_PROCESSES", 256)
+RUN_MAX_OPEN_FILES = env_int("RUN_MAX_OPEN_FILES", 1024)
+RUN_MAX_OUTPUT_BYTES = env_int("RUN_MAX_OUTPUT_BYTES", 5 * 1024 * 1024)
+# The key that encrypts runner profiles' secrets (Fernet). Its own setting, not
+# SECRET_KEY: the embedded mode's SECRET_KEY is a constant, and rotating SECRET_KEY must
+# not lose the secrets. Without it, the installation's own (var/runner-secrets-key).
+RUNNER_SECRETS_KEY = env("RUNNER_SECRETS_KEY") or installation_secret("runner-secrets-key")
+# A JSON file of runner profiles that `manage.py load_runner_profiles` reads (optional).
+RUNNER_PROFILES_FILE = env("RUNNER_PROFILES_FILE")
+# Who may create workspaces (and so become their OWNER): `any` signed-in user, or `staff`.
+WORKSPACE_CREATION = env("WORKSPACE_CREATION", "any")
+if WORKSPACE_CREATION not in ("any", "staff"):
+    raise ImproperlyConfigured(
+        f"WORKSPACE_CREATION must be any or staff, not {WORKSPACE_CREATION!r}"
+    )
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

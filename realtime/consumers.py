@@ -4,21 +4,27 @@ channel layer (in-memory in one process, Redis across processes) to each server
 process's hub (`realtime.fanout`), which hands an event to the process's sockets.
 
 Adapters only: the protocol pieces live in `realtime.protocol`, the publish request
-checks in `realtime.http_api`; no database access here.
+checks in `realtime.http_api`, the access re-check of private subscriptions in
+`realtime.grants` (read in a thread every STREAM_ACCESS_CHECK_SECONDS).
 """
 
+import asyncio
 import contextlib
 import json
+import logging
 import secrets
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.db import database_sync_to_async
 from channels.generic.http import AsyncHttpConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from realtime import http_api, protocol
+from realtime import grants, http_api, protocol
 from realtime.fanout import hub, send_to_group
+
+logger = logging.getLogger(__name__)
 
 
 class PusherSocketConsumer(AsyncWebsocketConsumer):
@@ -28,6 +34,7 @@ class PusherSocketConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.channels = set()
         self.socket_id = ""
+        self.access_check: asyncio.Task[None] | None = None
         # Accepted before any refusal: Pusher clients read the close code only then.
         await self.accept()
         if self.scope["url_route"]["kwargs"]["key"] != settings.PUSHER_KEY:
@@ -45,6 +52,29 @@ class PusherSocketConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         for channel in getattr(self, "channels", set()):
             await hub().leave(protocol.group_name(channel), self)
+        if getattr(self, "access_check", None) is not None:
+            self.access_check.cancel()  # type: ignore[union-attr]
+            try:
+                await database_sync_to_async(grants.forget)(self.socket_id)
+            except Exception:  # a socket's end never fails; its grants only go stale
+                logger.warning("Could not forget the grants of %s", self.socket_id, exc_info=True)
+
+    async def follow_access(self) -> None:
+        """Takes away a private channel whose grant no longer holds: a `pusher:error`
+        for it, and no further events."""
+        while True:
+            await asyncio.sleep(settings.STREAM_ACCESS_CHECK_SECONDS)
+            private = [c for c in self.channels if c.startswith(protocol.PRIVATE_PREFIX)]
+            if not private:
+                continue
+            with contextlib.suppress(Exception):  # a database hiccup: next time
+                lost = await database_sync_to_async(grants.lost_channels)(self.socket_id, private)
+                for channel in lost:
+                    self.channels.discard(channel)
+                    await hub().leave(protocol.group_name(channel), self)
+                    await self._error(
+                        protocol.UNAUTHORIZED, f"Access to {channel} ended", channel=channel
+                    )
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not self.socket_id:
@@ -88,6 +118,8 @@ class PusherSocketConsumer(AsyncWebsocketConsumer):
         if channel not in self.channels:
             self.channels.add(channel)
             await hub().join(protocol.group_name(channel), self, self.pusher_event)
+        if channel.startswith(protocol.PRIVATE_PREFIX) and self.access_check is None:
+            self.access_check = asyncio.ensure_future(self.follow_access())
         await self._send("pusher_internal:subscription_succeeded", "{}", channel=channel)
 
     async def _unsubscribe(self, data: dict[str, Any]) -> None:

@@ -48,3 +48,20 @@ class OutboxEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel}#{self.seq} {self.event}"
+
+
+class ChannelGrant(models.Model):
+    """Who a private channel's auth was signed for (POST /api/realtime/auth): the socket
+    re-reads it (realtime.grants) so that a subscription ends with its member's access."""
+
+    socket_id = models.CharField(max_length=40)
+    channel = models.CharField(max_length=200)
+    user_id = models.CharField(max_length=64)
+    token_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["socket_id", "channel"], name="grant_socket_channel_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} for {self.user_id} ({self.socket_id})"

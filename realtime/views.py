@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.envelope import success
-from realtime import protocol, selectors
+from realtime import grants, protocol, selectors
 from realtime.authorization import may_listen
 from realtime.serializers import (
     ChannelAuthRequestSerializer,
@@ -33,7 +33,9 @@ class ChannelAuthView(APIView):
         channel = body.validated_data["channel_name"]
         if not may_listen(request.user, channel):
             raise NotFound()  # as every row a caller may not see (docs/API.md)
-        return Response({"auth": protocol.channel_auth(body.validated_data["socket_id"], channel)})
+        socket_id = body.validated_data["socket_id"]
+        grants.record(socket_id, channel, request.user, request.auth)
+        return Response({"auth": protocol.channel_auth(socket_id, channel)})
 
 
 class EventListView(APIView):

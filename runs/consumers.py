@@ -2,9 +2,11 @@
 
 Events: `init` (the last `tail` lines, or none when resuming, and the task state),
 `log` (one line; SSE `id:` is its seq), `status` (workflow status changes), `end` (no
-run left). Resume with `Last-Event-ID` or `?after=`: the stream joins the task's
-Channels group first, then reads the database catch-up, and drops any seq it already
-sent, so every line after the given seq arrives once. A gap in what the group delivers
+run left; or `reason` when the caller lost access: its membership removed, its role
+lowered, its token revoked; access is read again every STREAM_ACCESS_CHECK_SECONDS).
+Resume with `Last-Event-ID` or `?after=`: the stream joins the task's Channels group
+first, then reads the database catch-up, and drops any seq it already sent, so every
+line after the given seq arrives once. A gap in what the group delivers
 (a full channel, a layer that does not cross processes) is filled from the database, which
 is also read every LOG_STREAM_POLL_SECONDS as the fallback. An idle stream holds no
 thread and no database connection: reads go through database_sync_to_async and close.
@@ -96,7 +98,8 @@ class LogStreamConsumer(AsyncHttpConsumer):
             params = stream_query(
                 {key: values[0] for key, values in query.items()}, headers.get("last-event-id")
             )
-            await db_read(authorize_log_stream)(self.token(headers, params), self.task_id)
+            self.raw_token = self.token(headers, params)
+            await db_read(authorize_log_stream)(self.raw_token, self.task_id)
         except APIException as error:
             await self.refuse(error)
             return
@@ -133,6 +136,9 @@ class LogStreamConsumer(AsyncHttpConsumer):
                 self.every(settings.LOG_STREAM_KEEPALIVE_SECONDS, self.keep_alive)
             ),
             asyncio.ensure_future(self.every(settings.LOG_STREAM_POLL_SECONDS, self.poll)),
+            asyncio.ensure_future(
+                self.every(settings.STREAM_ACCESS_CHECK_SECONDS, self.check_access)
+            ),
         ]
 
     @staticmethod
@@ -176,12 +182,13 @@ class LogStreamConsumer(AsyncHttpConsumer):
             if len(lines) < CATCH_UP_BATCH:
                 return
 
-    async def end(self) -> None:
+    async def end(self, reason: str | None = None) -> None:
         if self.finished:
             return
-        await self.send_event(
-            "end", {"workflowStatus": self.workflow_status, "lastSeq": self.last_seq}
-        )
+        data: dict[str, Any] = {"workflowStatus": self.workflow_status, "lastSeq": self.last_seq}
+        if reason:
+            data["reason"] = reason
+        await self.send_event("end", data)
         self.finished = True
         await self.send_body(b"", more_body=False)
         await self.channel_layer.send(self.channel_name, {"type": "log.finish"})
@@ -245,6 +252,15 @@ class LogStreamConsumer(AsyncHttpConsumer):
             await self.status_changed(state["workflowStatus"])
             if not state["running"]:
                 await self.end()
+
+    async def check_access(self) -> None:
+        """The stream follows access: a removed member, a role below it or a revoked
+        token ends it (the same check as at the start, read afresh)."""
+        try:
+            await db_read(authorize_log_stream)(self.raw_token, self.task_id)
+        except APIException as error:
+            async with self.lock:
+                await self.end(reason=f"Access ended: {error.detail}")
 
     async def disconnect(self) -> None:
         self.finished = True

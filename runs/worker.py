@@ -27,6 +27,7 @@ from chat.models import ArtifactType, ChatMessage
 from chat.services import MAX_MESSAGE_BYTES, ArtifactInput, post_assistant_message
 from runs.logs import LogWriter, notify
 from runs.models import LogStream, TaskRun, W
+from runs.robot_config import Resolved, resolve
 from runs.runners import (
     AssistantMessage,
     HistoryMessage,
@@ -40,7 +41,7 @@ from runs.runners import (
 from runs.turns import lock_task, runs_in_turn
 from tasks import workflow
 from tasks.events import announce
-from tasks.redaction import redact, robot_secrets
+from tasks.redaction import redact
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ class Heartbeat(threading.Thread):
         self.join(timeout=10)
 
 
-def context_for(run: TaskRun) -> RunContext:
+def context_for(run: TaskRun, resolved: Resolved) -> RunContext:
     task = run.task
     history = [
         HistoryMessage(
@@ -153,8 +154,12 @@ def context_for(run: TaskRun) -> RunContext:
         title=task.title,
         prompt=task.prompt or task.description or task.title,
         history=history,
-        config=dict(task.robot.config) if task.robot else {},
+        config=resolved.config,
         checkout_path=task.repository.checkout_path if task.repository else "",
+        secrets=resolved.secrets,
+        limits=resolved.limits,
+        network=resolved.network,
+        allowed_base_urls=resolved.allowed_base_urls,
     )
 
 
@@ -199,14 +204,22 @@ def execute_run(run_id: str, worker_id: str | None = None) -> str | None:
     if run is None:
         return None
     robot = run.task.robot
-    config = dict(robot.config) if robot else {}
-    secrets = robot_secrets(config)
-    context = context_for(run)
+    try:
+        resolved = resolve(robot)
+    except RunnerConfigError as error:  # the profile is gone or no longer allowed
+        resolved = Resolved(config={})
+        problem: RunnerConfigError | None = error
+    else:
+        problem = None
+    secrets = resolved.masked()
+    context = context_for(run, resolved)
     writer = LogWriter(run, secrets)
     heartbeat = Heartbeat(run.pk, context.stop)
     heartbeat.start()
     outcome: Outcome | None = None
     try:
+        if problem is not None:
+            raise problem
         if robot is not None and not robot.enabled:
             raise RunnerConfigError(f"The robot {robot.name!r} is disabled.")
         events = runner_for(robot.runner if robot else "scripted")(context)

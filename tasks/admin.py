@@ -9,6 +9,7 @@ retry and halt actions (apps above tasks extend it; tasks knows none of them).
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.db import connection
@@ -16,8 +17,9 @@ from django.db.models import F, QuerySet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 
-from tasks import services
-from tasks.models import Feature, Repository, Robot, Task, TaskGroup
+from tasks import services, vault
+from tasks.models import Feature, Repository, Robot, RunnerProfile, Task, TaskGroup
+from tasks.profiles import RAW_FIELDS, VARIABLE_NAME, keep_masked, public_config
 
 
 class EstimatedCountPaginator(Paginator):
@@ -56,13 +58,110 @@ class RepositoryAdmin(ScaledAdmin):
     raw_id_fields = ("workspace",)
 
 
+class RobotForm(forms.ModelForm):
+    """The config is shown with its secrets masked; a masked value left as it is keeps
+    the stored secret."""
+
+    class Meta:
+        model = Robot
+        fields = ["workspace", "repository", "name", "runner", "config", "enabled"]
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and "config" in self.fields:
+            self.initial["config"] = public_config(self.instance.config or {})
+
+    def clean_config(self) -> Any:
+        config = self.cleaned_data.get("config") or {}
+        old = self.instance.config if self.instance.pk else {}
+        return keep_masked(config, old or {}) if isinstance(config, dict) else config
+
+
 @admin.register(Robot)
 class RobotAdmin(ScaledAdmin):
+    form = RobotForm
     list_display = ("name", "workspace", "runner", "repository", "enabled")
     list_select_related = ("workspace", "repository")
     list_filter = ("runner", "enabled", "workspace")
     search_fields = ("name", "id__exact")
     raw_id_fields = ("workspace", "repository")
+
+
+class RunnerProfileForm(forms.ModelForm):
+    """Secrets are write-only: `NAME=value` lines replace them all; left empty, the stored
+    ones stay. Only their names are shown."""
+
+    new_secrets = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "off"}),
+        help_text="NAME=value per line; replaces every stored secret. Empty: keep them.",
+    )
+    clear_secrets = forms.BooleanField(required=False)
+
+    class Meta:
+        model = RunnerProfile
+        fields = [
+            "name",
+            "runner",
+            "argv",
+            "base_url",
+            "allowed_base_urls",
+            "variables",
+            "network",
+            "timeout_seconds",
+            "cpu_seconds",
+            "memory_mb",
+            "max_processes",
+            "max_open_files",
+            "max_output_bytes",
+            "all_workspaces",
+            "workspaces",
+        ]
+
+    def clean_new_secrets(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for line in self.cleaned_data.get("new_secrets", "").splitlines():
+            if not line.strip():
+                continue
+            name, sep, value = line.partition("=")
+            if not sep or not VARIABLE_NAME.fullmatch(name.strip()):
+                raise forms.ValidationError("Each line is NAME=value (NAME a variable name).")
+            found[name.strip()] = value.strip()
+        return found
+
+    def clean_variables(self) -> Any:
+        variables = self.cleaned_data.get("variables") or {}
+        if not isinstance(variables, dict):
+            raise forms.ValidationError("A JSON object of name: default value.")
+        bad = [n for n in variables if not VARIABLE_NAME.fullmatch(n) or n in RAW_FIELDS]
+        if bad:
+            raise forms.ValidationError(f"Not a variable name: {', '.join(bad)}.")
+        return variables
+
+    def save(self, commit: bool = True) -> Any:
+        profile = super().save(commit=False)
+        if self.cleaned_data.get("clear_secrets"):
+            vault.set_secrets(profile, {})
+        elif self.cleaned_data.get("new_secrets"):
+            vault.set_secrets(profile, self.cleaned_data["new_secrets"])
+        if commit:
+            profile.save()
+            self.save_m2m()
+        return profile
+
+
+@admin.register(RunnerProfile)
+class RunnerProfileAdmin(admin.ModelAdmin):
+    form = RunnerProfileForm
+    list_display = ("name", "runner", "network", "all_workspaces", "secret_names")
+    list_filter = ("runner", "network", "all_workspaces")
+    search_fields = ("name",)
+    filter_horizontal = ("workspaces",)
+    readonly_fields = ("secret_names",)
+
+    @admin.display(description="secrets (names only)")
+    def secret_names(self, profile: RunnerProfile) -> str:
+        return ", ".join(vault.secret_names(profile)) or "-"
 
 
 @admin.register(Feature)

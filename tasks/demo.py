@@ -1,5 +1,7 @@
-"""Demo data for `manage.py seed_demo`: two repositories, three scripted robots and
-about forty tasks in varied states across groups, so the console shows something real.
+"""Demo data for `manage.py seed_demo`: two repositories, three scripted robots, one
+`command` robot (on the `demo-shell` runner profile made here, sandboxed like every
+command run) and about forty tasks in varied states across groups, so the console
+shows something real.
 
 Idempotent: rows are looked up by name or binding key, and the tasks are only
 created once per workspace.
@@ -16,6 +18,7 @@ from tasks.models import (
     Priority,
     Repository,
     Robot,
+    RunnerProfile,
     SourceType,
     Task,
     TaskGroup,
@@ -42,6 +45,11 @@ ROBOTS = [
         },
     ),
 ]
+# The demo's command robot: its profile runs a shell line in the sandbox (no network),
+# answering with the prompt it read on stdin.
+DEMO_PROFILE = "demo-shell"
+DEMO_PROFILE_ARGV = ["sh", "-c", 'echo "$GREETING"; cat']
+COMMAND_ROBOT = "Shell robot"
 GROUPS = [
     (GroupKind.ISSUE, "#12", "Login fails on Safari", 0),
     (GroupKind.ISSUE, "#15", "Dark mode colours", 0),
@@ -98,6 +106,7 @@ def seed_tasks(workspace: Workspace, owner: User) -> None:
         )[0]
         for name, repo, config in ROBOTS
     ]
+    seed_command_robot(workspace, repos[0])
     groups = [
         TaskGroup.objects.get_or_create(
             workspace=workspace,
@@ -156,3 +165,28 @@ def seed_tasks(workspace: Workspace, owner: User) -> None:
             created_at=now - timedelta(days=n % 25, hours=n),
             updated_at=now - timedelta(hours=n),
         )
+
+
+def seed_command_robot(workspace: Workspace, repository: Repository) -> Robot:
+    profile, _ = RunnerProfile.objects.get_or_create(
+        name=DEMO_PROFILE,
+        defaults={
+            "runner": "command",
+            "argv": DEMO_PROFILE_ARGV,
+            "variables": {"GREETING": "The demo shell robot read:"},
+            "timeout_seconds": 60,
+            "cpu_seconds": 10,
+            "memory_mb": 256,
+            "max_processes": 32,
+        },
+    )
+    profile.workspaces.add(workspace)
+    return Robot.objects.get_or_create(
+        workspace=workspace,
+        name=COMMAND_ROBOT,
+        defaults={
+            "repository": repository,
+            "runner": "command",
+            "config": {"profile": profile.name},
+        },
+    )[0]

@@ -93,6 +93,54 @@ class Repository(models.Model):
         return self.name
 
 
+class RunnerProfile(models.Model):
+    """How `command` and `openai` robots run, defined by the operator (staff, in the admin,
+    or `manage.py load_runner_profiles`): the argv template or model endpoint, the secrets
+    the run receives (encrypted, write-only: tasks.vault), network, limits, and the
+    workspaces allowed to use it. A robot names it in `config.profile` and may override
+    only its declared `variables`."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.SlugField(max_length=100, unique=True)
+    runner = models.CharField(
+        max_length=16,
+        choices=[(RunnerKind.COMMAND, "Command"), (RunnerKind.OPENAI, "OpenAI-compatible")],
+    )
+    argv = models.JSONField(
+        default=list, blank=True, help_text='command: argv template; "{NAME}" takes a variable.'
+    )
+    base_url = models.URLField(max_length=500, blank=True, help_text="openai: the endpoint.")
+    allowed_base_urls = models.JSONField(
+        default=list, blank=True, help_text="openai: further base URLs a `base_url` may name."
+    )
+    variables = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Declared variables and their defaults; robots may override only these. "
+        "command: also the run's environment. openai: model, system, temperature.",
+    )
+    secrets_sealed = models.TextField(blank=True, editable=False)
+    network = models.BooleanField(default=False, help_text="command: the run may use the network.")
+    timeout_seconds = models.PositiveIntegerField(default=3600)
+    cpu_seconds = models.PositiveIntegerField(default=1800)
+    memory_mb = models.PositiveIntegerField(default=4096)
+    max_processes = models.PositiveIntegerField(default=256)
+    max_open_files = models.PositiveIntegerField(default=1024)
+    max_output_bytes = models.PositiveIntegerField(default=5 * 1024 * 1024)
+    all_workspaces = models.BooleanField(default=False)
+    workspaces = models.ManyToManyField(Workspace, blank=True, related_name="runner_profiles")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def allows(self, workspace_id: uuid.UUID) -> bool:
+        return self.all_workspaces or self.workspaces.filter(pk=workspace_id).exists()
+
+
 class Robot(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="robots")

@@ -27,6 +27,7 @@ from tasks.models import (
     TaskStatus,
     WorkflowStatus,
 )
+from tasks.profiles import public_config
 from tasks.redaction import redact
 
 
@@ -283,11 +284,27 @@ class RepositoryUpdateSerializer(FastOutput, serializers.ModelSerializer[Reposit
         extra_kwargs = {field: {"required": False} for field in fields}
 
 
+class RobotConfigField(serializers.JSONField):
+    """In: the robot's config. Out: only to ADMIN+ of the robot's workspace (the view puts
+    their workspace ids in the context as `config_workspaces`), without its secrets
+    (tasks.profiles.public_config); null to everyone else."""
+
+    def get_attribute(self, instance: Any) -> Any:
+        shown = self.context.get("config_workspaces", set())
+        return public_config(instance.config) if instance.workspace_id in shown else None
+
+
 class RobotSerializer(FastOutput, serializers.ModelSerializer[Robot]):
     workspace_id = serializers.UUIDField()
     repository_id = serializers.UUIDField(required=False, allow_null=True)
     runner = serializers.ChoiceField(choices=RunnerKind.choices, default=RunnerKind.SCRIPTED)
-    config = serializers.JSONField(required=False, default=dict)
+    config = RobotConfigField(
+        required=False,
+        default=dict,
+        allow_null=True,
+        help_text="`command`/`openai`: {profile, ...its declared variables}. Returned to "
+        "ADMIN+ only (null for others), secrets masked.",
+    )
 
     class Meta:
         model = Robot

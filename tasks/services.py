@@ -13,6 +13,7 @@ from realtime.events import publish, task_channel, workspace_channel
 from tasks import workflow
 from tasks.events import announce, iso
 from tasks.models import EventType, Feature, Repository, Robot, Task
+from tasks.profiles import check_robot_config
 from tasks.signals import run_requested, task_deleting, workflow_set_by_person
 
 UPDATABLE = ("title", "description", "status", "priority")
@@ -162,13 +163,19 @@ def update_row(row: Any, changes: dict[str, Any]) -> Any:
 
 
 def create_robot(
-    *, workspace: Workspace, repository_id: UUID | None = None, **fields: Any
+    *, actor: User, workspace: Workspace, repository_id: UUID | None = None, **fields: Any
 ) -> Robot:
+    """A robot; a `command` or `openai` one names a runner profile the workspace may use
+    (only staff may store raw runner fields: tasks.profiles)."""
+    check_robot_config(actor, workspace.id, fields["runner"], fields.get("config") or {})
     repository = _in_workspace(Repository, repository_id, workspace.id, "repositoryId")
     return Robot.objects.create(workspace=workspace, repository=repository, **fields)
 
 
-def update_robot(robot: Robot, changes: dict[str, Any]) -> Robot:
+def update_robot(robot: Robot, changes: dict[str, Any], *, actor: User) -> Robot:
+    if "runner" in changes or "config" in changes:  # what runs changes: checked again
+        runner = changes.get("runner", robot.runner)
+        check_robot_config(actor, robot.workspace_id, runner, changes.get("config", robot.config))
     if "repository_id" in changes:
         robot.repository = _in_workspace(
             Repository, changes.pop("repository_id"), robot.workspace_id, "repositoryId"

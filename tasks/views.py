@@ -12,7 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.access import caller, require_role
+from accounts.access import caller, require_role, workspace_roles
 from accounts.models import Role, Workspace
 from accounts.serializers import ScopeQuerySerializer, requested_scope
 from config.envelope import enveloped, no_content, success
@@ -315,6 +315,16 @@ class RepositoryViewSet(ResourceViewSet):
         return no_content()
 
 
+def robot_context(request: Request) -> dict[str, Any]:
+    """Whose robots' `config` the caller sees: ADMIN+ of their workspace only."""
+    roles = workspace_roles(caller(request))
+    return {"config_workspaces": {w for w, role in roles.items() if has_role_rank(role)}}
+
+
+def has_role_rank(role: str) -> bool:
+    return Role.rank(role) >= Role.rank(Role.ADMIN)
+
+
 class RobotViewSet(ResourceViewSet):
     """/api/robots: any member reads, ADMIN+ writes."""
 
@@ -331,7 +341,8 @@ class RobotViewSet(ResourceViewSet):
     )
     def list(self, request: Request) -> Response:
         rows = self.rows(selectors.visible_robots(self.scope()))
-        return self.get_paginated_response(RobotSerializer(rows, many=True).data)
+        context = robot_context(request)
+        return self.get_paginated_response(RobotSerializer(rows, many=True, context=context).data)
 
     @extend_schema(
         operation_id="robots_create",
@@ -344,15 +355,18 @@ class RobotViewSet(ResourceViewSet):
         fields = dict(body.validated_data)
         workspace_id = fields.pop("workspace_id")
         require_role(request.user, workspace_id, Role.ADMIN)
-        robot = services.create_robot(workspace=Workspace.objects.get(pk=workspace_id), **fields)
-        return success(RobotSerializer(robot).data, status=201)
+        robot = services.create_robot(
+            actor=caller(request), workspace=Workspace.objects.get(pk=workspace_id), **fields
+        )
+        return success(RobotSerializer(robot, context=robot_context(request)).data, status=201)
 
     @extend_schema(
         operation_id="robots_get",
         responses=enveloped("RobotDetail", RobotSerializer()),
     )
     def retrieve(self, request: Request, robot_id: UUID) -> Response:
-        return success(RobotSerializer(selectors.robot_for(caller(request), robot_id)).data)
+        robot = selectors.robot_for(caller(request), robot_id)
+        return success(RobotSerializer(robot, context=robot_context(request)).data)
 
     @extend_schema(
         operation_id="robots_update",
@@ -363,8 +377,8 @@ class RobotViewSet(ResourceViewSet):
         robot = selectors.robot_for(caller(request), robot_id, Role.ADMIN)
         body = RobotUpdateSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
-        services.update_robot(robot, dict(body.validated_data))
-        return success(RobotSerializer(robot).data)
+        services.update_robot(robot, dict(body.validated_data), actor=caller(request))
+        return success(RobotSerializer(robot, context=robot_context(request)).data)
 
     @extend_schema(operation_id="robots_delete", responses={204: None})
     def destroy(self, request: Request, robot_id: UUID) -> Response:

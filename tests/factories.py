@@ -8,7 +8,15 @@ from django.utils import timezone
 from accounts.models import Membership, Role, User, Workspace
 from chat.models import Artifact, ArtifactType, Attachment, ChatMessage, ChatRole
 from runs.models import TaskRun
-from tasks.models import Feature, Repository, Robot, Task, TaskGroup, WorkflowStatus
+from tasks.models import (
+    Feature,
+    Repository,
+    Robot,
+    RunnerProfile,
+    Task,
+    TaskGroup,
+    WorkflowStatus,
+)
 
 
 class UserFactory(factory.django.DjangoModelFactory[User]):
@@ -63,6 +71,27 @@ class RobotFactory(factory.django.DjangoModelFactory[Robot]):
 
     workspace = factory.SubFactory(WorkspaceFactory)
     name = factory.Sequence(lambda n: f"robot{n}")
+
+
+class RunnerProfileFactory(factory.django.DjangoModelFactory[RunnerProfile]):
+    """A `command` profile open to every workspace; `secrets={...}` seals its secrets."""
+
+    class Meta:
+        model = RunnerProfile
+
+    name = factory.Sequence(lambda n: f"profile{n}")
+    runner = "command"
+    argv = factory.LazyFunction(lambda: ["cat"])
+    all_workspaces = True
+
+    @classmethod
+    def _create(cls, model_class, *args, secrets=None, **kwargs):
+        from tasks import vault
+
+        profile = model_class(*args, **kwargs)
+        vault.set_secrets(profile, secrets or {})
+        profile.save()
+        return profile
 
 
 class TaskGroupFactory(factory.django.DjangoModelFactory[TaskGroup]):

@@ -4,6 +4,7 @@ from runs.runners import command, openai, scripted
 from runs.runners.base import (
     AssistantMessage,
     HistoryMessage,
+    Limits,
     LogLine,
     Outcome,
     RunContext,
@@ -27,6 +28,7 @@ def runner_for(kind: str) -> Runner:
 __all__ = [
     "AssistantMessage",
     "HistoryMessage",
+    "Limits",
     "LogLine",
     "Outcome",
     "RunContext",

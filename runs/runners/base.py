@@ -18,6 +18,18 @@ class HistoryMessage:
     artifacts: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What a `command` run may use (runs/runners/sandbox.py enforces them)."""
+
+    timeout_seconds: float = 3600
+    cpu_seconds: int = 1800
+    memory_mb: int = 4096
+    max_processes: int = 256
+    max_open_files: int = 1024
+    max_output_bytes: int = 5 * 1024 * 1024
+
+
 @dataclass
 class RunContext:
     task_id: str
@@ -28,6 +40,13 @@ class RunContext:
     config: dict[str, Any]
     checkout_path: str = ""
     stop: threading.Event = field(default_factory=threading.Event)
+    # From the robot's runner profile (runs/robot_config.py): the values a run receives
+    # (never in `config`, never logged), its limits, network, and for `openai` the base
+    # URLs it may call.
+    secrets: dict[str, str] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
+    network: bool = False
+    allowed_base_urls: list[str] = field(default_factory=list)
 
     @property
     def last_user_message(self) -> str | None:

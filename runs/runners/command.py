@@ -1,10 +1,14 @@
-"""Runs a configured command (an argv list, never a shell string) per run.
+"""Runs a configured command (an argv list, never a shell string) per run, always in the
+sandbox (runs/runners/sandbox.py).
 
-Config: `argv` (list of strings, required), `env_allow` (names copied from the worker's
-environment besides PATH/HOME/LANG), `env` (fixed values), `timeout_seconds`,
-`message` ("stdout": the whole standard output, the default, or "last_line").
-The prompt goes to stdin; the working directory is the repository checkout when set.
-Each stdout/stderr line is a log line; exit code 0 is COMPLETED, others FAILED. On halt
+Config (resolved from the robot's runner profile by runs/robot_config.py): `argv`
+(list of strings, required), `env` (the profile's variables), `timeout_seconds`,
+`message` ("stdout": the whole standard output, the default, or "last_line"). The
+profile's secrets and limits come in `context.secrets` and `context.limits`.
+The prompt goes to stdin; the working directory is /workspace in the sandbox (the
+repository checkout when set, else a fresh directory per run). Each stdout/stderr line
+is a log line; exit code 0 is COMPLETED, others FAILED. A run past its time, CPU,
+memory or output limit is killed and FAILS with a system log line saying which. On halt
 the process group gets SIGTERM, then SIGKILL after RUN_HALT_GRACE_SECONDS.
 """
 
@@ -13,7 +17,6 @@ import os
 import queue
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Generator
@@ -21,6 +24,7 @@ from typing import IO, cast
 
 from django.conf import settings
 
+from runs.runners import sandbox
 from runs.runners.base import (
     AssistantMessage,
     LogLine,
@@ -30,27 +34,8 @@ from runs.runners.base import (
     RunnerEvent,
 )
 
-BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
 OUTPUT_CAP = 32 * 1024
 _EOF = object()
-
-
-def _die_with_parent() -> None:
-    # A worker killed with SIGKILL takes its command with it (Linux), so no orphan runs on.
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        with contextlib.suppress(Exception):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-def _environment(context: RunContext) -> dict[str, str]:
-    allowed = [*BASE_ENV, *context.config.get("env_allow", [])]
-    env = {name: os.environ[name] for name in allowed if name in os.environ}
-    env.update({str(k): str(v) for k, v in context.config.get("env", {}).items()})
-    env["TASKDESK_TASK_ID"] = context.task_id
-    env["TASKDESK_RUN_NUMBER"] = str(context.run_number)
-    return env
 
 
 def _pump(stream: IO[str], name: str, lines: "queue.Queue[object]") -> None:
@@ -77,40 +62,59 @@ def stop_process(process: "subprocess.Popen[str]", grace: float) -> None:
             continue
 
 
+MEMORY_CHECK_SECONDS = 0.2
+SIGXCPU_EXIT = {-signal.SIGXCPU, 128 + signal.SIGXCPU}  # direct, or through bwrap
+
+
 def run(context: RunContext) -> Generator[RunnerEvent]:
     argv = context.config.get("argv")
     if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
         raise RunnerConfigError("config.argv must be a non-empty list of strings.")
-    timeout = float(context.config.get("timeout_seconds", settings.RUN_TIME_LIMIT_SECONDS))
-    cwd = context.checkout_path or None
-    yield LogLine("system", f"$ {' '.join(argv)}" + (f"  (in {cwd})" if cwd else ""))
-    try:
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=cwd,
-            env=_environment(context),
-            text=True,
-            errors="replace",
-            bufsize=1,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,  # touches no lock in the child
+    if context.config.get("env_allow"):
+        raise RunnerConfigError(
+            "config.env_allow is no longer honoured: a run's environment is built from "
+            "nothing; give values through a runner profile's variables or secrets."
         )
-    except OSError as error:
-        yield Outcome("FAILED", error=f"Could not start {argv[0]}: {error}")
-        return
-
+    timeout = float(context.config.get("timeout_seconds", context.limits.timeout_seconds))
+    prepared = sandbox.prepare(context, argv)
+    where = "sandbox" if settings.RUN_SANDBOX != "none" else "UNSANDBOXED"
+    yield LogLine("system", f"$ {' '.join(argv)}  ({where}, network {_onoff(context)})")
     try:
-        yield from _watch(context, process, timeout)
-    finally:  # also when the worker closes the generator early
-        if process.poll() is None:
-            stop_process(process, 0)
-        for pipe in (process.stdin, process.stdout, process.stderr):
-            with contextlib.suppress(OSError, ValueError):
-                if pipe is not None:
-                    pipe.close()
+        try:
+            process = subprocess.Popen(
+                prepared.argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=prepared.cwd,
+                env=prepared.env,
+                text=True,
+                errors="replace",
+                bufsize=1,
+                start_new_session=True,
+                user=prepared.user,
+                group=prepared.user,
+                extra_groups=[] if prepared.user is not None else None,
+                preexec_fn=sandbox.limiter(context.limits),  # touches no lock in the child
+            )
+        except OSError as error:
+            yield Outcome("FAILED", error=f"Could not start {argv[0]}: {error}")
+            return
+        try:
+            yield from _watch(context, process, timeout)
+        finally:  # also when the worker closes the generator early
+            if process.poll() is None:
+                stop_process(process, 0)
+            for pipe in (process.stdin, process.stdout, process.stderr):
+                with contextlib.suppress(OSError, ValueError):
+                    if pipe is not None:
+                        pipe.close()
+    finally:
+        prepared.close()
+
+
+def _onoff(context: RunContext) -> str:
+    return "on" if context.network else "off"
 
 
 def _watch(
@@ -126,15 +130,22 @@ def _watch(
     for pump in pumps:
         pump.start()
 
+    limits = context.limits
     stdout: list[str] = []
     open_streams, deadline, stopped_by = 2, time.monotonic() + timeout, ""
+    output_bytes, next_memory_check = 0, 0.0
     while open_streams:
-        if context.stop.is_set() or time.monotonic() > deadline:
-            stopped_by = "halt" if context.stop.is_set() else "timeout"
-            stop_process(process, settings.RUN_HALT_GRACE_SECONDS)
+        stopped_by = _limit_passed(context, deadline, output_bytes)
+        if not stopped_by and time.monotonic() >= next_memory_check:
+            next_memory_check = time.monotonic() + MEMORY_CHECK_SECONDS
+            if sandbox.resident_bytes(process.pid) > limits.memory_mb * 1024 * 1024:
+                stopped_by = "memory"
+        if stopped_by:
+            grace = settings.RUN_HALT_GRACE_SECONDS if stopped_by in ("halt", "timeout") else 0
+            stop_process(process, grace)
             break
         try:
-            item = lines.get(timeout=0.2)
+            item = lines.get(timeout=MEMORY_CHECK_SECONDS)
         except queue.Empty:
             yield None  # idle: lets the worker flush what it buffered
             continue
@@ -142,24 +153,50 @@ def _watch(
             open_streams -= 1
             continue
         stream, text = cast(tuple[str, str], item)
+        output_bytes += len(text.encode()) + 1
+        if output_bytes > limits.max_output_bytes:
+            continue  # not logged: the limit stops the run on the next turn
         if stream == "stdout":
             stdout.append(text)
         yield LogLine(stream, text)
     exit_code = process.wait()
     for pump in pumps:
         pump.join(timeout=1)
+    if not stopped_by and exit_code in SIGXCPU_EXIT:
+        stopped_by = "cpu"
     yield from _outcome(context, exit_code, stdout, stopped_by, timeout)
+
+
+def _limit_passed(context: RunContext, deadline: float, output_bytes: int) -> str:
+    if context.stop.is_set():
+        return "halt"
+    if time.monotonic() > deadline:
+        return "timeout"
+    if output_bytes > context.limits.max_output_bytes:
+        return "output"
+    return ""
+
+
+LIMIT_MESSAGES = {
+    "timeout": "Time limit of {timeout:g} s passed.",
+    "cpu": "CPU limit of {limits.cpu_seconds} s passed.",
+    "memory": "Memory limit of {limits.memory_mb} MB passed.",
+    "output": "Output limit of {limits.max_output_bytes} bytes passed.",
+}
 
 
 def _outcome(
     context: RunContext, exit_code: int, stdout: list[str], stopped_by: str, timeout: float
 ) -> Generator[RunnerEvent]:
+    if stopped_by in LIMIT_MESSAGES:
+        message = LIMIT_MESSAGES[stopped_by].format(timeout=timeout, limits=context.limits)
+        yield LogLine("system", f"killed: {message}")
     yield LogLine("system", f"exit code {exit_code}")
     if stopped_by == "halt":
         yield Outcome("HALTED", exit_code=exit_code, error="Halted.")
         return
-    if stopped_by == "timeout":
-        yield Outcome("FAILED", exit_code=exit_code, error=f"Time limit of {timeout:g} s passed.")
+    if stopped_by in LIMIT_MESSAGES:
+        yield Outcome("FAILED", exit_code=exit_code, error=f"Killed: {message}")
         return
     if context.config.get("message") == "last_line":
         text = next((line for line in reversed(stdout) if line.strip()), "")

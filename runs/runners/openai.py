@@ -1,14 +1,22 @@
 """An OpenAI-compatible chat-completions endpoint, streamed (`stream: true`, SSE).
 
-Config: `base_url` (else OPENAI_BASE_URL), `model` (else OPENAI_MODEL), the key from
-`api_key_env` (an environment variable name) or OPENAI_API_KEY, `system` (a system
-prompt), `timeout_seconds`, `temperature`. Plain HTTP(S) with urllib: no SDK needed.
+Config (resolved by runs/robot_config.py): `base_url`, `model` (else OPENAI_MODEL),
+`api_key` (from the runner profile's encrypted secrets; never a server variable),
+`system` (a system prompt), `timeout_seconds`, `temperature`. Plain HTTP(S) with urllib.
+
+The request goes only to a base URL the profile allows (`context.allowed_base_urls`),
+never follows a redirect, and connects only to public addresses: every address the host
+resolves to is checked, and the connection is made to the checked address (no second
+lookup to rebind). Loopback, private, link-local and other special addresses are refused
+unless RUNNER_ALLOW_PRIVATE_URLS (a local model server; the tests' fake one).
 """
 
 import contextlib
+import http.client
+import ipaddress
 import json
-import os
 import queue
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -22,6 +30,7 @@ from runs.runners.base import (
     LogLine,
     Outcome,
     RunContext,
+    RunnerConfigError,
     RunnerEvent,
 )
 
@@ -42,11 +51,75 @@ def _messages(context: RunContext) -> list[dict[str, str]]:
     return messages
 
 
+class AddressRefused(OSError):
+    pass
+
+
+def _public_connection(address: tuple[str, int], timeout: Any = None, *args: Any) -> socket.socket:
+    """socket.create_connection, refusing non-public addresses after resolution."""
+    host, port = address
+    error: OSError = AddressRefused(f"{host} resolves to no address")
+    for family, kind, proto, _, target in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+        ip = ipaddress.ip_address(str(target[0]).split("%")[0])
+        if not ip.is_global and not settings.RUNNER_ALLOW_PRIVATE_URLS:
+            raise AddressRefused(f"{host} is a non-public address ({ip}): refused")
+        sock = socket.socket(family, kind, proto)
+        try:
+            if timeout is not None:
+                sock.settimeout(timeout)
+            sock.connect(target)
+            return sock
+        except OSError as failed:
+            sock.close()
+            error = failed
+    raise error
+
+
+class _HTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._create_connection = _public_connection
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._create_connection = _public_connection
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: Any) -> Any:
+        return self.do_open(_HTTPConnection, req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req: Any) -> Any:
+        return self.do_open(_HTTPSConnection, req)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # a 3xx is answered as an error, never followed
+
+
+# No proxy from the environment either: the checked address is the one connected to.
+_opener = urllib.request.build_opener(
+    urllib.request.ProxyHandler({}), _HTTPHandler, _HTTPSHandler, _NoRedirect
+)
+
+
+def _allowed(base: str, allowed: list[str]) -> bool:
+    return any(base == a.rstrip("/") or base.startswith(a.rstrip("/") + "/") for a in allowed)
+
+
 def _request(context: RunContext) -> urllib.request.Request:
     config = context.config
     base = str(config.get("base_url") or settings.OPENAI_BASE_URL).rstrip("/")
-    key_env = config.get("api_key_env")
-    key = os.environ.get(key_env, "") if key_env else settings.OPENAI_API_KEY
+    if not base.startswith(("http://", "https://")) or not _allowed(
+        base, context.allowed_base_urls
+    ):
+        raise RunnerConfigError(f"The base URL {base} is not one the robot's profile allows.")
+    key = str(config.get("api_key") or "")
     body: dict[str, Any] = {
         "model": config.get("model") or settings.OPENAI_MODEL,
         "messages": _messages(context),
@@ -77,13 +150,18 @@ def run(context: RunContext) -> Generator[RunnerEvent]:
     yield LogLine("system", f"POST {request.full_url} (model {model}, streaming)")
     timeout = float(context.config.get("timeout_seconds", 120))
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)
+        response = _opener.open(request, timeout=timeout)
     except urllib.error.HTTPError as error:
         detail = error.read(2000).decode("utf-8", "replace")
         yield LogLine("stderr", f"HTTP {error.code}: {detail}")
         yield Outcome("FAILED", error=f"The model API answered HTTP {error.code}.")
         return
     except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        if isinstance(reason, AddressRefused):
+            yield LogLine("system", f"refused: {reason}")
+            yield Outcome("FAILED", error=f"The model API address was refused: {reason}")
+            return
         yield Outcome("FAILED", error=f"The model API could not be reached: {error}")
         return
 

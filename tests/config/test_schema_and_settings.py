@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from django.conf import settings
 from openapi_spec_validator import validate
@@ -83,8 +84,37 @@ def test_production_mode_refuses_to_start_without_secret_key():
 
 
 def test_production_mode_starts_with_its_secrets():
-    result = _start_django(DJANGO_DEBUG="false", SECRET_KEY="s" * 50, PUSHER_SECRET="p" * 20)
+    result = _start_django(DJANGO_DEBUG="false", SECRET_KEY="s" * 50, PUSHER_SECRET="p" * 32)
     assert result.returncode == 0, result.stderr
+
+
+def test_production_mode_refuses_a_short_pusher_secret():
+    result = _start_django(DJANGO_DEBUG="false", SECRET_KEY="s" * 50, PUSHER_SECRET="p" * 31)
+    assert result.returncode != 0
+    assert "PUSHER_SECRET must be at least 32 bytes" in result.stderr
+
+
+def _check_deploy(**env_overrides):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PUSHER_", "DJANGO_"))}
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings", **env_overrides},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("secret", ["taskdesk-embedded-secret", "short"])
+def test_check_deploy_reports_a_weak_pusher_secret(secret):
+    result = _check_deploy(PUSHER_SECRET=secret)
+    assert result.returncode != 0 and "realtime.E001" in result.stderr
+
+
+def test_check_deploy_accepts_the_generated_pusher_secret():
+    result = _check_deploy()
+    assert "realtime.E001" not in result.stdout + result.stderr
 
 
 def test_bad_boolean_setting_fails_loudly():

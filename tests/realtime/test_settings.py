@@ -32,9 +32,14 @@ def settings_with(**env: str) -> subprocess.CompletedProcess[str]:
 def test_defaults_aim_the_pusher_publisher_at_the_built_in_server():
     result = settings_with(PORT="8123")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == [
-        "1", "taskdesk-key", "taskdesk-embedded-secret", "127.0.0.1", 8123, False, "", "pusher",
-    ]  # fmt: skip
+    found = json.loads(result.stdout)
+    assert found[:2] + found[3:] == ["1", "taskdesk-key", "127.0.0.1", 8123, False, "", "pusher"]
+    # No constant: the installation's own secret, generated once, kept under var/ (0600).
+    generated = settings.VAR_DIR / "pusher-secret"
+    assert found[2] == generated.read_text().strip() and len(found[2]) >= 32
+    assert found[2] != "taskdesk-embedded-secret"
+    assert generated.stat().st_mode & 0o777 == 0o600
+    assert json.loads(settings_with(PORT="8123").stdout)[2] == found[2]  # the same next time
 
 
 def test_pusher_url_with_an_explicit_port_is_parsed_in_settings():

@@ -290,3 +290,43 @@ def test_stream_snapshot_without_asgi_by_persona(api, workspace, persona):
         assert "id: 1\n" not in text
     else:
         assert json.loads(response.content)["success"] is False
+
+
+@pytest.mark.parametrize("how", ["removed", "revoked", "logs_disabled"])
+def test_an_open_stream_ends_when_access_ends(people, workspace, settings, how):
+    """The stream follows access: a member removed (or the token revoked) while watching
+    gets an `end` event with a reason within a few seconds, and nothing more."""
+    settings.STREAM_ACCESS_CHECK_SECONDS = 0.3
+    task = TaskFactory(workspace=workspace, workflow_status="IN_PROGRESS")
+    run = TaskRun.objects.create(task=task, number=1, status="IN_PROGRESS")
+    viewer = people["viewer"]
+    token, raw = ApiToken.issue(viewer, "sse")
+
+    def lose_access():
+        from accounts.models import Membership
+
+        if how == "removed":
+            Membership.objects.filter(user=viewer, workspace=workspace).delete()
+        elif how == "revoked":
+            token.revoke()
+        else:
+            workspace.features = {**workspace.features, "taskLogsEnabled": False}
+            workspace.save()
+
+    async def scenario():
+        stream = await Stream(f"/api/tasks/{task.pk}/logs/stream", raw).start()
+        await stream.read_until(lambda e: e)
+        await database_sync_to_async(append_lines)(run, [("stdout", "still allowed")])
+        await stream.read_until(lambda e: any(name == "log" for name, _, _ in e))
+        await database_sync_to_async(lose_access)()
+        started = asyncio.get_running_loop().time()
+        events = await stream.read_until(lambda e: e[-1][0] == "end", timeout=5)
+        took = asyncio.get_running_loop().time() - started
+        await database_sync_to_async(append_lines)(run, [("stdout", "not for you")])
+        await asyncio.sleep(0.5)
+        return stream, events, took
+
+    stream, events, took = async_to_sync(scenario)()
+    assert stream.status == 200 and took < 3
+    assert events[-1][0] == "end" and "Access ended" in events[-1][2]["reason"]
+    assert "not for you" not in stream.buffer and "still allowed" in stream.buffer

@@ -22,7 +22,7 @@ from django.db import connection
 from accounts.models import ApiToken
 from runs.models import TaskLog, TaskRun
 from tasks.models import Task
-from tests.factories import RobotFactory, TaskFactory, TaskGroupFactory
+from tests.factories import RepositoryFactory, RobotFactory, TaskFactory, TaskGroupFactory
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -163,19 +163,24 @@ def test_200_tasks_on_two_workers_each_run_exactly_once(stack, people, workspace
 
 
 def test_a_worker_killed_mid_run_is_reaped_and_the_task_can_be_retried(
-    stack, people, workspace, tmp_path
+    stack, people, workspace, checkout
 ):
     token = ApiToken.issue(people["developer"], "processes")[1]
-    marker = tmp_path / "block-the-run"
+    # The run is sandboxed: it sees the marker in its checkout (its /workspace); the
+    # marker's full path rides along in argv so that pgrep finds the command.
+    marker = checkout / "block-the-run"
     marker.touch()
     script = (
         "import os,sys,time; print('working', flush=True); "
-        f"time.sleep(600 if os.path.exists({str(marker)!r}) else 0); print('done')"
+        "time.sleep(600 if os.path.exists('block-the-run') else 0); print('done')"
     )
     robot = RobotFactory(
-        workspace=workspace, runner="command", config={"argv": [PYTHON, "-c", script]}
+        workspace=workspace,
+        runner="command",
+        config={"argv": ["python3", "-c", script, str(marker)]},
     )
-    task = TaskFactory(workspace=workspace, robot=robot)
+    repo = RepositoryFactory(workspace=workspace, checkout_path=str(checkout))
+    task = TaskFactory(workspace=workspace, robot=robot, repository=repo)
     status, body = post(f"{stack['url']}/api/tasks/{task.pk}/retry", token)
     assert status == 202, body
     wait_for(

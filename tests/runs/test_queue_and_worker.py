@@ -279,7 +279,8 @@ def test_demo_robots_are_seeded_once_and_answer(db):
     call_command("seed_demo", stdout=StringIO())
     call_command("seed_demo", stdout=StringIO())
     robots = {r.name: r for r in RobotFactory._meta.model.objects.filter(workspace__slug="demo")}
-    assert len(robots) == 3 and {r.runner for r in robots.values()} == {"scripted"}
+    assert len(robots) == 4 and {r.runner for r in robots.values()} == {"scripted", "command"}
+    assert robots["Shell robot"].config == {"profile": "demo-shell"}  # sandboxed, on a profile
     echo = robots["Echo robot"]
     task = TaskFactory(workspace=echo.workspace, robot=echo, title="Say hi")
     queue_run(task)

@@ -10,7 +10,12 @@ import pytest
 from chat.models import ChatMessage
 from runs.models import TaskLog
 from runs.services import queue_run
-from tests.factories import RepositoryFactory, RobotFactory, TaskFactory
+from tests.factories import (
+    RepositoryFactory,
+    RobotFactory,
+    RunnerProfileFactory,
+    TaskFactory,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,32 +36,38 @@ def test_command_gets_the_prompt_on_stdin_and_answers_with_its_output(workspace)
     assert task.output_text == "line one\nline two"
 
 
-def test_command_exit_code_stderr_cwd_and_env_allow_list(workspace, tmp_path, monkeypatch):
-    monkeypatch.setenv("VISIBLE_VAR", "yes")
-    monkeypatch.setenv("HIDDEN_VAR", "no")
+def test_command_exit_code_stderr_cwd_and_profile_environment(workspace, checkout, monkeypatch):
+    monkeypatch.setenv("WORKER_ONLY_VAR", "no")
     script = (
-        "import os,sys; print(os.getcwd()); print(os.environ.get('VISIBLE_VAR'));"
-        "print(os.environ.get('HIDDEN_VAR')); print(os.environ['FIXED']);"
+        "import os,sys; print(os.getcwd()); print(os.environ.get('WORKER_ONLY_VAR'));"
+        "print(os.environ['FIXED']); print(os.environ['TOKEN']);"
         "print('bad', file=sys.stderr); sys.exit(3)"
     )
-    robot = RobotFactory(
-        workspace=workspace,
-        runner="command",
-        config={
-            "argv": ["python3", "-c", script],
-            "env_allow": ["VISIBLE_VAR"],
-            "env": {"FIXED": "1"},
-        },
+    profile = RunnerProfileFactory(
+        argv=["python3", "-c", script], variables={"FIXED": "1"}, secrets={"TOKEN": "s3cr3t-value"}
     )
-    repo = RepositoryFactory(workspace=workspace, checkout_path=str(tmp_path))
+    robot = RobotFactory(workspace=workspace, runner="command", config={"profile": profile.name})
+    repo = RepositoryFactory(workspace=workspace, checkout_path=str(checkout))
     task = TaskFactory(workspace=workspace, robot=robot, repository=repo)
     run = queue_run(task)
     run.refresh_from_db()
     out = lines_of(task)
     assert run.status == "FAILED" and run.exit_code == 3 and "code 3" in run.error
-    for expected in (str(tmp_path), "yes", "None", "1"):
+    # The checkout is the sandbox's /workspace; the worker's environment stays outside;
+    # the profile's secret reaches the command but is masked in what is stored.
+    for expected in ("/workspace", "None", "1", "****"):
         assert ("stdout", expected) in out
     assert ("stderr", "bad") in out
+    assert "s3cr3t-value" not in str(out)
+
+
+def test_command_env_allow_is_refused(workspace):
+    robot = RobotFactory(
+        workspace=workspace, runner="command", config={"argv": ["env"], "env_allow": ["HOME"]}
+    )
+    run = queue_run(TaskFactory(workspace=workspace, robot=robot))
+    run.refresh_from_db()
+    assert run.status == "FAILED" and "env_allow" in run.error
 
 
 def test_command_is_never_a_shell_string(workspace):
@@ -111,17 +122,20 @@ def fake_openai():
     server.shutdown()
 
 
-def test_openai_runner_streams_the_answer_into_a_message(workspace, fake_openai, monkeypatch):
-    monkeypatch.setenv("FAKE_KEY", "sk-testkey1234567890abcdef")
-    robot = RobotFactory(
-        workspace=workspace,
+def test_openai_runner_streams_the_answer_into_a_message(
+    workspace, fake_openai, monkeypatch, settings
+):
+    settings.RUNNER_ALLOW_PRIVATE_URLS = True  # the fake server is on 127.0.0.1
+    monkeypatch.setenv("FAKE_KEY", "sk-servervariable1234567890")
+    profile = RunnerProfileFactory(
         runner="openai",
-        config={
-            "base_url": fake_openai,
-            "model": "tiny",
-            "api_key_env": "FAKE_KEY",
-            "system": "Be brief.",
-        },
+        argv=[],
+        base_url=fake_openai,
+        variables={"model": "small", "system": "Be brief."},
+        secrets={"OPENAI_API_KEY": "sk-testkey1234567890abcdef"},
+    )
+    robot = RobotFactory(
+        workspace=workspace, runner="openai", config={"profile": profile.name, "model": "tiny"}
     )
     task = TaskFactory(workspace=workspace, robot=robot, prompt="Say hello")
     ChatMessage.objects.create(task=task, role="USER", message="please")
@@ -137,7 +151,8 @@ def test_openai_runner_streams_the_answer_into_a_message(workspace, fake_openai,
     assert "sk-testkey" not in "\n".join(line for _, line in lines_of(task))
 
 
-def test_openai_runner_fails_when_the_api_is_unreachable(workspace):
+def test_openai_runner_fails_when_the_api_is_unreachable(workspace, settings):
+    settings.RUNNER_ALLOW_PRIVATE_URLS = True
     robot = RobotFactory(
         workspace=workspace,
         runner="openai",
@@ -147,3 +162,60 @@ def test_openai_runner_fails_when_the_api_is_unreachable(workspace):
     run = queue_run(task)
     run.refresh_from_db()
     assert run.status == "FAILED" and "could not be reached" in run.error
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://127.0.0.1:{port}/v1",
+        "http://localhost:{port}/v1",
+        "http://10.0.0.1:{port}/v1",
+        "http://169.254.169.254:{port}/v1",
+        "http://[::1]:{port}/v1",
+    ],
+)
+def test_openai_runner_refuses_a_private_base_url(workspace, fake_openai, base_url):
+    port = fake_openai.rsplit(":", 1)[1].split("/")[0]
+    url = base_url.format(port=port)
+    profile = RunnerProfileFactory(
+        runner="openai", argv=[], base_url=url, secrets={"OPENAI_API_KEY": "sk-profilekey123456789"}
+    )
+    robot = RobotFactory(workspace=workspace, runner="openai", config={"profile": profile.name})
+    task = TaskFactory(workspace=workspace, robot=robot)
+    run = queue_run(task)
+    run.refresh_from_db()
+    assert run.status == "FAILED" and "refused" in run.error
+    assert FakeOpenAI.requests == []  # nothing reached the server on 127.0.0.1
+
+
+def test_openai_runner_never_sends_a_server_variable(workspace, fake_openai, monkeypatch, settings):
+    """The issue's leak: `api_key_env: DATABASE_URL` sent the server's variable as the
+    bearer token. Such a robot (only staff could still store it) now fails before any
+    request, and a profile without a key sends no Authorization at all."""
+    settings.RUNNER_ALLOW_PRIVATE_URLS = True
+    monkeypatch.setenv("DATABASE_URL_COPY", "postgres://user:pw@db/taskdesk")
+    robot = RobotFactory(
+        workspace=workspace,
+        runner="openai",
+        config={"base_url": fake_openai, "api_key_env": "DATABASE_URL_COPY"},
+    )
+    run = queue_run(TaskFactory(workspace=workspace, robot=robot))
+    run.refresh_from_db()
+    assert run.status == "FAILED" and "api_key_env" in run.error
+    assert FakeOpenAI.requests == []
+    profile = RunnerProfileFactory(runner="openai", argv=[], base_url=fake_openai)
+    robot = RobotFactory(workspace=workspace, runner="openai", config={"profile": profile.name})
+    run = queue_run(TaskFactory(workspace=workspace, robot=robot))
+    run.refresh_from_db()
+    assert run.status == "COMPLETED"
+    assert [r["auth"] for r in FakeOpenAI.requests] == [None]
+
+
+def test_openai_runner_calls_only_the_profiles_base_urls(workspace, fake_openai, settings):
+    settings.RUNNER_ALLOW_PRIVATE_URLS = True
+    settings.OPENAI_API_KEY = "sk-serverwidekey1234567890"
+    # A staff robot aimed elsewhere than OPENAI_BASE_URL does not get the server's key.
+    robot = RobotFactory(workspace=workspace, runner="openai", config={"base_url": fake_openai})
+    run = queue_run(TaskFactory(workspace=workspace, robot=robot))
+    run.refresh_from_db()
+    assert run.status == "COMPLETED" and FakeOpenAI.requests[0]["auth"] is None

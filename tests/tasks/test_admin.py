@@ -106,3 +106,56 @@ def test_admin_retry_and_halt_use_the_execution_rules(staff_client, rows):
     rows.refresh_from_db()
     assert rows.retries == 1
     assert list(TaskRun.objects.filter(task=rows).values_list("number", flat=True)) == [1, 2]
+
+
+def test_runner_profile_secrets_are_write_only_in_the_admin(staff_client, workspace):
+    from tasks import vault
+    from tasks.models import RunnerProfile
+    from tests.factories import RunnerProfileFactory
+
+    profile = RunnerProfileFactory(name="codex", secrets={"OPENAI_API_KEY": "sk-adminsecret123456"})
+    url = reverse("admin:tasks_runnerprofile_change", args=[profile.pk])
+    page = staff_client.get(url).content.decode()
+    assert "OPENAI_API_KEY" in page and "sk-adminsecret" not in page
+    form = {
+        "name": "codex",
+        "runner": "command",
+        "argv": '["cat"]',
+        "allowed_base_urls": "[]",
+        "variables": '{"MODEL": "o3"}',
+        "timeout_seconds": 60,
+        "cpu_seconds": 60,
+        "memory_mb": 256,
+        "max_processes": 16,
+        "max_open_files": 64,
+        "max_output_bytes": 10000,
+        "all_workspaces": "on",
+        "new_secrets": "",
+    }
+    assert staff_client.post(url, form).status_code == 302
+    profile.refresh_from_db()  # left empty: the stored secrets stay
+    assert vault.unseal(profile.secrets_sealed) == {"OPENAI_API_KEY": "sk-adminsecret123456"}
+    assert staff_client.post(url, {**form, "new_secrets": "TOKEN=abc123456"}).status_code == 302
+    profile.refresh_from_db()
+    assert vault.unseal(profile.secrets_sealed) == {"TOKEN": "abc123456"}
+    assert RunnerProfile.objects.get(pk=profile.pk).variables == {"MODEL": "o3"}
+
+
+def test_a_robots_config_is_masked_in_the_admin_and_kept_on_save(staff_client, workspace):
+    token = "ghp_abcdefghijklmnopqrstuvwxyz0123"
+    robot = RobotFactory(
+        workspace=workspace, runner="command", config={"argv": ["x"], "env": {"T": token}}
+    )
+    url = reverse("admin:tasks_robot_change", args=[robot.pk])
+    page = staff_client.get(url).content.decode()
+    assert token not in page and "****" in page
+    form = {
+        "workspace": str(workspace.pk),
+        "name": "renamed",
+        "runner": "command",
+        "config": '{"argv": ["y"], "env": {"T": "****"}}',
+        "enabled": "on",
+    }
+    assert staff_client.post(url, form).status_code == 302
+    robot.refresh_from_db()
+    assert robot.name == "renamed" and robot.config == {"argv": ["y"], "env": {"T": token}}

@@ -158,12 +158,12 @@ def test_robot_config_is_kept_verbatim(api, workspace):
         api("admin")
         .post(
             "/api/robots",
-            {"workspaceId": str(workspace.id), "name": "r", "runner": "command", "config": config},
+            {"workspaceId": str(workspace.id), "name": "r", "runner": "scripted", "config": config},
             format="json",
         )
         .json()["data"]
     )
-    assert created["config"] == config and created["runner"] == "command"
+    assert created["config"] == config and created["runner"] == "scripted"
     assert Robot.objects.get(pk=created["id"]).config == config
     body = assert_error(
         api("admin").post(
