@@ -398,6 +398,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "drf_spectacular.contrib.djangorestframework_camel_case.camelize_serializer_fields",
         "config.schema.add_error_responses",
+        "config.schema.drop_storage_bounds",
     ],
     "AUTHENTICATION_WHITELIST": [
         "accounts.authentication.BearerTokenAuthentication",
