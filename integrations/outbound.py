@@ -56,14 +56,16 @@ def on_published(sender: Any, channel: str, event: str, data: Any, **kwargs: Any
     kind = FROM_REALTIME.get(event)
     if kind is None:
         return
-    task_id = str(data["taskId"]) if isinstance(data, dict) else channel.rsplit("task-", 1)[-1]
+    task_id = _task_id(channel, data)
+    if task_id is None:
+        return
     endpoints = _listening(task_id)
     if not endpoints:
         return
     task = Task.objects.select_related("workspace").get(pk=task_id)
     body = {**_task_data(task), **(data if isinstance(data, dict) else {})}
     if kind == OutboundEvent.MESSAGE_CREATED:
-        message = ChatMessage.objects.get(pk=data)
+        message = ChatMessage.objects.get(pk=uuid.UUID(str(data)))
         body = {
             "taskId": str(task.pk),
             "messageId": str(message.pk),
@@ -88,6 +90,15 @@ def on_run_finished(sender: Any, run: TaskRun, task: Task, **kwargs: Any) -> Non
             "runStatus": run.status,
         }
         record(endpoints, OutboundEvent.RUN_FINISHED, data)
+
+
+def _task_id(channel: str, data: Any) -> uuid.UUID | None:
+    """The task an event is about: its `taskId`, or the `task-{id}` channel's."""
+    raw = data.get("taskId") if isinstance(data, dict) else channel.rsplit("task-", 1)[-1]
+    try:
+        return uuid.UUID(str(raw))
+    except ValueError:
+        return None
 
 
 def _listening(task_id: Any) -> list[WebhookEndpoint]:

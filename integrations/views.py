@@ -212,7 +212,9 @@ class WebhookEndpointViewSet(ResourceViewSet):
     @extend_schema(
         operation_id="webhook_endpoints_create",
         request=WebhookEndpointSerializer,
-        responses={201: enveloped("WebhookEndpointCreated", WebhookEndpointCreatedSerializer())},
+        responses={
+            201: enveloped("WebhookEndpointCreatedResponse", WebhookEndpointCreatedSerializer())
+        },
     )
     def create(self, request: Request) -> Response:
         body = WebhookEndpointSerializer(data=request.data)

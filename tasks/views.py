@@ -276,7 +276,7 @@ class RepositoryViewSet(ResourceViewSet):
     @extend_schema(
         operation_id="repos_create",
         request=RepositorySerializer,
-        responses={201: enveloped("RepositoryCreated", RepositoryCreatedSerializer())},
+        responses={201: enveloped("RepositoryCreatedResponse", RepositoryCreatedSerializer())},
     )
     def create(self, request: Request) -> Response:
         body = RepositorySerializer(data=request.data)

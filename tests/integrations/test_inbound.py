@@ -418,3 +418,39 @@ def test_a_failing_delivery_rolls_back_with_nothing_stored(repo, robot, monkeypa
     monkeypatch.undo()
     again = github(repo, "issues", json.loads(data), delivery="d-9")  # GitHub redelivers
     assert again.json()["data"]["outcome"] == "task_created"
+
+
+@pytest.mark.postgres_only
+def test_concurrent_redeliveries_store_one_delivery_and_one_task(repo, robot):
+    """Two copies of one delivery at once (GitHub retries while the first is still being
+    handled): the second waits on the unique delivery id, then answers the first."""
+    import threading
+
+    from django.db import connection
+
+    body = p.encode(p.gh_issues(body="@taskbot race"))
+    headers = p.github_headers(SECRET, body, "issues", "race-1")
+    barrier = threading.Barrier(4)
+    answers = []
+
+    def post():
+        try:
+            barrier.wait()
+            response = APIClient().post(
+                f"/api/webhooks/github/{repo.id}",
+                data=body,
+                content_type="application/json",
+                **headers,
+            )
+            answers.append((response.status_code, response.json()["data"]["id"]))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [status for status, _ in answers] == [200] * 4
+    assert len({delivery for _, delivery in answers}) == 1
+    assert InboundDelivery.objects.count() == 1 and Task.objects.count() == 1
