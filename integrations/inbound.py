@@ -101,6 +101,8 @@ def act(delivery: InboundDelivery) -> None:
     tasks = [_task(repository, group, robot, event) for robot in addressed(repository, event)]
     if event.pull_request is not None:
         pull_requests.track(repository, group, event.pull_request)
+    if event.checks:
+        pull_requests.record_checks(repository, int(event.number.lstrip("!")), event.checks)
     delivery.group = group
     if tasks:
         delivery.outcome = Outcome.TASK_CREATED

@@ -30,6 +30,8 @@ class RepoEvent:
     labels: tuple[str, ...] = ()
     branch: str = ""
     pull_request: PullRequestState | None = None
+    # A CI result for the pull request `number`: (check name, conclusion) pairs.
+    checks: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,28 @@ def _github_commit_comment(action: str, body: dict[str, Any]) -> Parsed:
     )
 
 
+def _github_check_run(action: str, body: dict[str, Any]) -> Parsed:
+    if action != "completed":
+        return ignored(action, f"check_run {action}: only completed runs are recorded.")
+    run = _d(body["check_run"])
+    pulls = [_d(pr) for pr in run.get("pull_requests") or []]
+    if not pulls:
+        return ignored(action, "A check run of no pull request.")
+    number = int(pulls[0]["number"])
+    conclusion = _s(run.get("conclusion")) or _s(run.get("status"))
+    return Parsed(
+        action,
+        RepoEvent(
+            name="merge_request.checks",
+            kind=GroupKind.MERGE_REQUEST,
+            number=f"!{number}",
+            title="",
+            branch=_s(_d(_d(pulls[0]).get("head")).get("ref")),
+            checks=((_s(run.get("name")) or "check", conclusion),),
+        ),
+    )
+
+
 _GITHUB = {
     "issues": _github_issues,
     "issue_comment": _github_issue_comment,
@@ -221,6 +245,7 @@ _GITHUB = {
     "pull_request_review": _github_review_comment,
     "push": _github_push,
     "commit_comment": _github_commit_comment,
+    "check_run": _github_check_run,
 }
 
 
@@ -365,11 +390,36 @@ def _gitlab_push(action: str, body: dict[str, Any]) -> Parsed:
     )
 
 
+PIPELINE_DONE = ("success", "failed", "canceled", "skipped")
+
+
+def _gitlab_pipeline(action: str, body: dict[str, Any]) -> Parsed:
+    attributes = _d(body["object_attributes"])
+    status = _s(attributes.get("status"))
+    mr = _d(body.get("merge_request"))
+    if status not in PIPELINE_DONE:
+        return ignored(status, f"pipeline {status}: only finished pipelines are recorded.")
+    if not mr.get("iid"):
+        return ignored(status, "A pipeline of no merge request.")
+    return Parsed(
+        status,
+        RepoEvent(
+            name="merge_request.checks",
+            kind=GroupKind.MERGE_REQUEST,
+            number=f"!{int(mr['iid'])}",
+            title=_s(mr.get("title")),
+            branch=_s(mr.get("source_branch")),
+            checks=(("pipeline", status),),
+        ),
+    )
+
+
 _GITLAB = {
     "issue": _gitlab_issue,
     "merge_request": _gitlab_merge_request,
     "note": _gitlab_note,
     "push": _gitlab_push,
+    "pipeline": _gitlab_pipeline,
 }
 
 PROVIDERS = {"github": github, "gitlab": gitlab}

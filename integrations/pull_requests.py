@@ -1,6 +1,8 @@
 """The PULL_REQUEST artifact of a pull or merge request: `{url, number, status, checks}`
 kept current by its webhooks, with `pr-status-change` on the task's channel when it
-changes."""
+changes (its status, url or checks)."""
+
+from typing import Any
 
 from django.db.models import Q
 
@@ -11,12 +13,12 @@ from realtime.events import publish, task_channel
 from tasks.models import Repository, Task, TaskGroup
 
 
-def _tracking(repository: Repository, state: PullRequestState) -> Artifact | None:
+def _tracking(repository: Repository, number: int, url: str) -> Artifact | None:
     """The artifact a task of this repository keeps for the pull request (the task that
     opened it wrote it), newest first."""
-    match = Q(content__number=state.number)
-    if state.url:
-        match |= Q(content__url=state.url)
+    match = Q(content__number=number)
+    if url:
+        match |= Q(content__url=url)
     return (
         Artifact.objects.filter(
             match,
@@ -32,21 +34,42 @@ def _tracking(repository: Repository, state: PullRequestState) -> Artifact | Non
 
 def track(repository: Repository, group: TaskGroup, state: PullRequestState) -> Artifact | None:
     """Updates (or, on the group's newest task, creates) the artifact; publishes
-    `pr-status-change` when its status or url changed. None when no task holds it."""
-    artifact = _tracking(repository, state)
+    `pr-status-change` when it changed. None when no task holds it."""
+    artifact = _tracking(repository, state.number, state.url)
     if artifact is None:
         return _start_tracking(group, state)
-    content = dict(artifact.content) if isinstance(artifact.content, dict) else {}
-    changed = (content.get("status"), content.get("url")) != (state.status, state.url)
+    content = _content(artifact)
     content.update(url=state.url or content.get("url", ""), number=state.number)
     content["status"] = state.status
-    content.setdefault("checks", {})
+    _save(artifact, content)
+    return artifact
+
+
+def record_checks(
+    repository: Repository, number: int, checks: tuple[tuple[str, str], ...]
+) -> Artifact | None:
+    """A CI result (`checks[name] = conclusion`) on the pull request's artifact, if a task
+    holds one."""
+    artifact = _tracking(repository, number, "")
+    if artifact is not None:
+        content = _content(artifact)
+        content["checks"] = {**content["checks"], **dict(checks)}
+        _save(artifact, content)
+    return artifact
+
+
+def _content(artifact: Artifact) -> dict[str, Any]:
+    content = dict(artifact.content) if isinstance(artifact.content, dict) else {}
+    if not isinstance(content.get("checks"), dict):
+        content["checks"] = {}
+    return content
+
+
+def _save(artifact: Artifact, content: dict[str, Any]) -> None:
     if content != artifact.content:
         Artifact.objects.filter(pk=artifact.pk).update(content=content)
         artifact.content = content
-    if changed:
         announce_status(artifact.message.task_id, artifact)
-    return artifact
 
 
 def _start_tracking(group: TaskGroup, state: PullRequestState) -> Artifact | None:

@@ -134,6 +134,30 @@ def gh_push(message: str = "Update README.md", *, ref: str = "refs/heads/main", 
     }
 
 
+def gh_check_run(conclusion: str = "failure", *, action: str = "completed", number: int = 2):
+    return {
+        "action": action,
+        "check_run": {
+            "id": 128620228,
+            "head_sha": SHA,
+            "status": "completed" if action == "completed" else "in_progress",
+            "conclusion": conclusion if action == "completed" else None,
+            "name": "Octocoders-linter",
+            "pull_requests": [
+                {
+                    "url": f"https://api.github.com/repos/octocat/Hello-World/pulls/{number}",
+                    "id": 279147437,
+                    "number": number,
+                    "head": {"ref": "new-topic", "sha": SHA},
+                    "base": {"ref": "main", "sha": SHA_BEFORE},
+                }
+            ],
+        },
+        "repository": REPO,
+        "sender": SENDER,
+    }
+
+
 def github_headers(secret: str, body: bytes, event: str, delivery: str | None = None):
     digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return {
@@ -267,11 +291,43 @@ def gl_push(message: str = "Update Catalan translation to e38cb41.", *, after: s
     }
 
 
+def gl_pipeline(status: str = "success", *, iid: int | None = 1):
+    return {
+        "object_kind": "pipeline",
+        "object_attributes": {
+            "id": 31,
+            "ref": "ms-viewport",
+            "sha": SHA,
+            "source": "merge_request_event",
+            "status": status,
+            "stages": ["build", "test", "deploy"],
+            "duration": 63,
+        },
+        "merge_request": (
+            {
+                "id": 1,
+                "iid": iid,
+                "title": "MS-Viewport",
+                "source_branch": "ms-viewport",
+                "target_branch": "master",
+                "state": "opened",
+                "url": f"http://example.com/diaspora/merge_requests/{iid}",
+            }
+            if iid
+            else None
+        ),
+        "user": GL_USER,
+        "project": GL_PROJECT,
+        "builds": [],
+    }
+
+
 GITLAB_EVENTS = {
     "issue": "Issue Hook",
     "merge_request": "Merge Request Hook",
     "note": "Note Hook",
     "push": "Push Hook",
+    "pipeline": "Pipeline Hook",
 }
 
 

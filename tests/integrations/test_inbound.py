@@ -13,7 +13,7 @@ from tasks.models import Task, TaskGroup
 from tests.factories import RobotFactory
 from tests.integrations import payloads as p
 from tests.integrations.conftest import SECRET
-from tests.personas import assert_error
+from tests.personas import PERSONAS, assert_error
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -454,3 +454,61 @@ def test_concurrent_redeliveries_store_one_delivery_and_one_task(repo, robot):
     assert [status for status, _ in answers] == [200] * 4
     assert len({delivery for _, delivery in answers}) == 1
     assert InboundDelivery.objects.count() == 1 and Task.objects.count() == 1
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_a_token_is_no_substitute_for_the_signature(api, repo, persona):
+    """Whoever calls, only the repository's secret opens the webhook: unsigned is 401
+    even with an owner's token; signed is accepted without any token."""
+    data = p.encode(p.gh_issues())
+    unsigned = api(persona).post(
+        f"/api/webhooks/github/{repo.id}",
+        data=data,
+        content_type="application/json",
+        HTTP_X_GITHUB_EVENT="issues",
+        HTTP_X_GITHUB_DELIVERY=f"unsigned-{persona}",
+    )
+    assert_error(unsigned, 401, "INVALID_SIGNATURE")
+    signed = api(persona).post(
+        f"/api/webhooks/github/{repo.id}",
+        data=data,
+        content_type="application/json",
+        **p.github_headers(SECRET, data, "issues", f"signed-{persona}"),
+    )
+    assert signed.status_code == 200
+    assert InboundDelivery.objects.get().delivery_id == f"signed-{persona}"
+
+
+def test_check_runs_and_pipelines_keep_the_artifacts_checks(repo, robot, recorded_events):
+    github(repo, "pull_request", p.gh_pull_request("opened", body="@taskbot look"))
+    gitlab(repo, p.gl_merge_request("open", description="@taskbot too"))
+    github_pr, gitlab_mr = Artifact.objects.filter(type=ArtifactType.PULL_REQUEST).order_by(
+        "message__timestamp"
+    )
+    recorded_events.clear()
+
+    assert github(repo, "check_run", p.gh_check_run("failure")).status_code == 200
+    assert github(repo, "check_run", p.gh_check_run(action="created")).status_code == 202
+    assert gitlab(repo, p.gl_pipeline("failed")).status_code == 200
+    assert gitlab(repo, p.gl_pipeline("running")).status_code == 202
+    assert gitlab(repo, p.gl_pipeline("success", iid=None)).status_code == 202
+
+    github_pr.refresh_from_db()
+    gitlab_mr.refresh_from_db()
+    assert github_pr.content["checks"] == {"Octocoders-linter": "failure"}
+    assert gitlab_mr.content["checks"] == {"pipeline": "failed"}
+    changes = [e["data"]["artifactId"] for e in recorded_events if e["event"] == "pr-status-change"]
+    assert changes == [str(github_pr.id), str(gitlab_mr.id)]
+
+
+def test_a_failing_check_can_trigger_a_robot(repo, workspace):
+    RobotFactory(
+        workspace=workspace,
+        repository=repo,
+        name="fixer",
+        config={"triggers": {"events": ["merge_request.checks"]}},
+    )
+    github(repo, "check_run", p.gh_check_run("failure"))
+    task = Task.objects.get()
+    assert task.event_type == "merge_request" and task.group.binding_key == "!2"
+    assert task.branch == "new-topic"
