@@ -109,6 +109,25 @@ def gh_review_comment(text: str, number: int = 2) -> dict[str, Any]:
     }
 
 
+def gh_review(text: str, number: int = 2) -> dict[str, Any]:
+    return {
+        "action": "submitted",
+        "review": {"id": 80, "body": text, "state": "commented", "commit_id": SHA, "user": SENDER},
+        "pull_request": gh_pr(number),
+        "repository": REPO,
+        "sender": SENDER,
+    }
+
+
+def gh_commit_comment(text: str, sha: str = SHA) -> dict[str, Any]:
+    return {
+        "action": "created",
+        "comment": {"id": 33548674, "body": text, "commit_id": sha, "path": None, "user": SENDER},
+        "repository": REPO,
+        "sender": SENDER,
+    }
+
+
 def gh_push(message: str = "Update README.md", *, ref: str = "refs/heads/main", after: str = SHA):
     commit = {
         "id": after,

@@ -179,6 +179,8 @@ GITHUB_EVENTS = [
     ),
     ("pull_request", p.gh_pull_request("reopened"), "merge_request", "!2"),
     ("pull_request_review_comment", p.gh_review_comment("nit"), "merge_request", "!2"),
+    ("pull_request_review", p.gh_review("Looks good"), "merge_request", "!2"),
+    ("commit_comment", p.gh_commit_comment("Why this?"), "commit", p.SHA),
     ("push", p.gh_push(), "commit", p.SHA),
 ]
 
@@ -270,6 +272,8 @@ def test_a_robot_mention_creates_a_webhook_task_whose_run_the_scripted_robot_com
             "merge_request",
         ),
         ("github", "push", p.gh_push("Fix typo\n\n@taskbot write the changelog"), "commit"),
+        ("github", "pull_request_review", p.gh_review("@taskbot address these"), "merge_request"),
+        ("github", "commit_comment", p.gh_commit_comment("@taskbot explain"), "commit"),
         ("gitlab", "", p.gl_note("@taskbot please", "MergeRequest"), "merge_request"),
         ("gitlab", "", p.gl_merge_request("open", description="cc @taskbot"), "merge_request"),
         ("gitlab", "", p.gl_push("@taskbot build it"), "commit"),
