@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "tasks",
     "chat",
     "runs",
+    "integrations",
     "dashboard",
 ]
 
@@ -329,6 +330,18 @@ if WORKSPACE_CREATION not in ("any", "staff"):
     raise ImproperlyConfigured(
         f"WORKSPACE_CREATION must be any or staff, not {WORKSPACE_CREATION!r}"
     )
+
+# Integrations: repository webhooks in, signed webhooks out.
+WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024)  # inbound; larger: 413
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)  # one outbound request
+# Loopback, private and link-local targets are refused unless this is on (a receiver on
+# the same network; the tests' local receiver).
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", False)
+# Seconds before each retry of a failed outbound delivery: 5 attempts over about an hour.
+WEBHOOK_RETRY_DELAYS = [
+    int(n) for n in env("WEBHOOK_RETRY_DELAYS", "30,120,600,2700").split(",") if n.strip()
+]
+WEBHOOK_DISABLE_AFTER_HOURS = env_int("WEBHOOK_DISABLE_AFTER_HOURS", 24)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -9,6 +9,7 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("", include("tasks.urls")),
     path("", include("chat.urls")),
     path("", include("runs.urls")),
+    path("", include("integrations.urls")),
     path("", include("realtime.urls")),
     path("", include("dashboard.urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.dispatch import Signal
 
 from config.exceptions import PayloadTooLarge
 from realtime.dispatch import dispatch_after_commit
@@ -17,6 +18,11 @@ from realtime.models import OutboxChannel, OutboxEvent
 from realtime.protocol import CHANNEL_NAME, MAX_EVENT_BYTES, SOCKET_ID, encode_data
 
 MAX_EVENT_NAME = 200
+
+# Sent by `publish` inside the change's transaction (kwargs `channel`, `event`, `data`):
+# the integrations app writes the matching outbound webhook deliveries in the same
+# transaction, so a rolled-back change sends no webhook either.
+published = Signal()
 
 
 class EventTooLarge(PayloadTooLarge):
@@ -60,6 +66,7 @@ def publish(channel: str, event: str, data: Any, *, exclude_socket_id: str | Non
             seq=seq,
             exclude_socket_id=exclude_socket_id or None,
         )
+        published.send(sender=OutboxEvent, channel=channel, event=event, data=data)
     transaction.on_commit(lambda: dispatch_after_commit(channel))
 
 

@@ -38,6 +38,7 @@ from runs.runners import (
     RunnerEvent,
     runner_for,
 )
+from runs.signals import run_finished
 from runs.turns import lock_task, runs_in_turn
 from tasks import workflow
 from tasks.events import announce
@@ -266,6 +267,8 @@ def finish_run(run: TaskRun, outcome: Outcome, secrets: list[str]) -> str | None
             status = outcome.status
         if workflow.move(task, status, **changes):
             announce(task, "task-updated")
+        run.status = outcome.status
+        run_finished.send(sender=TaskRun, run=run, task=task)
         group_id = task.group_id
         transaction.on_commit(lambda: start_next(task.pk, group_id))
         transaction.on_commit(

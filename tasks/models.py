@@ -81,6 +81,12 @@ class Repository(models.Model):
     checkout_path = models.CharField(
         max_length=500, blank=True, help_text="Working directory of `command` runs."
     )
+    webhook_secret = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Verifies inbound GitHub/GitLab webhooks (HMAC needs it as is); never "
+        "returned by the API.",
+    )
     archived = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -91,6 +97,14 @@ class Repository(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def webhook_url(self, provider: str) -> str:
+        """What to paste into GitHub or GitLab (the integrations app serves it)."""
+        return f"{settings.SITE_URL}/api/webhooks/{provider}/{self.pk}"
+
+    @property
+    def webhook_provider(self) -> str:
+        return "gitlab" if "gitlab" in self.repository_url.lower() else "github"
 
 
 class RunnerProfile(models.Model):

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
 from accounts.access import has_role
@@ -262,6 +262,18 @@ class TaskGroupSerializer(FastOutput, serializers.ModelSerializer[TaskGroup]):
 
 class RepositorySerializer(FastOutput, serializers.ModelSerializer[Repository]):
     workspace_id = serializers.UUIDField()
+    webhook_secret = serializers.CharField(
+        write_only=True,
+        required=False,
+        min_length=16,
+        max_length=200,
+        help_text="Verifies inbound webhooks; never returned. Absent: one is generated "
+        "and shown once, in this answer.",
+    )
+    webhook_url = serializers.SerializerMethodField(
+        help_text="The URL to paste into GitHub or GitLab (by the repository URL's host)."
+    )
+    webhook_urls = serializers.SerializerMethodField()
 
     class Meta:
         model = Repository
@@ -272,15 +284,47 @@ class RepositorySerializer(FastOutput, serializers.ModelSerializer[Repository]):
             "repository_url",
             "default_branch",
             "archived",
+            "webhook_secret",
+            "webhook_url",
+            "webhook_urls",
             "created_at",
         ]
         read_only_fields = ["id", "created_at"]
 
+    def get_webhook_url(self, repo: Repository) -> str:
+        return repo.webhook_url(repo.webhook_provider)
+
+    @extend_schema_field(
+        inline_serializer(
+            name="RepositoryWebhookUrls",
+            fields={"github": serializers.URLField(), "gitlab": serializers.URLField()},
+        )
+    )
+    def get_webhook_urls(self, repo: Repository) -> dict[str, str]:
+        return {provider: repo.webhook_url(provider) for provider in ("github", "gitlab")}
+
+
+class RepositoryCreatedSerializer(RepositorySerializer):
+    """The answer of POST /api/repos: with the generated secret, this once."""
+
+    generated_webhook_secret = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="The generated webhook secret, shown only now (null when one was given).",
+    )
+
+    class Meta(RepositorySerializer.Meta):
+        fields = [*RepositorySerializer.Meta.fields, "generated_webhook_secret"]
+
 
 class RepositoryUpdateSerializer(FastOutput, serializers.ModelSerializer[Repository]):
+    webhook_secret = serializers.CharField(
+        write_only=True, required=False, min_length=16, max_length=200
+    )
+
     class Meta:
         model = Repository
-        fields = ["name", "repository_url", "default_branch", "archived"]
+        fields = ["name", "repository_url", "default_branch", "archived", "webhook_secret"]
         extra_kwargs = {field: {"required": False} for field in fields}
 
 

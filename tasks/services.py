@@ -1,6 +1,7 @@
 """Writes to tasks, repositories and robots. Each change is one transaction; its
 realtime events are published inside it and leave only after commit."""
 
+import secrets
 from typing import Any
 from uuid import UUID
 
@@ -152,7 +153,14 @@ def restore_deleted(tasks: Any) -> int:
 
 
 def create_repository(*, workspace: Workspace, **fields: Any) -> Repository:
-    return Repository.objects.create(workspace=workspace, **fields)
+    """A repository; without `webhook_secret` one is generated, and kept on the returned
+    object as `generated_webhook_secret` for the one answer that shows it."""
+    generated = None if fields.get("webhook_secret") else secrets.token_hex(32)
+    if generated:
+        fields["webhook_secret"] = generated
+    repository = Repository.objects.create(workspace=workspace, **fields)
+    repository.generated_webhook_secret = generated  # type: ignore[attr-defined]
+    return repository
 
 
 def update_row(row: Any, changes: dict[str, Any]) -> Any:

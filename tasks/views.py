@@ -21,6 +21,7 @@ from config.pagination import EnvelopePagination, PageQuerySerializer
 from tasks import filters, sections, selectors, services
 from tasks.models import Repository, Robot, Task, TaskGroup
 from tasks.serializers import (
+    RepositoryCreatedSerializer,
     RepositorySerializer,
     RepositoryUpdateSerializer,
     RobotSerializer,
@@ -276,7 +277,7 @@ class RepositoryViewSet(ResourceViewSet):
     @extend_schema(
         operation_id="repos_create",
         request=RepositorySerializer,
-        responses={201: enveloped("RepositoryCreated", RepositorySerializer())},
+        responses={201: enveloped("RepositoryCreatedResponse", RepositoryCreatedSerializer())},
     )
     def create(self, request: Request) -> Response:
         body = RepositorySerializer(data=request.data)
@@ -287,7 +288,7 @@ class RepositoryViewSet(ResourceViewSet):
         repo = services.create_repository(
             workspace=Workspace.objects.get(pk=workspace_id), **fields
         )
-        return success(RepositorySerializer(repo).data, status=201)
+        return success(RepositoryCreatedSerializer(repo).data, status=201)
 
     @extend_schema(
         operation_id="repos_get",

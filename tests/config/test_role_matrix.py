@@ -19,6 +19,7 @@ from rest_framework.test import APIClient
 from accounts.models import ApiToken, Membership, Role
 from chat import services as chat_services
 from chat.models import Attachment, ChatMessage
+from integrations.models import InboundDelivery, WebhookDelivery, WebhookEndpoint
 from realtime.events import publish, task_channel
 from tests.factories import (
     RepositoryFactory,
@@ -33,6 +34,7 @@ from tests.factories import (
 MEMBERS = ["owner", "admin", "pm", "developer", "stakeholder", "viewer"]
 PERSONAS = [*MEMBERS, "outsider", "anonymous", "revoked", "expired"]
 ANY = "ANY"  # any signed-in caller (the answer covers only their own workspaces)
+SIGNED = "SIGNED"  # a provider's signature, not a caller's credential: 401 for everyone
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,40 @@ ROWS: dict[tuple[str, str], Row] = {
     ("workspace-tasks-notifications-count", "get"): Row(
         Role.VIEWER, body("/api/workspaces/acme/tasks/notifications-count")
     ),
+    ("webhook-github", "post"): Row(SIGNED, body("/api/webhooks/github/{repo}", {"a": "b"})),
+    ("webhook-gitlab", "post"): Row(SIGNED, body("/api/webhooks/gitlab/{repo}", {"a": "b"})),
+    ("repo-deliveries-deliveries", "get"): Row(Role.VIEWER, body("/api/repos/{repo}/deliveries")),
+    ("repo-deliveries-delivery-replay", "post"): Row(
+        Role.ADMIN, body("/api/repos/{repo}/deliveries/{inbound}/replay")
+    ),
+    ("webhook-endpoint-list", "get"): Row(ANY, body("/api/webhook-endpoints")),
+    ("webhook-endpoint-list", "post"): Row(
+        Role.ADMIN,
+        lambda ctx: (
+            "/api/webhook-endpoints",
+            {
+                "workspaceId": ctx["workspace"],
+                "url": "https://hooks.example.com/in",
+                "events": ["task.created"],
+            },
+        ),
+    ),
+    ("webhook-endpoint-detail", "get"): Row(Role.ADMIN, body("/api/webhook-endpoints/{endpoint}")),
+    ("webhook-endpoint-detail", "patch"): Row(
+        Role.ADMIN, body("/api/webhook-endpoints/{endpoint}", {"description": "d"})
+    ),
+    ("webhook-endpoint-detail", "delete"): Row(
+        Role.ADMIN, body("/api/webhook-endpoints/{endpoint}")
+    ),
+    ("webhook-endpoint-deliveries", "get"): Row(
+        Role.ADMIN, body("/api/webhook-endpoints/{endpoint}/deliveries")
+    ),
+    ("webhook-endpoint-delivery-send-again", "post"): Row(
+        Role.ADMIN, body("/api/webhook-endpoints/{endpoint}/deliveries/{outbound}/send-again")
+    ),
+    ("webhook-endpoint-send-test", "post"): Row(
+        Role.ADMIN, body("/api/webhook-endpoints/{endpoint}/test")
+    ),
 }
 NOT_API = {"schema", "docs", None}  # the schema, Swagger UI, the JSON 404 catch-all
 
@@ -198,6 +234,15 @@ def ctx(people, workspace, settings, tmp_path):
     team = WorkspaceFactory(owner=colleague)
     for user in people.values():
         Membership.objects.create(workspace=team, user=user, role=Role.VIEWER)
+    inbound = InboundDelivery.objects.create(
+        repository=repo, source="github", event="ping", delivery_id="d-1", outcome="IGNORED"
+    )
+    endpoint = WebhookEndpoint.objects.create(
+        workspace=workspace, url="https://hooks.example.com/in", events=["task.created"]
+    )
+    outbound = WebhookDelivery.objects.create(
+        endpoint=endpoint, event="task.created", message_id="msg_1", status="FAILED"
+    )
     # Rows of the other workspace, whose ids must never reach an acme persona.
     foreign = TaskFactory(workspace=people.elsewhere, workflow_status="COMPLETED")
     return {
@@ -210,6 +255,9 @@ def ctx(people, workspace, settings, tmp_path):
         "message": str(message.id),
         "attachment": str(attachment.id),
         "extra": str(extra.id),
+        "inbound": str(inbound.id),
+        "endpoint": str(endpoint.id),
+        "outbound": str(outbound.id),
         "acme_ids": {str(task.id), str(ended.id), str(group.id), str(repo.id), str(robot.id)},
         "foreign_ids": {str(foreign.id), str(people.elsewhere.id)},
     }
@@ -232,7 +280,7 @@ def client_for(persona: str, people: Any) -> tuple[APIClient, str | None]:
 
 def expected(row: Row, persona: str) -> str:
     """`ok`, or the error the persona gets."""
-    if persona in ("anonymous", "revoked", "expired"):
+    if persona in ("anonymous", "revoked", "expired") or row.least == SIGNED:
         return "401"
     if row.least == ANY:
         return "ok"
@@ -270,14 +318,10 @@ def test_the_matrix(people, ctx, persona, name, method):
         assert response.status_code < 400, (persona, response.status_code, response.content)
     else:
         assert response.status_code == int(want), (persona, response.status_code, response.content)
-        assert (
-            response.json()["code"]
-            == {
-                "401": "UNAUTHENTICATED",
-                "403": "FORBIDDEN",
-                "404": "NOT_FOUND",
-            }[want]
-        )
+        codes = {"401": "UNAUTHENTICATED", "403": "FORBIDDEN", "404": "NOT_FOUND"}
+        if row.least == SIGNED:
+            codes["401"] = "INVALID_SIGNATURE"  # a token is no substitute for the signature
+        assert response.json()["code"] == codes[want]
     raw = b"".join(response.streaming_content) if response.streaming else response.content
     text = raw.decode(errors="replace")
     leaked = ctx["acme_ids"] if persona == "outsider" else ctx["foreign_ids"]
