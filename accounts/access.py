@@ -11,6 +11,7 @@ from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 
 from accounts.models import Membership, Role, User, Workspace
+from config import logs
 
 _CACHE_ATTR = "_taskdesk_workspace_roles"
 
@@ -45,6 +46,7 @@ def require_role(user: Any, workspace_id: UUID, role: str = Role.VIEWER) -> str:
     held = role_in(user, workspace_id)
     if held is None:
         raise NotFound()
+    logs.workspace_id.set(str(workspace_id))  # the request's log line names its workspace
     if Role.rank(held) < Role.rank(role):
         raise PermissionDenied(f"This needs the {role} role or higher; you are {held}.")
     return held

@@ -11,7 +11,8 @@ from rest_framework.response import Response
 def success(
     data: Any = None, *, status: int = http_status.HTTP_200_OK, key: str = "data", **extra: Any
 ) -> Response:
-    """`{"success": true, "data": ...}`; `key` names another key where the contract does (`task`, `message`)."""
+    """`{"success": true, "data": ...}`; `key` names another key where the contract does
+    (`task`, `message`)."""
     return Response({"success": True, key: data, **extra}, status=status)
 
 

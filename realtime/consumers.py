@@ -17,6 +17,7 @@ from channels.generic.http import AsyncHttpConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from config import metrics
 from realtime import http_api, protocol
 from realtime.fanout import hub, send_to_group
 
@@ -40,11 +41,18 @@ class PusherSocketConsumer(AsyncWebsocketConsumer):
             return
         self.socket_id = f"{secrets.randbelow(10**9)}.{secrets.randbelow(10**9)}"
         data = {"socket_id": self.socket_id, "activity_timeout": protocol.ACTIVITY_TIMEOUT}
+        metrics.websocket_connections.inc()
         await self._send("pusher:connection_established", json.dumps(data))
 
     async def disconnect(self, code: int) -> None:
-        for channel in getattr(self, "channels", set()):
+        if getattr(self, "socket_id", ""):
+            metrics.websocket_connections.dec()
+            self.socket_id = ""
+        channels: set[str] = getattr(self, "channels", set())
+        metrics.websocket_subscriptions.dec(len(channels))
+        for channel in channels:
             await hub().leave(protocol.group_name(channel), self)
+        self.channels = set()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not self.socket_id:
@@ -87,6 +95,7 @@ class PusherSocketConsumer(AsyncWebsocketConsumer):
             return
         if channel not in self.channels:
             self.channels.add(channel)
+            metrics.websocket_subscriptions.inc()
             await hub().join(protocol.group_name(channel), self, self.pusher_event)
         await self._send("pusher_internal:subscription_succeeded", "{}", channel=channel)
 
@@ -94,6 +103,7 @@ class PusherSocketConsumer(AsyncWebsocketConsumer):
         channel = data.get("channel")
         if isinstance(channel, str) and channel in self.channels:
             self.channels.discard(channel)
+            metrics.websocket_subscriptions.dec()
             await hub().leave(protocol.group_name(channel), self)
 
     async def pusher_event(self, message: dict[str, Any]) -> None:

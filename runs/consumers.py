@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import connection
 from rest_framework.exceptions import APIException, NotFound
 
+from config import metrics
 from config.exceptions import exception_handler
 from realtime.fanout import hub
 from runs.logs import log_group, log_rows, stream_state
@@ -65,6 +66,7 @@ class LogStreamConsumer(AsyncHttpConsumer):
         super().__init__(*args, **kwargs)
         self.last_seq = 0
         self.streaming = False
+        self.counted = False  # an open stream counted in the sse_streams gauge
         self.finished = False
         self.lock = asyncio.Lock()
         self.workflow_status: str | None = None
@@ -107,7 +109,8 @@ class LogStreamConsumer(AsyncHttpConsumer):
                 (b"X-Accel-Buffering", b"no"),
             ]
         )
-        self.streaming = True
+        self.streaming = self.counted = True
+        metrics.sse_streams.inc()
         self.group = log_group(self.task_id)
         await hub().join(self.group, self, self.group_message)  # first: no line missed
         state = await db_read(stream_state)(self.task_id)
@@ -244,6 +247,9 @@ class LogStreamConsumer(AsyncHttpConsumer):
                 await self.end()
 
     async def disconnect(self) -> None:
+        if self.counted:
+            metrics.sse_streams.dec()
+            self.counted = False
         self.finished = True
         current = asyncio.current_task()
         for timer in self.timers:

@@ -25,7 +25,8 @@ def stored_upload(workspace_id, name="shot.png", content=b"\x89PNG data"):
 
 
 def seed_shapes(task, upload_path):
-    """Every request shape the mobile clients' contract shows, from minimal to everything at once."""
+    """Every request shape the mobile clients' contract shows, from minimal to everything at
+    once."""
     task_id = str(task.id)
     every_artifact = [
         {"type": t, "content": {"someKey": {"nested_key": [1, "two"]}, "Kind": t}}
