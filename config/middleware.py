@@ -42,10 +42,10 @@ class RequestMetricsMiddleware:
         method = request.method if request.method in KNOWN_METHODS else "OTHER"
         metrics.http_requests.labels(route, method, str(response.status_code)).inc()
         metrics.http_request_duration.labels(route, method).observe(elapsed)
-        user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated:
-            logs.user_id.set(str(user.pk))
-        if route not in QUIET_ROUTES:
+        if route not in QUIET_ROUTES:  # (a probe must not read the session either)
+            user = getattr(request, "user", None)
+            if user is not None and user.is_authenticated:
+                logs.user_id.set(str(user.pk))
             access_logger.info(
                 "%s %s %s",
                 request.method,

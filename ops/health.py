@@ -6,6 +6,7 @@ probed on a connection of its own with a short timeout, not through the pool, wh
 wait for a connection (30 s) would outlast any probe.
 """
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from django.utils import timezone
 from ops.models import Alert, WorkerHeartbeat
 from realtime.models import OutboxEvent
 
+logger = logging.getLogger("taskdesk.health")
 PROBE_TIMEOUT_SECONDS = 2
 
 
@@ -44,7 +46,9 @@ def timed(name: str, probe: Callable[[], tuple[bool, str, dict[str, Any]]]) -> C
     try:
         ok, detail, facts = probe()
     except Exception as error:  # a probe that raises is a failed check, never a 500
-        ok, detail, facts = False, f"{type(error).__name__}: {error}", {}
+        # The body is public: it names the error, the log has the rest (hosts, ports).
+        logger.warning("Readiness check %s failed: %s", name, error)
+        ok, detail, facts = False, f"{type(error).__name__}", {}
     return Check(name, ok, detail, round((time.perf_counter() - started) * 1000, 1), facts)
 
 
