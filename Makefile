@@ -29,7 +29,11 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed-run
 
+# Metrics of the processes of a previous run are not this run's (multiprocess files).
+METRICS_DIR := $(or $(PROMETHEUS_MULTIPROC_DIR),var/prometheus)
+
 run: $(VENV)/.installed-run
+	rm -rf $(METRICS_DIR) && mkdir -p $(METRICS_DIR)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	TASKDESK_PORT=$(PORT) $(BIN)/honcho -f Procfile start

@@ -2,6 +2,7 @@
 stop and start (the shared one must keep running for everyone else), daphne servers,
 `db_worker`s and the outbox dispatcher, with the product's own settings."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -79,10 +80,8 @@ class PrivatePostgres:
         self.run(pg_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def destroy(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self.stop()
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.data.parent, ignore_errors=True)
 
 
