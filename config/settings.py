@@ -308,6 +308,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "drf_spectacular.contrib.djangorestframework_camel_case.camelize_serializer_fields",
+        "config.schema.drop_storage_bounds",
     ],
     "AUTHENTICATION_WHITELIST": [
         "accounts.authentication.BearerTokenAuthentication",

@@ -5,6 +5,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.utils import timezone
@@ -156,7 +157,10 @@ def test_queue_depth_by_reason_and_open_alerts(client, workspace):
 
 
 def test_websocket_connections_and_subscriptions_are_gauges(client):
+    read = database_sync_to_async(scrape)
+
     async def scenario():
+        before = await read(client)
         socket = WebsocketCommunicator(application, f"/app/{settings.PUSHER_KEY}?protocol=7")
         assert (await socket.connect())[0]
         await socket.receive_json_from()
@@ -164,17 +168,11 @@ def test_websocket_connections_and_subscriptions_are_gauges(client):
             {"event": "pusher:subscribe", "data": {"channel": "public-metrics"}}
         )
         await socket.receive_json_from()
-        return socket
+        during = await read(client)
+        await socket.disconnect()
+        return before, during, await read(client)
 
-    before = scrape(client)
-    loop = asyncio.new_event_loop()
-    try:
-        socket = loop.run_until_complete(scenario())
-        during = scrape(client)
-        loop.run_until_complete(socket.disconnect())
-    finally:
-        loop.close()
-    after = scrape(client)
+    before, during, after = asyncio.run(scenario())
     for name in ("taskdesk_websocket_connections", "taskdesk_websocket_subscriptions"):
         assert value(during, name) == value(before, name) + 1, name
         assert value(after, name) == value(before, name), name
@@ -186,15 +184,16 @@ def test_an_open_sse_stream_is_a_gauge(client, people, workspace):
     task = TaskFactory(workspace=workspace, workflow_status="IN_PROGRESS")
     TaskRun.objects.create(task=task, number=1, status="IN_PROGRESS")
     token = token_for(people["viewer"])
-    before = scrape(client)
-    loop = asyncio.new_event_loop()
-    try:
-        stream = loop.run_until_complete(Stream(f"/api/tasks/{task.pk}/logs/stream", token).start())
-        loop.run_until_complete(stream.read_until(lambda e: e and e[0][0] == "init"))
-        during = scrape(client)
-        loop.run_until_complete(stream.close())
-    finally:
-        loop.close()
-    after = scrape(client)
+    read = database_sync_to_async(scrape)
+
+    async def scenario():
+        before = await read(client)
+        stream = await Stream(f"/api/tasks/{task.pk}/logs/stream", token).start()
+        await stream.read_until(lambda e: e and e[0][0] == "init")
+        during = await read(client)
+        await stream.close()
+        return before, during, await read(client)
+
+    before, during, after = asyncio.run(scenario())
     assert value(during, "taskdesk_sse_streams") == value(before, "taskdesk_sse_streams") + 1
     assert value(after, "taskdesk_sse_streams") == value(before, "taskdesk_sse_streams")
