@@ -10,7 +10,7 @@ import ipaddress
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
 from config.exceptions import envelope
@@ -18,19 +18,19 @@ from ops.collectors import DatabaseCollector
 from ops.health import readiness
 
 
-@require_GET
+@require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     """The process answers: nothing else is checked (no I/O)."""
     return JsonResponse({"status": "ok"})
 
 
-@require_GET
+@require_safe
 def readyz(request: HttpRequest) -> JsonResponse:
     ready, body = readiness()
     return JsonResponse(body, status=200 if ready else 503)
 
 
-@require_GET
+@require_safe
 def metrics(request: HttpRequest) -> HttpResponse:
     if not may_scrape(request):
         return JsonResponse(

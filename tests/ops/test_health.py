@@ -115,3 +115,10 @@ def test_metrics_token_when_set_is_required_even_from_the_loopback(client, setti
         "/metrics", HTTP_AUTHORIZATION="Bearer s3cret-scrape", REMOTE_ADDR="10.1.2.3"
     )
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_probes_answer_head_and_refuse_writes(client, path):
+    alive_worker()
+    assert client.head(path).status_code == 200
+    assert client.post(path).status_code == 405
