@@ -37,7 +37,11 @@ system-deps:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends bubblewrap; }
 
+# Metrics of the processes of a previous run are not this run's (multiprocess files).
+METRICS_DIR := $(or $(PROMETHEUS_MULTIPROC_DIR),var/prometheus)
+
 run: system-deps $(VENV)/.installed-run
+	rm -rf $(METRICS_DIR) && mkdir -p $(METRICS_DIR)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	TASKDESK_PORT=$(PORT) $(BIN)/honcho -f Procfile start

@@ -12,6 +12,7 @@ from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 
 from accounts.models import Membership, Role, User, Workspace
+from config import logs
 
 # Who asks: a signed-in user, or an anonymous one (who is a member of nothing).
 Caller = User | AnonymousUser
@@ -49,6 +50,7 @@ def require_role(user: Caller, workspace_id: UUID, role: str = Role.VIEWER) -> s
     held = role_in(user, workspace_id)
     if held is None:
         raise NotFound()
+    logs.workspace_id.set(str(workspace_id))  # the request's log line names its workspace
     if Role.rank(held) < Role.rank(role):
         raise PermissionDenied(f"This needs the {role} role or higher; you are {held}.")
     return held

@@ -56,6 +56,12 @@ class PayloadTooLarge(ApiError):
     default_detail = "The request is too large."
 
 
+class Gone(ApiError):
+    status_code = status.HTTP_410_GONE
+    code = "GONE"
+    default_detail = "This is no longer available."
+
+
 class NotFoundError(ApiError):
     status_code = status.HTTP_404_NOT_FOUND
     code = "NOT_FOUND"
@@ -151,7 +157,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if details:
         message = _summary(details) or message
     set_rollback()
-    return Response(envelope(message, code, details), status=exc.status_code, headers=headers)
+    body = envelope(message, code, details)
+    request_id = getattr(request, "request_id", None)
+    if request_id:
+        body["requestId"] = request_id  # what an operator greps the logs for
+    return Response(body, status=exc.status_code, headers=headers)
 
 
 def _first_message(detail: Any) -> str:
@@ -173,7 +183,10 @@ def _summary(details: dict[str, Any]) -> str:
 # Exempt: it changes nothing, and a POST to an unknown path is a 404, not a CSRF page.
 @csrf_exempt
 def json_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return JsonResponse(envelope("Not found.", "NOT_FOUND"), status=404)
+    body = envelope("Not found.", "NOT_FOUND")
+    if getattr(request, "request_id", None):
+        body["requestId"] = request.request_id  # type: ignore[attr-defined]
+    return JsonResponse(body, status=404)
 
 
 def json_server_error(request: HttpRequest) -> JsonResponse:

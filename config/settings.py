@@ -106,10 +106,12 @@ INSTALLED_APPS = [
     "runs",
     "integrations",
     "dashboard",
+    "ops",
 ]
 
 MIDDLEWARE = [
     "config.middleware.RequestIdMiddleware",
+    "config.middleware.RequestMetricsMiddleware",
     "config.middleware.OptionalTrailingSlashMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -429,14 +431,71 @@ CACHES = {
     )
 }
 
+# Logs: plain text for a terminal (`make run`), one JSON object a line with LOG_FORMAT=json.
+# Both carry the request id (and the user and workspace where known), and both scrub
+# signatures, tokens and secrets from every line (config.logs).
+LOG_FORMAT = env("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "config.logs.RequestContextFilter"}},
+    "formatters": {
+        "plain": {
+            "()": "config.logs.PlainFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+        },
+        "json": {"()": "config.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # One line per request comes from config.middleware (with its id); Django's own
+        # request logger would repeat 4xx/5xx lines without it.
+        "django.request": {"level": "ERROR"},
+    },
 }
+
+# Metrics (GET /metrics, Prometheus text format). Every process (daphne, workers, the
+# dispatcher) writes its counters under PROMETHEUS_MULTIPROC_DIR and the endpoint adds
+# them up: the variable must be set before prometheus_client is imported, hence here,
+# in the environment too. `make run` empties the folder at start.
+PROMETHEUS_MULTIPROC_DIR = env("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus"))
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
+Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+# A bearer token for /metrics; without one, only the loopback may read it.
+METRICS_TOKEN = env("METRICS_TOKEN")
+# Workspace ids as a label of the run metrics (unbounded cardinality: off by default).
+METRICS_WORKSPACE_LABEL = env_bool("METRICS_WORKSPACE_LABEL", False)
+
+# Health (GET /readyz): a worker counts as alive while its heartbeat is this fresh.
+WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 2)
+READY_WORKER_STALE_SECONDS = env_int("READY_WORKER_STALE_SECONDS", 8)
+READY_OUTBOX_MAX_BACKLOG = env_int("READY_OUTBOX_MAX_BACKLOG", 1000)
+READY_OUTBOX_MAX_AGE_SECONDS = env_int("READY_OUTBOX_MAX_AGE_SECONDS", 300)
+# Events that cannot reach the push server are retried quietly this long (the server may
+# not listen yet, as during `make run`'s seed); after it, each failure is a WARNING.
+OUTBOX_QUIET_SECONDS = env_int("OUTBOX_QUIET_SECONDS", 60)
+
+# Housekeeping (ops.housekeeping, a periodic job of the workers): retention and alerts.
+HOUSEKEEPING_INTERVAL_SECONDS = env_int("HOUSEKEEPING_INTERVAL_SECONDS", 60)
+RETENTION_OUTBOX_DAYS = env_int("RETENTION_OUTBOX_DAYS", 7)  # delivered events; 0 keeps
+RETENTION_JOBS_DAYS = env_int("RETENTION_JOBS_DAYS", 7)  # finished queue jobs; 0 keeps
+RETENTION_LOG_DAYS = env_int("RETENTION_LOG_DAYS", 90)  # log lines of ended runs; 0 keeps
+RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 1000)  # rows per DELETE
+STUCK_PENDING_MINUTES = env_int("STUCK_PENDING_MINUTES", 10)
+STUCK_HEARTBEAT_SECONDS = env_int("STUCK_HEARTBEAT_SECONDS", 120)
+FAILURE_SPIKE_WINDOW_MINUTES = env_int("FAILURE_SPIKE_WINDOW_MINUTES", 60)
+FAILURE_SPIKE_MIN_RUNS = env_int("FAILURE_SPIKE_MIN_RUNS", 5)
+FAILURE_SPIKE_PERCENT = env_int("FAILURE_SPIKE_PERCENT", 50)
 
 # HTTPS: behind a TLS-terminating proxy, set SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO.
 # With an https SITE_URL in production, cookies are secure, HTTP redirects to HTTPS and

@@ -21,6 +21,8 @@ api_patterns: list[URLPattern | URLResolver] = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
+    # /healthz, /readyz, /metrics: outside /api/, where probes and scrapers look.
+    path("", include("ops.urls")),
 ]
 
 handler404 = "config.exceptions.json_not_found"

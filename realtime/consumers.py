@@ -21,6 +21,7 @@ from channels.generic.http import AsyncHttpConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from config import metrics
 from realtime import grants, http_api, protocol
 from realtime.fanout import hub, send_to_group
 
@@ -47,15 +48,23 @@ class PusherSocketConsumer(AsyncWebsocketConsumer):
             return
         self.socket_id = f"{secrets.randbelow(10**9)}.{secrets.randbelow(10**9)}"
         data = {"socket_id": self.socket_id, "activity_timeout": protocol.ACTIVITY_TIMEOUT}
+        metrics.websocket_connections.inc()
         await self._send("pusher:connection_established", json.dumps(data))
 
     async def disconnect(self, code: int) -> None:
-        for channel in getattr(self, "channels", set()):
+        socket_id = getattr(self, "socket_id", "")
+        if socket_id:
+            metrics.websocket_connections.dec()
+            self.socket_id = ""
+        channels: set[str] = getattr(self, "channels", set())
+        metrics.websocket_subscriptions.dec(len(channels))
+        for channel in channels:
             await hub().leave(protocol.group_name(channel), self)
+        self.channels = set()
         if getattr(self, "access_check", None) is not None:
             self.access_check.cancel()  # type: ignore[union-attr]
             try:
-                await database_sync_to_async(grants.forget)(self.socket_id)
+                await database_sync_to_async(grants.forget)(socket_id)
             except Exception:  # a socket's end never fails; its grants only go stale
                 logger.warning("Could not forget the grants of %s", self.socket_id, exc_info=True)
 
@@ -71,6 +80,7 @@ class PusherSocketConsumer(AsyncWebsocketConsumer):
                 lost = await database_sync_to_async(grants.lost_channels)(self.socket_id, private)
                 for channel in lost:
                     self.channels.discard(channel)
+                    metrics.websocket_subscriptions.dec()
                     await hub().leave(protocol.group_name(channel), self)
                     await self._error(
                         protocol.UNAUTHORIZED, f"Access to {channel} ended", channel=channel
@@ -117,6 +127,7 @@ class PusherSocketConsumer(AsyncWebsocketConsumer):
             return
         if channel not in self.channels:
             self.channels.add(channel)
+            metrics.websocket_subscriptions.inc()
             await hub().join(protocol.group_name(channel), self, self.pusher_event)
         if channel.startswith(protocol.PRIVATE_PREFIX) and self.access_check is None:
             self.access_check = asyncio.ensure_future(self.follow_access())
@@ -126,6 +137,7 @@ class PusherSocketConsumer(AsyncWebsocketConsumer):
         channel = data.get("channel")
         if isinstance(channel, str) and channel in self.channels:
             self.channels.discard(channel)
+            metrics.websocket_subscriptions.dec()
             await hub().leave(protocol.group_name(channel), self)
 
     async def pusher_event(self, message: dict[str, Any]) -> None:

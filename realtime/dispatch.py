@@ -14,10 +14,13 @@ import logging
 import uuid
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
 from django.tasks import task
 from django.utils import timezone
 
+from config import metrics
+from config.logs import scrub
 from realtime.models import OutboxChannel, OutboxEvent
 from realtime.protocol import encode_data
 from realtime.publishers import BATCH_SIZE, Outgoing, get_publisher
@@ -137,12 +140,20 @@ def _send_due(channel: str, now: datetime | None) -> tuple[int, bool]:
     sent = 0
     for start in range(0, len(pending), BATCH_SIZE):
         chunk = pending[start : start + BATCH_SIZE]
+        metrics.outbox_delivery_attempts.inc()
         try:
             publisher.send([_outgoing(event) for event in chunk])
         except Exception as error:
+            metrics.outbox_delivery_failures.inc()
             _record_failure(chunk[0], error)
             return sent, True
-        OutboxEvent.objects.filter(pk__in=[e.pk for e in chunk]).update(sent_at=timezone.now())
+        delivered_at = timezone.now()
+        OutboxEvent.objects.filter(pk__in=[e.pk for e in chunk]).update(sent_at=delivered_at)
+        metrics.outbox_delivered.inc(len(chunk))
+        for event in chunk:
+            metrics.outbox_delivery_lag.observe(
+                max((delivered_at - event.created_at).total_seconds(), 0)
+            )
         sent += len(chunk)
     return sent, False
 
@@ -157,12 +168,18 @@ def _outgoing(event: OutboxEvent) -> Outgoing:
 
 
 def _record_failure(event: OutboxEvent, error: Exception) -> None:
+    """Notes the failure on the channel's head event for its next attempt. The error text
+    is scrubbed: the pusher client's exceptions carry the signed URL."""
     attempts = event.attempts + 1
+    now = timezone.now()
+    reason = scrub(f"{type(error).__name__}: {error}")[:2000]
     OutboxEvent.objects.filter(pk=event.pk).update(
-        attempts=attempts,
-        last_error=f"{type(error).__name__}: {error}"[:2000],
-        next_attempt_at=timezone.now() + backoff(attempts),
+        attempts=attempts, last_error=reason, next_attempt_at=now + backoff(attempts)
     )
-    logger.warning(
-        "Sending %s#%s failed (attempt %s): %s", event.channel, event.seq, attempts, error
+    # An event younger than OUTBOX_QUIET_SECONDS waits quietly: the push server may not
+    # listen yet (`make run` seeds before it starts); the dispatcher sends it when it does.
+    waited = (now - event.created_at).total_seconds()
+    level = logging.WARNING if waited > settings.OUTBOX_QUIET_SECONDS else logging.DEBUG
+    logger.log(
+        level, "Sending %s#%s failed (attempt %s): %s", event.channel, event.seq, attempts, reason
     )

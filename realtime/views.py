@@ -1,3 +1,4 @@
+from django.conf import settings
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
@@ -39,7 +40,8 @@ class ChannelAuthView(APIView):
 
 
 class EventListView(APIView):
-    """The outbox replay: a channel's events after a seq, for clients catching up."""
+    """The outbox replay: a channel's events after a seq, for clients catching up; 410
+    REPLAY_WINDOW_EXCEEDED when retention deleted events after that seq (reload)."""
 
     @extend_schema(
         operation_id="events_list",
@@ -55,6 +57,13 @@ class EventListView(APIView):
                         "limit": serializers.IntegerField(),
                         "hasMore": serializers.BooleanField(),
                         "nextAfter": serializers.IntegerField(allow_null=True),
+                        "oldestSeq": serializers.IntegerField(
+                            help_text="The oldest seq the replay still has (0: none yet); "
+                            "`after` below oldestSeq - 1 is 410 REPLAY_WINDOW_EXCEEDED."
+                        ),
+                        "retentionDays": serializers.IntegerField(
+                            help_text="How long delivered events are kept (0: forever)."
+                        ),
                     },
                 ),
             },
@@ -66,12 +75,14 @@ class EventListView(APIView):
         channel = query.validated_data["channel"]
         if not may_listen(request.user, channel):
             raise NotFound()
-        rows, has_more = selectors.events_after(
+        rows, has_more, oldest = selectors.events_after(
             channel, query.validated_data["after"], query.validated_data["limit"]
         )
         pagination = {
             "limit": query.validated_data["limit"],
             "hasMore": has_more,
             "nextAfter": rows[-1].seq if has_more else None,
+            "oldestSeq": oldest,
+            "retentionDays": settings.RETENTION_OUTBOX_DAYS,
         }
         return success(OutboxEventSerializer(rows, many=True).data, pagination=pagination)

@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db import connection
 from rest_framework.exceptions import APIException, MethodNotAllowed, NotFound
 
+from config import metrics
 from config.exceptions import exception_handler
 from realtime.fanout import hub
 from runs.logs import log_group, log_rows, stream_state
@@ -67,6 +68,7 @@ class LogStreamConsumer(AsyncHttpConsumer):
         super().__init__(*args, **kwargs)
         self.last_seq = 0
         self.streaming = False
+        self.counted = False  # an open stream counted in the sse_streams gauge
         self.finished = False
         self.lock = asyncio.Lock()
         self.workflow_status: str | None = None
@@ -112,7 +114,8 @@ class LogStreamConsumer(AsyncHttpConsumer):
                 (b"X-Accel-Buffering", b"no"),
             ]
         )
-        self.streaming = True
+        self.streaming = self.counted = True
+        metrics.sse_streams.inc()
         self.group = log_group(self.task_id)
         await hub().join(self.group, self, self.group_message)  # first: no line missed
         state = await db_read(stream_state)(self.task_id)
@@ -263,6 +266,9 @@ class LogStreamConsumer(AsyncHttpConsumer):
                 await self.end(reason=f"Access ended: {error.detail}")
 
     async def disconnect(self) -> None:
+        if self.counted:
+            metrics.sse_streams.dec()
+            self.counted = False
         self.finished = True
         current = asyncio.current_task()
         for timer in self.timers:

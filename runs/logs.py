@@ -20,6 +20,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import connection, transaction
 
+from config import metrics
 from realtime.fanout import send_to_group
 from runs.models import LogStream, TaskLog, TaskRun
 from tasks.events import iso
@@ -131,11 +132,13 @@ class LogWriter:
 
     def write(self, stream: str, line: str) -> None:
         if self.truncated:
+            metrics.log_lines_truncated.inc()
             return
         text = redact(line.rstrip("\r\n"), self.secrets)
         size = len(text.encode())
         if self.lines_kept + 1 > self.max_lines or self.bytes_kept + size > self.max_bytes:
             self.truncated = True
+            metrics.log_lines_truncated.inc()
             self.buffer.append(
                 (
                     LogStream.SYSTEM,
@@ -162,6 +165,7 @@ class LogWriter:
         lines, self.buffer = self.buffer, []
         self.last_flush = time.monotonic()
         append_lines(self.run, lines)
+        metrics.log_lines_written.inc(len(lines))
 
 
 def log_rows(

@@ -55,6 +55,8 @@ class TaskRun(models.Model):
     exit_code = models.IntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
     halt_requested = models.BooleanField(default=False)
+    # The X-Request-ID of the request that queued it: its worker's log records carry it.
+    request_id = models.CharField(max_length=64, blank=True, default="")
 
     objects = TaskRunQuerySet.as_manager()
 

@@ -16,10 +16,11 @@ from django.utils import timezone
 from django_tasks_db.backend import DatabaseBackend
 from django_tasks_db.models import DBTaskResult
 
+from config import metrics
 from runs.logs import notify
 from runs.models import TaskRun, W
 from runs.turns import lock_task, new_run
-from runs.worker import start_next
+from runs.worker import record_end, start_next
 from tasks import workflow
 from tasks.events import announce
 
@@ -83,6 +84,8 @@ def _reap(run: TaskRun, seconds: int) -> int:
             W.ERROR, error=reason
         ):
             return 0
+        metrics.runs_reaped.inc()
+        record_end(run, task, W.ERROR)
         if requeue:
             new_run(task)
         else:

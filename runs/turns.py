@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 
+from config import logs
 from runs.models import TaskRun, W
 from tasks import workflow
 from tasks.events import announce
@@ -61,7 +62,9 @@ def new_run(locked: Task, *, is_retry: bool = False) -> TaskRun:
     """Adds a PENDING run to the locked task and moves the task to PENDING (or keeps it
     IN_PROGRESS while its current run goes on: the new run is its next turn)."""
     number = (locked.runs.aggregate(last=Max("number"))["last"] or 0) + 1
-    run = TaskRun.objects.create(task=locked, number=number, status=W.PENDING)
+    run = TaskRun.objects.create(
+        task=locked, number=number, status=W.PENDING, request_id=logs.request_id.get() or ""
+    )
     running = locked.runs.filter(status=W.IN_PROGRESS).exists()
     retries = F("retries") + 1 if is_retry and number > 1 else F("retries")
     if workflow.move(locked, W.IN_PROGRESS if running else W.PENDING, error="", retries=retries):

@@ -25,6 +25,8 @@ from django.utils import timezone
 
 from chat.models import ArtifactType, ChatMessage
 from chat.services import MAX_MESSAGE_BYTES, ArtifactInput, post_assistant_message
+from config import metrics
+from config.logs import log_context
 from runs.logs import LogWriter, notify
 from runs.models import LogStream, TaskRun, W
 from runs.robot_config import Resolved, resolve
@@ -52,7 +54,12 @@ REAPED = "No heartbeat for {seconds} s: the worker running it stopped."
 
 @task()
 def run_task(run_id: str) -> str | None:
-    return execute_run(run_id)
+    # The run's records carry the id of the request that queued it (config.logs).
+    ids = TaskRun.objects.filter(pk=run_id).values_list("request_id", "task__workspace_id")
+    request_id, workspace_id = ids.first() or ("", None)
+    with log_context(request_id or None, workspace=str(workspace_id) if workspace_id else None):
+        logger.info("Run %s picked up", run_id)
+        return execute_run(run_id)
 
 
 def enqueue(run_id: Any) -> None:
@@ -78,7 +85,7 @@ def this_worker() -> str:
 
 def claim(run_id: str, worker_id: str) -> TaskRun | None:
     """PENDING -> IN_PROGRESS, only when neither the task nor its group runs anything."""
-    run = TaskRun.objects.filter(pk=run_id).only("task_id", "status").first()
+    run = TaskRun.objects.filter(pk=run_id).only("task_id", "status", "created_at").first()
     if run is None or run.status != W.PENDING:
         return None
     with transaction.atomic():
@@ -94,6 +101,8 @@ def claim(run_id: str, worker_id: str) -> TaskRun | None:
             W.IN_PROGRESS, started_at=now, heartbeat_at=now, worker_id=worker_id
         ):
             return None
+        metrics.runs_started.inc()
+        metrics.run_queue_wait.observe(max((now - run.created_at).total_seconds(), 0))
         if workflow.move(task, W.IN_PROGRESS, now=now, workflow_started_at=now):
             announce(task, "task-updated")
     return TaskRun.objects.select_related("task__robot", "task__repository").get(pk=run_id)
@@ -244,6 +253,14 @@ def execute_run(run_id: str, worker_id: str | None = None) -> str | None:
     return finish_run(run, outcome, secrets)
 
 
+def record_end(run: TaskRun, task: Any, status: str) -> None:
+    metrics.runs_finished.labels(status, metrics.workspace_label(task.workspace_id)).inc()
+    if run.started_at is not None:
+        elapsed = (timezone.now() - run.started_at).total_seconds()
+        metrics.run_duration.labels(status).observe(max(elapsed, 0))
+    logger.info("Run %s ended: %s", run.pk, status)
+
+
 def finish_run(run: TaskRun, outcome: Outcome, secrets: list[str]) -> str | None:
     """Records the outcome (only if the run is still IN_PROGRESS: the reaper may have taken
     it), moves the task on, sends its events, and starts what waits behind it."""
@@ -255,6 +272,7 @@ def finish_run(run: TaskRun, outcome: Outcome, secrets: list[str]) -> str | None
         )
         if not ended:
             return None
+        record_end(run, task, outcome.status)
         changes: dict[str, Any] = {"error": error}
         if outcome.output_text:
             changes["output_text"] = redact(outcome.output_text, secrets)

@@ -2,6 +2,20 @@
 recorded in this process (tests.recording) instead of pushed. Tests that need the real
 publisher aim it at a server (tests/realtime/conftest.py: publish_to)."""
 
+import atexit
+import os
+import shutil
+import tempfile
+
+# Metrics of this test run (and of the servers it starts, which inherit the variable)
+# in a folder of their own, read by the tests of /metrics, removed at the end
+# (TASKDESK_KEEP_TEST_METRICS=1 keeps it, to look at what the live servers counted).
+if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    _metrics_dir = tempfile.mkdtemp(prefix="taskdesk-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+    if not os.environ.get("TASKDESK_KEEP_TEST_METRICS"):
+        atexit.register(shutil.rmtree, _metrics_dir, ignore_errors=True)
+
 from config.settings import *  # noqa: F403
 
 REALTIME_PUBLISHER = "tests.recording.RecordingPublisher"

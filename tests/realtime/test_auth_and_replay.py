@@ -5,8 +5,9 @@ from django.conf import settings
 
 from realtime import protocol
 from realtime.events import publish, task_channel, workspace_channel
+from realtime.models import OutboxEvent
 from tests.factories import TaskFactory
-from tests.personas import PERSONAS, assert_error
+from tests.personas import PERSONAS, assert_error, expect
 
 # Channel auth and replay are granted to members; anyone else gets the contract's 404, as
 # for every row a caller may not see.
@@ -137,7 +138,13 @@ def test_event_replay_pages_after_a_seq(api, task, django_assert_num_queries):
     first = client.get("/api/events", {"channel": channel, "after": 1, "limit": 2}).json()
     assert [e["seq"] for e in first["data"]] == [2, 3]
     assert first["data"][0]["data"] == {"taskId": str(task.id), "n": 1}  # verbatim keys
-    assert first["pagination"] == {"limit": 2, "hasMore": True, "nextAfter": 3}
+    assert first["pagination"] == {
+        "limit": 2,
+        "hasMore": True,
+        "nextAfter": 3,
+        "oldestSeq": 1,
+        "retentionDays": 7,
+    }
     rest = client.get("/api/events", {"channel": channel, "after": 3, "limit": 50}).json()
     assert [e["seq"] for e in rest["data"]] == [4, 5]
     assert rest["pagination"]["hasMore"] is False
@@ -152,8 +159,9 @@ def test_event_replay_query_count_does_not_grow_with_rows(
     for n in range(count):
         publish(channel, "e", n)
     client = api("viewer")
-    # token, its last-used stamp, the task's workspace, the caller's roles, the events
-    with django_assert_num_queries(5):
+    # token, its last-used stamp, the task's workspace, the caller's roles, the oldest seq
+    # kept (the replay window), the events
+    with django_assert_num_queries(6):
         response = client.get("/api/events", {"channel": channel, "limit": 100})
     assert len(response.json()["data"]) == count
 
@@ -163,3 +171,25 @@ def test_event_replay_query_count_does_not_grow_with_rows(
 )
 def test_event_replay_refuses_bad_queries(api, query):
     assert_error(api("owner").get("/api/events", query), 400, "VALIDATION_ERROR")
+
+
+def test_replay_beyond_the_window_is_410_and_names_the_oldest_seq(api, task):
+    channel = task_channel(task.id)
+    for n in range(4):
+        publish(channel, "e", n)
+    OutboxEvent.objects.filter(channel=channel, seq__lte=2).delete()  # retention took them
+    client = api("viewer")
+    response = client.get("/api/events", {"channel": channel, "after": 1})
+    assert_error(response, 410, "REPLAY_WINDOW_EXCEEDED")
+    kept = expect(client.get("/api/events", {"channel": channel, "after": 2}), 200)
+    assert [e["seq"] for e in kept["data"]] == [3, 4]
+    assert kept["pagination"]["oldestSeq"] == 3
+
+
+def test_replay_of_a_channel_whose_events_all_went_is_410(api, task):
+    channel = task_channel(task.id)
+    publish(channel, "e", 1)
+    OutboxEvent.objects.filter(channel=channel).delete()
+    client = api("viewer")
+    assert_error(client.get("/api/events", {"channel": channel}), 410, "REPLAY_WINDOW_EXCEEDED")
+    assert expect(client.get("/api/events", {"channel": channel, "after": 1}), 200)["data"] == []
