@@ -20,6 +20,8 @@ api_patterns: list[URLPattern | URLResolver] = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
+    # The web console (dashboard/console.py): `/` is its home, or its sign-in page.
+    path("", include("dashboard.console_urls")),
 ]
 
 handler404 = "config.exceptions.json_not_found"

@@ -2,7 +2,9 @@
 
 Events: `init` (the last `tail` lines, or none when resuming, and the task state),
 `log` (one line; SSE `id:` is its seq), `status` (workflow status changes), `end` (no
-run left). Resume with `Last-Event-ID` or `?after=`: the stream joins the task's
+run left). Who: a member, by token (Bearer or ?token=) or by the Django session (config.routing puts
+the session and auth middleware in front of this consumer for the console). Resume with
+`Last-Event-ID` or `?after=`: the stream joins the task's
 Channels group first, then reads the database catch-up, and drops any seq it already
 sent, so every line after the given seq arrives once. A gap in what the group delivers
 (a full channel, a layer that does not cross processes) is filled from the database, which
@@ -94,7 +96,9 @@ class LogStreamConsumer(AsyncHttpConsumer):
             params = stream_query(
                 {key: values[0] for key, values in query.items()}, headers.get("last-event-id")
             )
-            await db_read(authorize_log_stream)(self.token(headers, params), self.task_id)
+            await db_read(authorize_log_stream)(
+                self.token(headers, params), self.task_id, self.scope.get("user")
+            )
         except APIException as error:
             await self.refuse(error)
             return
