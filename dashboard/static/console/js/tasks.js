@@ -38,7 +38,8 @@ function apiFilters(state) {
 function syncForm(state) {
   for (const name of FILTERS) {
     const field = form.elements.namedItem(name);
-    if (field && field.value !== state[name] && document.activeElement !== field) field.value = state[name];
+    const value = name === "sortBy" ? state[name] || "updatedAt" : state[name];
+    if (field && field.value !== value && document.activeElement !== field) field.value = value;
   }
   form.elements.namedItem("tab").value = state.tab;
   for (const tab of document.querySelectorAll("[data-tab]")) {
