@@ -175,7 +175,11 @@ def _shell(
     waiting-for-input count, and what the page's script needs to go live."""
     user = request.user
     workspaces = list(workspaces_of(user))  # type: ignore[arg-type]
-    role = next((w.role for w in workspaces if workspace and w.id == workspace.id), None)
+    # workspaces_of() annotates each row with the caller's `role`.
+    role = next(
+        (getattr(w, "role", None) for w in workspaces if workspace and w.id == workspace.id),
+        None,
+    )
     channels = channels or []
     page: dict[str, Any] = {
         "workspace": workspace.slug if workspace else None,
@@ -203,4 +207,3 @@ def _camel(config: dict[str, Any]) -> dict[str, Any]:
         "".join(p if i == 0 else p.title() for i, p in enumerate(k.split("_"))): v
         for k, v in config.items()
     }
-

@@ -57,9 +57,7 @@ def logs_task_for(user: User, task_id: UUID, min_role: str = Role.VIEWER) -> Tas
     return task
 
 
-def authorize_log_stream(
-    raw_token: str | None, task_id: UUID, session_user: Any = None
-) -> Task:
+def authorize_log_stream(raw_token: str | None, task_id: UUID, session_user: Any = None) -> Task:
     """The SSE stream's check: any member, by a valid token (Bearer or ?token=) or, for
     the web console's EventSource, the Django session; logs on. A token, when given,
     wins: a bad one is 401 even with a session."""

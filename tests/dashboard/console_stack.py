@@ -22,6 +22,9 @@ from tests.realtime.live import free_port, last_line, manage, server_env
 
 ROOT = Path(settings.BASE_DIR)
 WAIT = 60.0
+DAPHNE = [sys.executable, "-m", "daphne", "-b", "127.0.0.1"]
+WORKER = [sys.executable, "manage.py", "db_worker", "--interval", "0.1", "--no-reload"]
+WORKER += ["--no-startup-delay"]
 
 SEED = """
 import json
@@ -31,12 +34,16 @@ from chat.services import ArtifactInput, post_assistant_message, post_message
 from tasks.models import Priority, Repository, Robot, Task, TaskGroup, WorkflowStatus
 
 def person(name, ws, role):
-    user = User.objects.create_user(name, f"{name}@example.com", f"{name}-password-1", name=name.title())
+    user = User.objects.create_user(
+        name, f"{name}@example.com", f"{name}-password-1", name=name.title()
+    )
     if ws is not None:
         Membership.objects.create(workspace=ws, user=user, role=role)
     return user
 
-owner = User.objects.create_user("olive", "olive@example.com", "olive-password-1", name="Olive Owner")
+owner = User.objects.create_user(
+    "olive", "olive@example.com", "olive-password-1", name="Olive Owner"
+)
 acme = Workspace.objects.create(slug="acme", name="Acme", owner=owner)
 Membership.objects.create(workspace=acme, user=owner, role=Role.OWNER)
 viewer = person("vera", acme, Role.VIEWER)
@@ -44,23 +51,35 @@ outsider = User.objects.create_user("oscar", "oscar@example.com", "oscar-passwor
 elsewhere = Workspace.objects.create(slug="elsewhere", name="Elsewhere", owner=outsider)
 Membership.objects.create(workspace=elsewhere, user=outsider, role=Role.OWNER)
 
-web = Repository.objects.create(workspace=acme, name="web", repository_url="https://git.example.com/web.git")
-api = Repository.objects.create(workspace=acme, name="api", repository_url="https://git.example.com/api.git")
+web = Repository.objects.create(
+    workspace=acme, name="web", repository_url="https://git.example.com/web.git"
+)
+api = Repository.objects.create(
+    workspace=acme, name="api", repository_url="https://git.example.com/api.git"
+)
 echo = Robot.objects.create(workspace=acme, name="Echo robot", runner="scripted", config={})
 slow_steps = []
 for n in range(1, 41):
     slow_steps += [{"log": f"slow line {n}"}, {"sleep": 0.15}]
 slow_steps.append({"message": "Slow work done."})
-slow = Robot.objects.create(workspace=acme, name="Slow robot", runner="scripted", config={"steps": slow_steps})
-group = TaskGroup.objects.create(workspace=acme, kind="issue", binding_key="#7", title="Checkout is slow", repository=web)
+slow = Robot.objects.create(
+    workspace=acme, name="Slow robot", runner="scripted", config={"steps": slow_steps}
+)
+group = TaskGroup.objects.create(
+    workspace=acme, kind="issue", binding_key="#7", title="Checkout is slow", repository=web
+)
 
 def task(title, **extra):
-    fields = {"workspace": acme, "created_by": owner, "repository": web, "robot": echo, "title": title}
+    fields = {
+        "workspace": acme, "created_by": owner, "repository": web, "robot": echo, "title": title
+    }
     fields.update(extra)
     return Task.objects.create(**fields)
 
 echo_task = task("Say hello to the echo robot", branch="feature/hello", group=group)
-slow_task = task("Slow build with many log lines", robot=slow, repository=api, priority=Priority.HIGH)
+slow_task = task(
+    "Slow build with many log lines", robot=slow, repository=api, priority=Priority.HIGH
+)
 failed = task("Flaky deploy that failed", workflow_status=WorkflowStatus.FAILED, group=group)
 viewer_failed = task("Another failed migration", workflow_status=WorkflowStatus.FAILED)
 form_task = task("Choose the release branch", workflow_status=WorkflowStatus.IN_PROGRESS)
@@ -72,17 +91,30 @@ post_assistant_message(form_task, "Which branch should I release?", artifacts=[A
         {"actionType": "button", "optionLabel": "develop"}]})])
 post_message(task=echo_task, message="Show me the patch.", author=owner, ask_robot=False)
 post_assistant_message(echo_task, "Here it is.", artifacts=[
-    ArtifactInput(type=ArtifactType.DIFF, content={"filename": "app.py", "diff": "--- a/app.py\\n+++ b/app.py\\n@@ -1 +1 @@\\n-print('hi')\\n+print('hello')"}),
-    ArtifactInput(type=ArtifactType.CODE, content={"language": "python", "content": "print('hello')"}),
-    ArtifactInput(type=ArtifactType.PULL_REQUEST, content={"url": "https://git.example.com/web/pull/3", "title": "Say hello", "status": "open", "number": 3}),
+    ArtifactInput(type=ArtifactType.DIFF, content={
+        "filename": "app.py",
+        "diff": "--- a/app.py\\n+++ b/app.py\\n@@ -1 +1 @@\\n-print('hi')\\n+print('hello')",
+    }),
+    ArtifactInput(
+        type=ArtifactType.CODE, content={"language": "python", "content": "print('hello')"}
+    ),
+    ArtifactInput(type=ArtifactType.PULL_REQUEST, content={
+        "url": "https://git.example.com/web/pull/3", "title": "Say hello", "status": "open",
+        "number": 3,
+    }),
 ])
 for n in range(30):
     task(f"Filler task {n:02d}", workflow_status=WorkflowStatus.COMPLETED, priority=Priority.LOW)
-task("Elsewhere secret", workspace=elsewhere, repository=None, robot=None, created_by=outsider)
+task(
+    "Elsewhere secret", workspace=elsewhere, repository=None, robot=None, created_by=outsider
+)
 print(json.dumps({
     "owner_token": ApiToken.issue(owner, "browser")[1],
-    "echo_task": str(echo_task.id), "slow_task": str(slow_task.id), "failed_task": str(failed.id),
-    "viewer_failed_task": str(viewer_failed.id), "form_task": str(form_task.id),
+    "echo_task": str(echo_task.id),
+    "slow_task": str(slow_task.id),
+    "failed_task": str(failed.id),
+    "viewer_failed_task": str(viewer_failed.id),
+    "form_task": str(form_task.id),
     "group": str(group.id), "workspace_id": str(acme.id),
     "echo_robot": str(echo.id), "slow_robot": str(slow.id),
 }))
@@ -140,8 +172,7 @@ class Stack:
         log = self.logs / f"daphne{self.starts}.log"
         handle = log.open("wb")
         self.server = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
-            + ["config.asgi:application"],
+            [*DAPHNE, "-p", str(self.port), "config.asgi:application"],
             cwd=ROOT,
             env=self.env(),
             stdout=handle,
@@ -167,8 +198,7 @@ class Stack:
 
     def start_worker(self) -> None:
         self.worker = subprocess.Popen(
-            [sys.executable, "manage.py", "db_worker", "--interval", "0.1", "--no-reload"]
-            + ["--no-startup-delay", "--worker-id", "console-browser"],
+            [*WORKER, "--worker-id", "console-browser"],
             cwd=ROOT,
             env=self.env(),
             stdout=(self.logs / "worker.log").open("wb"),

@@ -33,9 +33,12 @@ def api(stack: Stack, token: str, method: str, path: str, body: Any = None) -> A
 
 
 def log_seqs(page: Any) -> list[int]:
-    return [int(s) for s in page.locator("#log-lines .log-line").evaluate_all(
-        "nodes => nodes.map(n => n.dataset.seq)"
-    )]
+    return [
+        int(s)
+        for s in page.locator("#log-lines .log-line").evaluate_all(
+            "nodes => nodes.map(n => n.dataset.seq)"
+        )
+    ]
 
 
 def test_signed_out_root_opens_the_sign_in_page(browser: Any, stack: Any) -> None:
@@ -66,7 +69,7 @@ def test_sign_in_lands_on_the_workspace_tasks_with_tiles(signed_in: Any) -> None
 
 
 def test_search_and_filters_are_server_side_and_kept_in_the_url(signed_in: Any, stack: Any) -> None:
-    running, seeded = stack
+    _running, seeded = stack
     page = signed_in("olive")
     expect(page.locator("#task-list .row")).to_have_count(25)
     page.get_by_role("button", name="Load more").click()
@@ -103,12 +106,25 @@ def test_rows_change_live_without_a_reload(signed_in: Any, stack: Any) -> None:
     running, seeded = stack
     page = signed_in("olive")
     expect(page.locator("#task-list .row").first).to_be_visible()
-    page.wait_for_function("window.taskdeskRealtime && window.taskdeskRealtime.connection.state === 'connected'")
-    created = api(running, seeded["owner_token"], "POST", "/api/tasks", {
-        "workspaceId": seeded["workspace_id"], "title": "Born while you watched"})["data"]
+    page.wait_for_function(
+        "window.taskdeskRealtime && window.taskdeskRealtime.connection.state === 'connected'"
+    )
+    created = api(
+        running,
+        seeded["owner_token"],
+        "POST",
+        "/api/tasks",
+        {"workspaceId": seeded["workspace_id"], "title": "Born while you watched"},
+    )["data"]
     row = page.locator(f'#task-list .row[data-id="{created["id"]}"]')
     expect(row).to_be_visible()
-    api(running, seeded["owner_token"], "PATCH", f"/api/tasks/{created['id']}", {"title": "Renamed live"})
+    api(
+        running,
+        seeded["owner_token"],
+        "PATCH",
+        f"/api/tasks/{created['id']}",
+        {"title": "Renamed live"},
+    )
     expect(row.locator(".title")).to_have_text("Renamed live")
 
 
@@ -122,14 +138,18 @@ def test_a_message_gets_the_robots_answer_and_logs_live(signed_in: Any, stack: A
     page.get_by_label("Message").fill("hello from the browser")
     page.get_by_role("button", name="Send").click()
     expect(page.locator(".message.user .text").last).to_have_text("hello from the browser")
-    expect(page.locator(".message.assistant .text").last).to_have_text("Echo: hello from the browser")
+    expect(page.locator(".message.assistant .text").last).to_have_text(
+        "Echo: hello from the browser"
+    )
     logs = page.get_by_role("region", name="Logs")
     expect(logs.locator(".log-line .text").filter(has_text="answering")).to_have_count(1)
     expect(page.locator("[data-task-status]")).to_have_text("completed")
     shoot(page, "task")
     narrow = signed_in("olive", NARROW)
     narrow.goto(f"/tasks/{seeded['echo_task']}")
-    expect(narrow.locator(".message.assistant .text").last).to_have_text("Echo: hello from the browser")
+    expect(narrow.locator(".message.assistant .text").last).to_have_text(
+        "Echo: hello from the browser"
+    )
     shoot(narrow, "task")
 
 
@@ -182,14 +202,21 @@ def test_retry_a_failed_task(signed_in: Any, stack: Any) -> None:
     expect(page.get_by_role("button", name="Halt")).to_be_hidden()
     page.get_by_role("button", name="Retry").click()
     expect(page.locator("[data-task-status]")).to_have_text("completed")
-    expect(page.locator(".message.assistant .text").last).to_have_text("Echo: Flaky deploy that failed")
+    expect(page.locator(".message.assistant .text").last).to_have_text(
+        "Echo: Flaky deploy that failed"
+    )
     expect(page.locator("[data-task-run]")).to_have_text("#1 completed")
 
 
 def test_archive_then_delete_with_a_confirmation(signed_in: Any, stack: Any) -> None:
     running, seeded = stack
-    created = api(running, seeded["owner_token"], "POST", "/api/tasks", {
-        "workspaceId": seeded["workspace_id"], "title": "Short-lived"})["data"]
+    created = api(
+        running,
+        seeded["owner_token"],
+        "POST",
+        "/api/tasks",
+        {"workspaceId": seeded["workspace_id"], "title": "Short-lived"},
+    )["data"]
     page = signed_in("olive")
     page.goto(f"/tasks/{created['id']}")
     page.get_by_role("button", name="Archive").click()
@@ -219,15 +246,19 @@ def test_an_outsider_gets_404(signed_in: Any, stack: Any) -> None:
     _, seeded = stack
     page = signed_in("oscar")
     expect(page).to_have_url(re.compile(r"/w/elsewhere/tasks$"))
-    for path in (f"/tasks/{seeded['echo_task']}", "/w/acme/tasks", f"/groups/{seeded['group']}",
-                 "/tasks/not-a-uuid"):
+    for path in (
+        f"/tasks/{seeded['echo_task']}",
+        "/w/acme/tasks",
+        f"/groups/{seeded['group']}",
+        "/tasks/not-a-uuid",
+    ):
         response = page.goto(path)
         assert response.status == 404, path
         expect(page.get_by_role("heading", name="Not found")).to_be_visible()
 
 
 def test_groups_and_settings_pages(signed_in: Any, stack: Any) -> None:
-    _, seeded = stack
+    _, _seeded = stack
     for viewport in (WIDE, NARROW):
         page = signed_in("olive", viewport)
         page.get_by_role("link", name="Task groups").click()
@@ -235,7 +266,9 @@ def test_groups_and_settings_pages(signed_in: Any, stack: Any) -> None:
         shoot(page, "groups")
         page.get_by_role("link", name="Checkout is slow").click()
         expect(page.locator(".turn")).to_have_count(2)
-        expect(page.locator(".turn .task-card").first).to_contain_text("Say hello to the echo robot")
+        expect(page.locator(".turn .task-card").first).to_contain_text(
+            "Say hello to the echo robot"
+        )
         shoot(page, "group")
         page.get_by_role("link", name="Settings").click()
         expect(page.locator("#members tr")).to_have_count(2)

@@ -29,7 +29,11 @@ def test_root_signed_out_is_the_sign_in_page(db: Any) -> None:
     page = Client().get("/login")
     assert page.status_code == 200
     html = page.content.decode()
-    for label in ('<label for="id_username">Username</label>', '<label for="id_password">Password</label>', ">Sign in</button>"):
+    for label in (
+        '<label for="id_username">Username</label>',
+        '<label for="id_password">Password</label>',
+        ">Sign in</button>",
+    ):
         assert label in html
 
 
@@ -39,9 +43,14 @@ def test_sign_in_with_the_session_and_csrf(people: Any, workspace: Any) -> None:
     client = Client(enforce_csrf_checks=True)
     form = client.get("/login")
     token = form.cookies["csrftoken"].value
-    refused = Client(enforce_csrf_checks=True).post("/login", {"username": "owner", "password": "s3cret-pass"})
+    refused = Client(enforce_csrf_checks=True).post(
+        "/login", {"username": "owner", "password": "s3cret-pass"}
+    )
     assert refused.status_code == 403  # no CSRF token
-    signed = client.post("/login", {"username": "owner", "password": "s3cret-pass", "csrfmiddlewaretoken": token, "next": "/"})
+    signed = client.post(
+        "/login",
+        {"username": "owner", "password": "s3cret-pass", "csrfmiddlewaretoken": token, "next": "/"},
+    )
     assert signed.status_code == 302 and signed["Location"] == "/"
     assert client.get("/")["Location"] == f"/w/{workspace.slug}/tasks"
 
@@ -70,7 +79,12 @@ def test_pages_by_persona(people: Any, workspace: Any, persona: str) -> None:
 
 def test_malformed_and_unknown_ids_are_404_pages(people: Any, workspace: Any) -> None:
     client = client_for(people, "owner")
-    for path in ("/tasks/nope", "/groups/nope", f"/tasks/{'0' * 8}-0000-0000-0000-{'0' * 12}", "/w/nowhere/tasks"):
+    for path in (
+        "/tasks/nope",
+        "/groups/nope",
+        f"/tasks/{'0' * 8}-0000-0000-0000-{'0' * 12}",
+        "/w/nowhere/tasks",
+    ):
         response = client.get(path)
         assert response.status_code == 404, path
         assert b"Not found" in response.content
@@ -85,12 +99,14 @@ def test_malformed_and_unknown_ids_are_404_pages(people: Any, workspace: Any) ->
         ("viewer", set()),
     ],
 )
-def test_task_page_shows_the_actions_its_permissions_allow(people: Any, workspace: Any, persona: str, shown: set[str]) -> None:
+def test_task_page_shows_the_actions_its_permissions_allow(
+    people: Any, workspace: Any, persona: str, shown: set[str]
+) -> None:
     task = TaskFactory(workspace=workspace, workflow_status="FAILED")
     html = client_for(people, persona).get(f"/tasks/{task.pk}").content.decode()
     for name in ("Retry", "Archive", "Delete", "Send"):
         rendered = f">{name}</button>" in html
-        visible = rendered and f'hidden>{name}</button>' not in html
+        visible = rendered and f"hidden>{name}</button>" not in html
         assert visible == (name in shown), (persona, name)
     assert ('aria-labelledby="logs-title"' in html) and ('id="logs-title">Logs<' in html)
 
@@ -104,16 +120,20 @@ def test_a_running_task_offers_halt_and_force_retry_not_retry(people: Any, works
 
 
 def test_tasks_page_keeps_the_filters_of_its_url(people: Any, workspace: Any) -> None:
-    html = client_for(people, "viewer").get(
-        f"/w/{workspace.slug}/tasks?search=login&status=failed&tab=archived"
-    ).content.decode()
+    html = (
+        client_for(people, "viewer")
+        .get(f"/w/{workspace.slug}/tasks?search=login&status=failed&tab=archived")
+        .content.decode()
+    )
     assert 'value="login"' in html
     assert '<option value="failed" selected>' in html
     assert 'name="tab" value="archived"' in html
     assert '<label for="search">Search tasks</label>' in html
 
 
-def test_the_page_queries_do_not_grow_with_the_tasks(people: Any, workspace: Any, django_assert_max_num_queries: Any) -> None:
+def test_the_page_queries_do_not_grow_with_the_tasks(
+    people: Any, workspace: Any, django_assert_max_num_queries: Any
+) -> None:
     client = client_for(people, "owner")
     TaskFactory.create_batch(3, workspace=workspace)
     client.get(f"/w/{workspace.slug}/tasks")  # warm the session and role caches
