@@ -167,6 +167,10 @@ class Stack:
         output = manage(self.database_url, "shell", "-c", SEED, REALTIME_PUBLISHER="none")
         return dict(json.loads(last_line(output)))
 
+    def shell(self, code: str) -> str:
+        """Python run against the stack's database with its settings (as a worker would)."""
+        return last_line(manage(self.database_url, "shell", "-c", code, **self.env()))
+
     def start_server(self) -> None:
         self.starts += 1
         log = self.logs / f"daphne{self.starts}.log"

@@ -21,6 +21,19 @@ pytestmark = pytest.mark.browser
 expect.set_options(timeout=20_000)
 
 
+# A 1x1 PNG, for an attachment shown inline.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c63f8cfc0f01f0005000201a3a1d9b40000000049454e44ae426082"
+)
+LAYOUT_SHIFTS = """() => {
+    window.shifts = 0;
+    new PerformanceObserver((list) => {
+        for (const entry of list.getEntries()) if (!entry.hadRecentInput) window.shifts += entry.value;
+    }).observe({ type: "layout-shift" });
+}"""
+
+
 def api(stack: Stack, token: str, method: str, path: str, body: Any = None) -> Any:
     request = urllib.request.Request(
         f"{stack.url}{path}",
@@ -135,15 +148,29 @@ def test_a_message_gets_the_robots_answer_and_logs_live(signed_in: Any, stack: A
     expect(page.locator(".artifact .diff-add")).to_have_text("+print('hello')\n")
     expect(page.get_by_text("PR open")).to_be_visible()
     expect(page.get_by_role("region", name="Logs")).to_be_visible()
+    # Layout shifts as events arrive are measured from here on (Chromium's own metric).
+    page.evaluate(LAYOUT_SHIFTS)
     page.get_by_label("Message").fill("hello from the browser")
+    page.locator("#attachments").set_input_files(
+        [
+            {"name": "dot.png", "mimeType": "image/png", "buffer": PNG},
+            {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"some notes"},
+        ]
+    )
     page.get_by_role("button", name="Send").click()
-    expect(page.locator(".message.user .text").last).to_have_text("hello from the browser")
+    mine = page.locator(".message.user").last
+    expect(mine.locator(".text")).to_have_text("hello from the browser")
+    expect(mine.get_by_role("img", name="dot.png")).to_be_visible()
+    expect(mine.get_by_role("link", name=re.compile("notes.txt"))).to_have_attribute(
+        "download", "notes.txt"
+    )
     expect(page.locator(".message.assistant .text").last).to_have_text(
         "Echo: hello from the browser"
     )
     logs = page.get_by_role("region", name="Logs")
     expect(logs.locator(".log-line .text").filter(has_text="answering")).to_have_count(1)
     expect(page.locator("[data-task-status]")).to_have_text("completed")
+    assert page.evaluate("window.shifts") < 0.05, "the page moved as events arrived"
     shoot(page, "task")
     narrow = signed_in("olive", NARROW)
     narrow.goto(f"/tasks/{seeded['echo_task']}")
@@ -279,3 +306,118 @@ def test_groups_and_settings_pages(signed_in: Any, stack: Any) -> None:
     expect(page.locator("[data-token]")).to_have_text(re.compile(r"^td_"))
     page.get_by_role("button", name="Revoke ci").click()
     expect(page.locator("#settings-status")).to_have_text("Token revoked.")
+
+
+LOG_BURST = """
+from django.db import transaction
+from runs.models import TaskLog, TaskRun
+from tasks.models import Task
+task = Task.objects.get(pk="{task}")
+with transaction.atomic():
+    run = TaskRun.objects.create(task=task, number=1, status="IN_PROGRESS")
+    Task.objects.filter(pk=task.pk).update(workflow_status="IN_PROGRESS")
+    TaskLog.objects.bulk_create(
+        [TaskLog(task=task, run=run, seq=n, stream="stdout", line=f"old line {{n}}")
+         for n in range(1, 451)]
+    )
+print(run.pk)
+"""
+
+MANY_LINES = """
+from runs.models import TaskLog, TaskRun
+run = TaskRun.objects.get(pk="{run}")
+for start in range(451, 100451, 10000):
+    TaskLog.objects.bulk_create(
+        [TaskLog(task_id=run.task_id, run=run, seq=n, stream="stdout", line=f"burst line {{n}}")
+         for n in range(start, start + 10000)],
+        batch_size=2000,
+    )
+print("ok")
+"""
+
+FINISH = """
+from runs.models import TaskRun
+from runs.runners import Outcome
+from runs.worker import finish_run
+finish_run(TaskRun.objects.get(pk="{run}"), Outcome("COMPLETED"), [])
+print("ok")
+"""
+
+
+def test_logs_open_on_the_newest_lines_page_back_and_hold_100000_in_a_bounded_window(
+    signed_in: Any, stack: Any
+) -> None:
+    running, seeded = stack
+    created = api(
+        running,
+        seeded["owner_token"],
+        "POST",
+        "/api/tasks",
+        {"workspaceId": seeded["workspace_id"], "title": "A very chatty build"},
+    )["data"]
+    run = running.shell(LOG_BURST.format(task=created["id"]))
+    page = signed_in("olive")
+    page.goto(f"/tasks/{created['id']}")
+    expect(page.locator("[data-log-state]")).to_have_text("live")
+    lines = page.locator("#log-lines .log-line")
+    expect(lines).to_have_count(200)  # the newest 200 first
+    assert log_seqs(page)[0] == 251 and log_seqs(page)[-1] == 450
+    page.get_by_role("button", name="Load earlier").click()
+    expect(lines).to_have_count(400)
+    assert log_seqs(page)[0] == 51
+
+    running.shell(MANY_LINES.format(run=run))  # 100,000 lines while the page watches
+    expect(lines.last).to_have_text(re.compile(r"burst line 100450$"), timeout=120_000)
+    assert lines.count() <= 2000, "the window is bounded"
+    seqs = log_seqs(page)
+    assert seqs == list(range(seqs[0], 100451)), "no line lost or twice in the window"
+    # The tab answers at once: no long task holds the main thread.
+    started = time.monotonic()
+    page.evaluate("() => new Promise(requestAnimationFrame)")
+    assert time.monotonic() - started < 2
+    running.shell(FINISH.format(run=run))
+    expect(page.locator("[data-log-state]")).to_have_text("ended")
+
+
+def test_a_list_left_open_over_a_server_restart_catches_up_from_the_outbox(
+    signed_in: Any, stack: Any
+) -> None:
+    running, seeded = stack
+    page = signed_in("olive")
+    page.wait_for_function("window.taskdeskRealtime.connection.state === 'connected'")
+    running.stop_server()
+    page.wait_for_function("window.taskdeskRealtime.connection.state !== 'connected'")
+    # Written while the server is down: the push fails and the event waits in the outbox
+    # (no realtime_dispatch runs here); only the page's replay can bring it.
+    task_id = running.shell(
+        "from accounts.models import User, Workspace\n"
+        "from tasks.services import create_task\n"
+        "print(create_task(actor=User.objects.get(username='olive'), "
+        "workspace=Workspace.objects.get(slug='acme'), title='Made during the outage').pk)"
+    )
+    running.start_server()
+    expect(page.locator(f'#task-list .row[data-id="{task_id}"]')).to_be_visible(timeout=90_000)
+    expect(page.locator(f'#task-list .row[data-id="{task_id}"] .title')).to_have_text(
+        "Made during the outage"
+    )
+
+
+def test_keyboard_only_sign_in_and_search(browser: Any, stack: Any) -> None:
+    running, _ = stack
+    context = browser.new_context(viewport=WIDE, base_url=running.url)
+    page = context.new_page()
+    page.goto("/")
+    expect(page.get_by_label("Username")).to_be_focused()
+    page.keyboard.type("olive")
+    page.keyboard.press("Tab")
+    page.keyboard.type("olive-password-1")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/w/acme/tasks")
+    search = page.get_by_role("searchbox", name="Search tasks")
+    search.focus()
+    page.keyboard.type("flaky")
+    expect(page).to_have_url(re.compile(r"search=flaky"))
+    expect(page.locator("#task-list .row")).to_have_count(1)
+    outline = search.evaluate("node => getComputedStyle(node).outlineStyle")
+    assert outline != "none", "focus is visible"
+    context.close()

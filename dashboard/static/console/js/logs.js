@@ -96,8 +96,9 @@ export class LogViewer {
       this.newestButton.hidden = false;
       return;
     }
-    this.pending.push(...lines);
-    if (this.pending.length > WINDOW) this.pending.splice(0, this.pending.length - WINDOW);
+    for (const line of lines) this.pending.push(line);
+    // Trimmed now and then, not per line: a catch-up of 100,000 lines stays linear.
+    if (this.pending.length > 4 * WINDOW) this.pending.splice(0, this.pending.length - WINDOW);
     this.frame = this.frame || requestAnimationFrame(() => this.flush());
   }
 
@@ -114,7 +115,7 @@ export class LogViewer {
     this.frame = null;
     const follow = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 40;
     const fragment = document.createDocumentFragment();
-    for (const line of this.pending) fragment.append(this.lineNode(line));
+    for (const line of this.pending.slice(-WINDOW)) fragment.append(this.lineNode(line));
     this.pending = [];
     this.list.append(fragment);
     let extra = this.list.children.length - WINDOW;

@@ -81,6 +81,7 @@ if (form) {
       const attachments = [];
       for (const file of files.files) {
         const upload = new FormData();
+        upload.append("workspaceId", page.workspaceId);
         upload.append("file", file);
         const stored = (await api("/api/uploads", { method: "POST", form: upload })).data;
         attachments.push({ path: stored.path, filename: stored.filename, mimeType: stored.mimeType, size: stored.size });
