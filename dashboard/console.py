@@ -40,7 +40,14 @@ from tasks.serializers import task_detail_data
 Page = Callable[..., HttpResponse]
 
 # The list's status filter speaks the web console's lowercase states (API aliases).
-STATUS_FILTERS = ["queued", "processing", "waiting_approval", "succeeded", "failed", "halted"]
+STATUS_FILTERS = [
+    ("queued", "queued"),
+    ("processing", "processing"),
+    ("waiting_approval", "waiting for input"),
+    ("succeeded", "succeeded"),
+    ("failed", "failed"),
+    ("halted", "halted"),
+]
 # (GET /api/tasks/stats key, label, the status filter a click on the tile applies)
 TILES = [
     ("total", "All", ""),

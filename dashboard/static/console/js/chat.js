@@ -8,6 +8,16 @@ function text(value) {
   return typeof value === "string" ? value : JSON.stringify(value, null, 2);
 }
 
+// A robot's artifact may carry any string as a link: only http(s) becomes an href.
+function safeUrl(raw) {
+  try {
+    const url = new URL(String(raw), window.location.href);
+    return ["http:", "https:"].includes(url.protocol) ? url.href : null;
+  } catch {
+    return null;
+  }
+}
+
 function codeBlock(content, language) {
   return h("pre", { class: "code", tabindex: "0" }, h("code", { dataset: { language: language || "" }, text: text(content) }));
 }
@@ -26,7 +36,7 @@ function diffBlock(diff) {
 }
 
 function formOptions(content) {
-  const raw = content.options || content.fields || content.question?.options || [];
+  const raw = [content.options, content.fields, content.question?.options].find((v) => Array.isArray(v) && v.length) || [];
   return raw.map((option) => (typeof option === "string" ? option : option.optionLabel || option.label || option.value || text(option)));
 }
 
@@ -72,7 +82,7 @@ function artifact(message, item, ctx) {
       const state = (content.status || content.state || "open").toLowerCase();
       return h("div", { class: "artifact pr" },
         h("span", { class: "pill", dataset: { status: state.toUpperCase() }, text: `PR ${state}` }), " ",
-        content.url ? h("a", { href: content.url, rel: "noopener", target: "_blank", text: content.title || content.url }) : h("span", { text: content.title || "Pull request" }),
+        safeUrl(content.url) ? h("a", { href: safeUrl(content.url), rel: "noopener", target: "_blank", text: content.title || content.url }) : h("span", { text: content.title || "Pull request" }),
         content.number ? h("span", { class: "muted", text: ` #${content.number}` }) : null);
     }
     case "LONGFORM":
