@@ -47,8 +47,14 @@ async function loadRepos() {
 async function loadRobots() {
   const answer = await api(`/api/robots?${query({ workspaceId: page.workspaceId, limit: 200 })}`);
   document.getElementById("robots").replaceChildren(
-    ...answer.data.map((robot) => h("tr", {}, h("td", { text: robot.name }), h("td", { text: robot.runner }),
-      h("td", {}, h("code", { text: JSON.stringify(robot.config ?? {}) }))))
+    ...answer.data.map((robot) => {
+      const config = JSON.stringify(robot.config ?? {});
+      const shown = config.length > 60
+        ? h("details", {}, h("summary", {}, h("code", { text: `${config.slice(0, 60)}…` })),
+            h("pre", { class: "code", text: JSON.stringify(robot.config, null, 2) }))
+        : h("code", { text: config });
+      return h("tr", {}, h("td", { class: "nowrap", text: robot.name }), h("td", { class: "nowrap", text: robot.runner }), h("td", {}, shown));
+    })
   );
 }
 
