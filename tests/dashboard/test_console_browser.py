@@ -29,7 +29,9 @@ PNG = bytes.fromhex(
 LAYOUT_SHIFTS = """() => {
     window.shifts = 0;
     new PerformanceObserver((list) => {
-        for (const entry of list.getEntries()) if (!entry.hadRecentInput) window.shifts += entry.value;
+        for (const entry of list.getEntries()) {
+            if (!entry.hadRecentInput) window.shifts += entry.value;
+        }
     }).observe({ type: "layout-shift" });
 }"""
 
@@ -382,7 +384,7 @@ def test_logs_open_on_the_newest_lines_page_back_and_hold_100000_in_a_bounded_wi
 def test_a_list_left_open_over_a_server_restart_catches_up_from_the_outbox(
     signed_in: Any, stack: Any
 ) -> None:
-    running, seeded = stack
+    running, _ = stack
     page = signed_in("olive")
     page.wait_for_function("window.taskdeskRealtime.connection.state === 'connected'")
     running.stop_server()
