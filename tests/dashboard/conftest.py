@@ -58,6 +58,15 @@ def signed_in(browser: Any, stack: tuple[Stack, dict[str, Any]]) -> Iterator[Cal
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda error: errors.append(str(error)))
+        # Every asset comes from the project (whitenoise): nothing from a CDN.
+        page.on(
+            "request",
+            lambda request: (
+                None
+                if request.url.startswith((running.url, "ws://127.0.0.1", "data:", "blob:"))
+                else elsewhere.append(request.url)
+            ),
+        )
         page.goto("/")
         page.get_by_label("Username").fill(username)
         page.get_by_label("Password").fill(PASSWORDS[username])
@@ -66,10 +75,12 @@ def signed_in(browser: Any, stack: tuple[Stack, dict[str, Any]]) -> Iterator[Cal
         return page
 
     errors: list[str] = []
+    elsewhere: list[str] = []
     yield sign_in
     for context in contexts:
         context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not elsewhere, f"requests that left the server: {elsewhere}"
 
 
 def shoot(page: Any, name: str) -> None:
