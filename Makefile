@@ -8,8 +8,11 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/taskdesk)
 TEST_REDIS_URL ?= $(or $(REDIS_URL),redis://127.0.0.1:6379/1)
 PYTEST_ARGS ?=
+# The console's browser libraries (pusher-js): npm packages pinned by their lock file.
+CONSOLE_JS := dashboard/js
 
-.PHONY: run test test-sqlite test-postgres lint format schema install clean bench bench-smoke system-deps
+.PHONY: run test test-sqlite test-postgres lint format schema install clean bench bench-smoke \
+  system-deps chromium
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null || { \
@@ -40,7 +43,7 @@ system-deps:
 # Metrics of the processes of a previous run are not this run's (multiprocess files).
 METRICS_DIR := $(or $(PROMETHEUS_MULTIPROC_DIR),var/prometheus)
 
-run: system-deps $(VENV)/.installed-run
+run: system-deps $(VENV)/.installed-run $(CONSOLE_JS)/node_modules/.installed
 	rm -rf $(METRICS_DIR) && mkdir -p $(METRICS_DIR)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
@@ -54,10 +57,26 @@ $(REALTIME_JS)/node_modules/.installed: $(REALTIME_JS)/package.json $(REALTIME_J
 	cd $(REALTIME_JS) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-test-sqlite: system-deps $(VENV)/.installed-dev $(REALTIME_JS)/node_modules/.installed
+# Served from node_modules by whitenoise (config/settings.py STATICFILES_DIRS).
+$(CONSOLE_JS)/node_modules/.installed: $(CONSOLE_JS)/package.json $(CONSOLE_JS)/package-lock.json
+	cd $(CONSOLE_JS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Debian's Chromium, which the console's browser tests drive through playwright
+# (playwright cannot download its own browsers here). Skipped when already installed.
+CHROMIUM := /usr/bin/chromium
+chromium:
+	@test -x $(CHROMIUM) || { \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
+TEST_SETUP := system-deps $(VENV)/.installed-dev $(REALTIME_JS)/node_modules/.installed \
+  $(CONSOLE_JS)/node_modules/.installed chromium
+
+test-sqlite: $(TEST_SETUP)
 	DATABASE_URL=sqlite:///var/test.sqlite3 REDIS_URL= $(BIN)/pytest -q $(PYTEST_ARGS)
 
-test-postgres: system-deps $(VENV)/.installed-dev $(REALTIME_JS)/node_modules/.installed
+test-postgres: $(TEST_SETUP)
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest -q $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
@@ -75,7 +94,7 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) var/*.sqlite3* .pytest_cache .mypy_cache .ruff_cache $(REALTIME_JS)/node_modules \
+	rm -rf $(VENV) var/*.sqlite3* .pytest_cache .mypy_cache .ruff_cache $(REALTIME_JS)/node_modules $(CONSOLE_JS)/node_modules \
 	  $(BENCH_JS)/node_modules
 
 # Benchmarks (bench/README.md): a PostgreSQL database of their own, 1M tasks by default.

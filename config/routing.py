@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from channels.auth import AuthMiddlewareStack
 from django.urls import re_path
 
 from realtime.consumers import PusherHttpApiConsumer, PusherSocketConsumer
@@ -13,9 +14,11 @@ http_routes: list[Any] = [
         r"^apps/(?P<app_id>[^/]+)/(?P<kind>events|batch_events)$",
         PusherHttpApiConsumer.as_asgi(),
     ),
-    # The SSE log stream: a consumer, so idle streams hold no thread or connection.
+    # The SSE log stream: a consumer, so idle streams hold no thread or connection. The
+    # session (and its user) is read for the web console's EventSource; tokens still work.
     re_path(
-        r"^api/tasks/(?P<task_id>[0-9a-fA-F-]{36})/logs/stream/?$", LogStreamConsumer.as_asgi()
+        r"^api/tasks/(?P<task_id>[0-9a-fA-F-]{36})/logs/stream/?$",
+        AuthMiddlewareStack(LogStreamConsumer.as_asgi()),
     ),
 ]
 websocket_routes: list[Any] = [

@@ -205,6 +205,16 @@ STATIC_ROOT = VAR_DIR / "static"
 # no separate web server in the embedded mode (admin, Swagger UI, console).
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
+# The console's browser libraries, installed from dashboard/js/package-lock.json by
+# `make run` and `make test` (npm ci), served as /static/vendor/... (no CDN, no build).
+CONSOLE_VENDOR_DIR = BASE_DIR / "dashboard" / "js" / "node_modules"
+STATICFILES_DIRS = [
+    ("vendor/pusher-js", CONSOLE_VENDOR_DIR / "pusher-js" / "dist" / "web"),
+]
+# Console pages send a signed-out visitor to the sign-in page (the API answers 401).
+LOGIN_URL = "console-login"
+LOGIN_REDIRECT_URL = "console-home"
+LOGOUT_REDIRECT_URL = "console-login"
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(VAR_DIR / "media")))
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 10 * 1024 * 1024)

@@ -23,6 +23,8 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     # /healthz, /readyz, /metrics: outside /api/, where probes and scrapers look.
     path("", include("ops.urls")),
+    # The web console (dashboard/console.py): `/` is its home, or its sign-in page.
+    path("", include("dashboard.console_urls")),
 ]
 
 handler404 = "config.exceptions.json_not_found"

@@ -4,6 +4,8 @@ Events: `init` (the last `tail` lines, or none when resuming, and the task state
 `log` (one line; SSE `id:` is its seq), `status` (workflow status changes), `end` (no
 run left; or `reason` when the caller lost access: its membership removed, its role
 lowered, its token revoked; access is read again every STREAM_ACCESS_CHECK_SECONDS).
+Who: a member, by token (Bearer or ?token=) or by the Django session (config.routing
+puts the session and auth middleware in front of this consumer for the console).
 Resume with `Last-Event-ID` or `?after=`: the stream joins the task's Channels group
 first, then reads the database catch-up, and drops any seq it already sent, so every
 line after the given seq arrives once. A gap in what the group delivers
@@ -101,7 +103,8 @@ class LogStreamConsumer(AsyncHttpConsumer):
                 {key: values[0] for key, values in query.items()}, headers.get("last-event-id")
             )
             self.raw_token = self.token(headers, params)
-            await db_read(authorize_log_stream)(self.raw_token, self.task_id)
+            self.session_user = self.scope.get("user")
+            await db_read(authorize_log_stream)(self.raw_token, self.task_id, self.session_user)
         except APIException as error:
             await self.refuse(error)
             return
@@ -260,7 +263,7 @@ class LogStreamConsumer(AsyncHttpConsumer):
         """The stream follows access: a removed member, a role below it or a revoked
         token ends it (the same check as at the start, read afresh)."""
         try:
-            await db_read(authorize_log_stream)(self.raw_token, self.task_id)
+            await db_read(authorize_log_stream)(self.raw_token, self.task_id, self.session_user)
         except APIException as error:
             async with self.lock:
                 await self.end(reason=f"Access ended: {error.detail}")

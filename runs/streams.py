@@ -58,11 +58,20 @@ def logs_task_for(user: User, task_id: UUID, min_role: str = Role.VIEWER) -> Tas
     return task
 
 
-def authorize_log_stream(raw_token: str | None, task_id: UUID) -> Task:
-    """The SSE stream's check: a valid token (Bearer or ?token=) of any member; logs on."""
-    if not raw_token:
+def authorize_log_stream(raw_token: str | None, task_id: UUID, session_user: Any = None) -> Task:
+    """The SSE stream's check: any member, by a valid token (Bearer or ?token=) or, for
+    the web console's EventSource, the Django session; logs on. A token, when given,
+    wins: a bad one is 401 even with a session."""
+    if raw_token:
+        user, _ = authenticate_token(raw_token)
+    elif session_user is not None and session_user.is_authenticated:
+        # Read afresh: the stream asks again while it is open (a deactivated user, or a
+        # membership removed since, must end it; a user object caches its roles).
+        user = User.objects.filter(pk=session_user.pk, is_active=True).first()
+        if user is None:
+            raise NotAuthenticated()
+    else:
         raise NotAuthenticated()
-    user, _ = authenticate_token(raw_token)
     return logs_task_for(user, task_id)
 
 

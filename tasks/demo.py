@@ -38,11 +38,8 @@ ROBOTS = [
     (
         "Asker",
         1,
-        {
-            "steps": [
-                {"form": {"question": "Which branch should I use?", "options": ["main", "dev"]}}
-            ]
-        },
+        # The scripted runner's form step: the question, and the answers as buttons.
+        {"steps": [{"form": "Which branch should I use?", "fields": ["main", "dev"]}]},
     ),
 ]
 # The demo's command robot: its profile runs a shell line in the sandbox (no network),

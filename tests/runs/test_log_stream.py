@@ -7,6 +7,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.testing import HttpCommunicator
+from django.test import Client
 
 from accounts.models import ApiToken
 from config.asgi import application
@@ -183,6 +184,44 @@ def test_stream_by_persona(people, workspace, persona):
         body = json.loads(stream.buffer)
         assert body["success"] is False
         assert body["code"] == {401: "UNAUTHENTICATED", 404: "NOT_FOUND"}[stream.status]
+
+
+def session_cookie(user):
+    """The web console's credential: a Django session, as its EventSource sends it."""
+    client = Client()
+    client.force_login(user)
+    return (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_stream_by_persona_with_the_console_session(people, workspace, persona):
+    task = TaskFactory(workspace=workspace, workflow_status="COMPLETED")
+    headers = [] if persona == "anonymous" else [session_cookie(people[persona])]
+
+    async def scenario():
+        stream = await Stream(f"/api/tasks/{task.pk}/logs/stream", headers=headers).start()
+        await stream.read_until(lambda e: False)
+        return stream
+
+    stream = async_to_sync(scenario)()
+    assert stream.status == STREAM_STATUS[persona]
+    if stream.status == 200:
+        assert [name for name, _, _ in stream.events()] == ["init", "end"]
+    else:
+        body = json.loads(stream.buffer)
+        assert body["code"] == {401: "UNAUTHENTICATED", 404: "NOT_FOUND"}[stream.status]
+
+
+def test_a_bad_token_is_401_even_with_a_session(people, workspace):
+    task = TaskFactory(workspace=workspace, workflow_status="COMPLETED")
+    headers = [session_cookie(people["developer"])]
+
+    async def scenario():
+        stream = await Stream(f"/api/tasks/{task.pk}/logs/stream", "td_nope", headers).start()
+        await stream.read_until(lambda e: False)
+        return stream
+
+    assert async_to_sync(scenario)().status == 401
 
 
 @pytest.mark.parametrize("how", ["deployment", "workspace"])

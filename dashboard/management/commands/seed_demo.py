@@ -46,14 +46,14 @@ class Command(BaseCommand):
         _, raw = issue_token(user=user, name=DEMO_TOKEN_NAME)
 
         site = settings.SITE_URL
+        shown_password = password if user.check_password(password) else "<changed since seeding>"
         self.stdout.write(
             "\n".join(
                 [
                     "",
                     "Taskdesk demo is ready.",
-                    f"  Admin:     {site}/admin/  (login {DEMO_USERNAME} / "
-                    + (password if user.check_password(password) else "<changed since seeding>")
-                    + ")",
+                    f"  Console:   {site}/  (login {DEMO_USERNAME} / {shown_password})",
+                    f"  Admin:     {site}/admin/",
                     f"  API docs:  {site}/api/docs",
                     f"  API token: {raw}",
                     f"  Try:       curl -H 'Authorization: Bearer {raw}' {site}/api/auth/me",
