@@ -82,6 +82,13 @@ sse_streams = Gauge(
     "sse_streams", "Open SSE log streams.", namespace=NAMESPACE, multiprocess_mode="livesum"
 )
 
+webhook_deliveries = Counter(
+    "webhook_deliveries",
+    "Webhook deliveries: inbound by outcome (task_created, recorded, ignored, redelivered,"
+    " invalid_signature), outbound attempts by result (succeeded, retry, failed).",
+    ["direction", "outcome"],
+    namespace=NAMESPACE,
+)
 log_lines_written = Counter("log_lines_written", "Run log lines stored.", namespace=NAMESPACE)
 log_lines_truncated = Counter(
     "log_lines_truncated", "Run log lines dropped over the per-run cap.", namespace=NAMESPACE

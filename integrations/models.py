@@ -76,6 +76,7 @@ class OutboundEvent(models.TextChoices):
     TASK_WAITING_FOR_INPUT = "task.waiting_for_input"
     RUN_FINISHED = "run.finished"
     MESSAGE_CREATED = "message.created"
+    ALERT_OPENED = "alert.opened"  # ops: a task stuck, a run silent, a robot failing
 
 
 TEST_EVENT = "webhook.test"

@@ -24,6 +24,7 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from chat.models import ChatMessage
+from config import metrics
 from integrations import targets
 from integrations.models import (
     DeliveryStatus,
@@ -250,6 +251,8 @@ def _record_result(delivery: WebhookDelivery, result: Result, now: datetime) -> 
     else:
         status = DeliveryStatus.PENDING if retry else DeliveryStatus.FAILED
     next_at = now + timedelta(seconds=delays[attempts - 1]) if retry else None
+    result_name = "succeeded" if result.ok else "retry" if retry else "failed"
+    metrics.webhook_deliveries.labels("outbound", result_name).inc()
     with transaction.atomic():
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
             status=status,

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from accounts.access import caller, require_role
 from accounts.models import Role, Workspace
 from accounts.serializers import ScopeQuerySerializer
+from config import metrics
 from config.envelope import enveloped, no_content, success
 from config.exceptions import ApiError, PayloadTooLarge
 from config.pagination import PageQuerySerializer
@@ -117,6 +118,7 @@ class RepositoryWebhookViewSet(viewsets.ViewSet):
         body = _read_body(request)
         repository = selectors.repository_for_webhook(repo_id)
         if not _signed(source, repository.webhook_secret, body, request.META):
+            metrics.webhook_deliveries.labels("inbound", "invalid_signature").inc()
             raise InvalidSignature()
         try:
             payload = json.loads(body)
@@ -138,6 +140,8 @@ class RepositoryWebhookViewSet(viewsets.ViewSet):
             delivery_id=delivery_id,
             payload=payload,
         )
+        outcome = received.delivery.outcome if received.first else "redelivered"
+        metrics.webhook_deliveries.labels("inbound", outcome).inc()
         ignored = received.first and received.delivery.outcome == Outcome.IGNORED
         code = status.HTTP_202_ACCEPTED if ignored else status.HTTP_200_OK
         return success(InboundDeliverySerializer(received.delivery).data, status=code)

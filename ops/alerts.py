@@ -18,9 +18,12 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from integrations import outbound
+from integrations.models import OutboundEvent, WebhookEndpoint
 from ops.models import Alert, AlertKind
 from runs.models import TaskRun, W
-from tasks.models import Robot
+from tasks.events import iso
+from tasks.models import Robot, Task
 
 logger = logging.getLogger("taskdesk.alerts")
 FAILED = (W.FAILED, W.ERROR)
@@ -109,7 +112,7 @@ def check_alerts() -> dict[str, int]:
         held = [a.pk for key, a in open_alerts.items() if key in findings]
         Alert.objects.filter(pk__in=held).update(last_seen_at=now)
         new = [f for key, f in findings.items() if key not in open_alerts]
-        Alert.objects.bulk_create(
+        opened = Alert.objects.bulk_create(
             Alert(
                 kind=f.kind,
                 detail=f.detail,
@@ -120,9 +123,41 @@ def check_alerts() -> dict[str, int]:
             )
             for f in new
         )
+        announce(opened)
     for finding in new:
         logger.warning("Needs attention: %s", finding.detail, extra={"alert": finding.kind})
     counts: dict[str, int] = {}
     for kind, *_ in findings:
         counts[kind] = counts.get(kind, 0) + 1
     return counts
+
+
+def announce(alerts: list[Alert]) -> None:
+    """`alert.opened` to the outbound webhook endpoints of each alert's workspace, written
+    in the transaction that opens the alerts (sent after commit by the worker)."""
+    for alert in alerts:
+        workspace_id = _workspace_of(alert)
+        if workspace_id is None:
+            continue
+        endpoints = WebhookEndpoint.objects.filter(workspace_id=workspace_id, enabled=True)
+        outbound.record(
+            endpoints,
+            OutboundEvent.ALERT_OPENED,
+            {
+                "kind": alert.kind,
+                "detail": alert.detail,
+                "taskId": str(alert.task_id) if alert.task_id else None,
+                "robotId": str(alert.robot_id) if alert.robot_id else None,
+                "openedAt": iso(alert.opened_at or timezone.now()),
+            },
+        )
+
+
+def _workspace_of(alert: Alert) -> Any:
+    if alert.task_id:
+        return Task.objects.filter(pk=alert.task_id).values_list("workspace_id", flat=True).first()
+    if alert.robot_id:
+        return (
+            Robot.objects.filter(pk=alert.robot_id).values_list("workspace_id", flat=True).first()
+        )
+    return None

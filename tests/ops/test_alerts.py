@@ -108,3 +108,24 @@ def test_readyz_and_metrics_show_the_stuck_task(client, workspace, settings):
     assert ready.status_code == 200
     assert ready.json()["warnings"] == [{"kind": "stuck_pending", "count": 1}]
     assert value(scrape(client), "taskdesk_alerts_open", kind="stuck_pending") == 1
+
+
+def test_an_opened_alert_goes_to_its_workspaces_webhook_endpoints_once(workspace, settings):
+    from integrations.models import WebhookDelivery, WebhookEndpoint
+
+    settings.STUCK_PENDING_MINUTES = 10
+    listening = WebhookEndpoint.objects.create(
+        workspace=workspace, url="https://hooks.example.com/a", events=["alert.opened"]
+    )
+    WebhookEndpoint.objects.create(
+        workspace=workspace, url="https://hooks.example.com/b", events=["task.created"]
+    )
+    stuck = TaskFactory(workspace=workspace, title="Stuck one")
+    queued_since(stuck, 11)
+    check_alerts()
+    check_alerts()  # the same alert holds: nothing new to tell
+    [delivery] = WebhookDelivery.objects.all()
+    assert delivery.endpoint == listening and delivery.event == "alert.opened"
+    data = delivery.payload["data"]
+    assert data["kind"] == "stuck_pending" and data["taskId"] == str(stuck.pk)
+    assert "'Stuck one' run 1 queued since" in data["detail"]

@@ -197,3 +197,52 @@ def test_an_open_sse_stream_is_a_gauge(client, people, workspace):
     before, during, after = asyncio.run(scenario())
     assert value(during, "taskdesk_sse_streams") == value(before, "taskdesk_sse_streams") + 1
     assert value(after, "taskdesk_sse_streams") == value(before, "taskdesk_sse_streams")
+
+
+def test_webhook_deliveries_are_counted_by_direction_and_outcome(client, workspace, settings):
+    import hashlib
+    import hmac
+    import json
+
+    from integrations import outbound
+    from integrations.models import WebhookDelivery, WebhookEndpoint
+    from tests.factories import RepositoryFactory
+
+    secret = "metrics-webhook-secret-0123"
+    repo = RepositoryFactory(workspace=workspace, webhook_secret=secret)
+    body = json.dumps({"zen": "Keep it logically awesome.", "hook_id": 1}).encode()
+    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    name = "taskdesk_webhook_deliveries_total"
+    before = scrape(client)
+
+    def post(sig, delivery="d-1"):
+        return client.post(
+            f"/api/webhooks/github/{repo.id}",
+            body,
+            content_type="application/json",
+            HTTP_X_GITHUB_EVENT="ping",
+            HTTP_X_GITHUB_DELIVERY=delivery,
+            HTTP_X_HUB_SIGNATURE_256=sig,
+        )
+
+    assert post("sha256=" + "0" * 64).status_code == 401
+    assert post(signature).status_code == 202
+    assert post(signature).status_code == 200  # the same delivery id again
+    endpoint = WebhookEndpoint.objects.create(
+        workspace=workspace, url="http://10.0.0.1/hook", events=["task.created"]
+    )
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    delivery = WebhookDelivery.objects.create(
+        endpoint=endpoint, event="task.created", message_id="msg_m", payload={}
+    )
+    outbound.attempt(delivery.pk)  # a private address: refused, not retried
+    after = scrape(client)
+
+    def moved(direction, outcome):
+        labels = {"direction": direction, "outcome": outcome}
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert moved("inbound", "invalid_signature") == 1
+    assert moved("inbound", "ignored") == 1
+    assert moved("inbound", "redelivered") == 1
+    assert moved("outbound", "failed") == 1
