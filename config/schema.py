@@ -3,7 +3,8 @@ answer, each with the one envelope as its body (config.exceptions); and the sche
 the same on every database.
 
 Model integer fields get their bounds from the connection (`integer_field_range`):
-SQLite says 64-bit for all, PostgreSQL 32-bit for IntegerField. The committed
+SQLite says 64-bit for all, PostgreSQL 16-bit for SmallIntegerField and 32-bit for
+IntegerField. The committed
 docs/openapi.yaml must not depend on where `make schema` ran, so bounds that are only
 the column's storage limits are dropped (`format: int64` with them); bounds the API
 chose itself (max_value in a serializer) stay.
@@ -83,8 +84,8 @@ def add_error_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]
     return result
 
 
-STORAGE_LIMITS = {2**31 - 1, 2**63 - 1}
-STORAGE_FLOORS = {-(2**31), -(2**63)}
+STORAGE_LIMITS = {2**15 - 1, 2**31 - 1, 2**63 - 1}
+STORAGE_FLOORS = {-(2**15), -(2**31), -(2**63)}
 
 
 def drop_storage_bounds(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
