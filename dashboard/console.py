@@ -10,7 +10,7 @@ goes through the same REST endpoints as any other client, with the Django sessio
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from django.contrib.auth import views as auth_views
@@ -21,7 +21,7 @@ from django.urls import reverse
 from rest_framework.exceptions import NotFound, PermissionDenied
 
 from accounts.access import has_role, workspace_for
-from accounts.models import Role, Workspace
+from accounts.models import Role, User, Workspace
 from accounts.selectors import workspaces_of
 from realtime.client_config import client_config
 from realtime.events import task_channel, workspace_channel
@@ -65,6 +65,11 @@ class SignInView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
+def signed_in(request: HttpRequest) -> User:
+    """The user of a console page (console_page lets only signed-in users through)."""
+    return cast(User, request.user)
+
+
 def console_page(view: Page) -> Page:
     """Signed-in only; the API's 404 (outsider, unknown or malformed id) and 403 (a role
     too weak) become the console's own pages with the same status."""
@@ -86,7 +91,7 @@ def home(request: HttpRequest) -> HttpResponse:
     """`/`: the first workspace's tasks, or the sign-in page for a visitor."""
     if not request.user.is_authenticated:
         return redirect(f"{_login_path()}?next=/")
-    first = workspaces_of(request.user).first()  # type: ignore[arg-type]
+    first = workspaces_of(signed_in(request)).first()
     if first is None:
         return render(request, "console/no_workspace.html", _shell(request, None))
     return redirect("console-tasks", slug=first.slug)
@@ -113,8 +118,8 @@ def tasks_page(request: HttpRequest, slug: str) -> HttpResponse:
 
 @console_page
 def task_page(request: HttpRequest, task_id: str) -> HttpResponse:
-    task = task_for(request.user, _uuid(task_id))
-    detail = task_detail_data(task, request.user)  # type: ignore[arg-type]
+    task = task_for(signed_in(request), _uuid(task_id))
+    detail = task_detail_data(task, signed_in(request))
     runs = detail.get("runs") or []
     context = _shell(
         request,
@@ -145,7 +150,7 @@ def groups_page(request: HttpRequest, slug: str) -> HttpResponse:
 
 @console_page
 def group_page(request: HttpRequest, group_id: str) -> HttpResponse:
-    group = group_for(request.user, _uuid(group_id))
+    group = group_for(signed_in(request), _uuid(group_id))
     workspace = Workspace.objects.get(pk=group.workspace_id)
     context = _shell(request, workspace, channels=[workspace_channel(workspace.slug)])
     context["group"] = group
