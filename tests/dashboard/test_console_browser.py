@@ -47,6 +47,15 @@ def api(stack: Stack, token: str, method: str, path: str, body: Any = None) -> A
         return json.loads(response.read() or b"null")
 
 
+def wait_until(page: Any, expression: str, timeout: float = 15.0) -> None:
+    """Polls a JavaScript expression from here: Playwright's wait_for_function compiles
+    its predicate with eval inside the page, which the console's CSP forbids."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(f"() => Boolean({expression})"):
+        assert time.monotonic() < deadline, f"gave up waiting for {expression}"
+        time.sleep(0.05)
+
+
 def log_seqs(page: Any) -> list[int]:
     return [
         int(s)
@@ -121,8 +130,8 @@ def test_rows_change_live_without_a_reload(signed_in: Any, stack: Any) -> None:
     running, seeded = stack
     page = signed_in("olive")
     expect(page.locator("#task-list .row").first).to_be_visible()
-    page.wait_for_function(
-        "window.taskdeskRealtime && window.taskdeskRealtime.connection.state === 'connected'"
+    wait_until(
+        page, "window.taskdeskRealtime && window.taskdeskRealtime.connection.state === 'connected'"
     )
     created = api(
         running,
@@ -386,9 +395,9 @@ def test_a_list_left_open_over_a_server_restart_catches_up_from_the_outbox(
 ) -> None:
     running, _ = stack
     page = signed_in("olive")
-    page.wait_for_function("window.taskdeskRealtime.connection.state === 'connected'")
+    wait_until(page, "window.taskdeskRealtime.connection.state === 'connected'")
     running.stop_server()
-    page.wait_for_function("window.taskdeskRealtime.connection.state !== 'connected'")
+    wait_until(page, "window.taskdeskRealtime.connection.state !== 'connected'")
     # Written while the server is down: the push fails and the event waits in the outbox
     # (no realtime_dispatch runs here); only the page's replay can bring it.
     task_id = running.shell(

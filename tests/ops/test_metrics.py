@@ -233,9 +233,13 @@ def test_webhook_deliveries_are_counted_by_direction_and_outcome(client, workspa
     )
     settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
     delivery = WebhookDelivery.objects.create(
-        endpoint=endpoint, event="task.created", message_id="msg_m", payload={}
+        endpoint=endpoint,
+        event="task.created",
+        message_id="msg_m",
+        payload={},
+        next_attempt_at=timezone.now(),
     )
-    outbound.attempt(delivery.pk)  # a private address: refused, not retried
+    assert outbound.attempt(delivery.pk) == "FAILED"  # a private address: refused for good
     after = scrape(client)
 
     def moved(direction, outcome):
