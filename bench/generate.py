@@ -70,9 +70,10 @@ STATEMENTS = [
         "repositories and robots",
         """
         INSERT INTO tasks_repository (id, workspace_id, name, repository_url, default_branch,
-            checkout_path, archived, created_at)
+            checkout_path, archived, created_at, webhook_secret)
         SELECT md5('repo' || w || '-' || k)::uuid, md5('ws' || w)::uuid, 'repo-' || k,
-               'https://git.example/ws' || w || '/repo-' || k, 'main', '', false, now()
+               'https://git.example/ws' || w || '/repo-' || k, 'main', '', false, now(),
+               md5('secret' || w || '-' || k)
         FROM generate_series(0, {workspaces} - 1) w, generate_series(0, 4) k;
         INSERT INTO tasks_robot (id, workspace_id, repository_id, name, runner, config, enabled,
             created_at)
@@ -160,10 +161,10 @@ STATEMENTS = [
         "runs",
         """
         INSERT INTO tasks_taskrun (id, task_id, number, status, worker_id, created_at, started_at,
-            finished_at, heartbeat_at, exit_code, error, halt_requested)
+            finished_at, heartbeat_at, exit_code, error, halt_requested, request_id)
         SELECT md5('run' || p.i)::uuid, t.id, 1, t.workflow_status, '', t.created_at,
                t.workflow_started_at, t.workflow_completed_at, t.workflow_started_at, NULL, '',
-               false
+               false, ''
         FROM bench_task_place p JOIN tasks_task t ON t.id = md5('task' || p.i)::uuid
         WHERE t.workflow_status IS NOT NULL
         """,

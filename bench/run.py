@@ -124,7 +124,7 @@ def server_env(database_url: str) -> dict[str, str]:
         "DATABASE_URL": database_url,
         "DJANGO_DEBUG": "false",
         "SECRET_KEY": "bench-secret-key-" + "x" * 40,
-        "PUSHER_SECRET": "bench-pusher-secret",
+        "PUSHER_SECRET": "bench-pusher-secret-" + "x" * 32,  # production wants 32+ bytes
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "THROTTLE_USER": "100000000/min",
         # The API and the workers send nothing; the realtime part aims this process's
