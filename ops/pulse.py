@@ -17,6 +17,7 @@ import threading
 import time
 from datetime import datetime
 
+from django.apps import apps
 from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
@@ -52,6 +53,10 @@ class Pulse(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
+        # Started from OpsConfig.ready: the first query waits for the other apps' ready()
+        # (Django warns about queries during app initialization).
+        while not apps.ready and not self.stopping.wait(0.05):
+            pass
         next_schedule = 0.0
         while not self.stopping.is_set():
             with contextlib.suppress(Exception):  # a database hiccup must not end the pulse
