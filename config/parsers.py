@@ -30,15 +30,24 @@ def check_depth(data: Any, limit: int = JSON_MAX_DEPTH) -> None:
             pending.extend((child, depth + 1) for child in children)
 
 
+def loads(text: str | bytes) -> Any:
+    """Strict JSON: ParseError (400) for bad JSON, NaN or Infinity, or deep nesting."""
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ParseError(f"JSON nested deeper than {JSON_MAX_DEPTH} levels.") from None
+    except ValueError as error:
+        raise ParseError(f"JSON parse error - {error}") from None
+    check_depth(data)
+    return data
+
+
 class JSONParser(CamelCaseJSONParser):
     def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
         parser_context = parser_context or {}
         encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
         try:
-            data = json.loads(stream.read().decode(encoding), parse_constant=_refuse_constant)
-        except RecursionError:
-            raise ParseError(f"JSON nested deeper than {JSON_MAX_DEPTH} levels.") from None
+            text = stream.read().decode(encoding)
         except ValueError as error:
             raise ParseError(f"JSON parse error - {error}") from None
-        check_depth(data)
-        return underscoreize(data, **self.json_underscoreize)
+        return underscoreize(loads(text), **self.json_underscoreize)

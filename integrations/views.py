@@ -3,7 +3,6 @@ credential), a repository's delivery log with replay, and the workspace's outbou
 webhook endpoints with their delivery logs."""
 
 import hashlib
-import json
 from typing import Any
 from uuid import UUID
 
@@ -12,6 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ParseError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,6 +23,7 @@ from config import metrics
 from config.envelope import enveloped, no_content, success
 from config.exceptions import ApiError, PayloadTooLarge
 from config.pagination import PageQuerySerializer
+from config.parsers import loads
 from integrations import inbound, outbound, selectors, services
 from integrations.models import InboundDelivery, Outcome, Source, WebhookEndpoint
 from integrations.serializers import (
@@ -121,8 +122,8 @@ class RepositoryWebhookViewSet(viewsets.ViewSet):
             metrics.webhook_deliveries.labels("inbound", "invalid_signature").inc()
             raise InvalidSignature()
         try:
-            payload = json.loads(body)
-        except ValueError:
+            payload = loads(body)  # strict: no NaN, no nesting past JSON_MAX_DEPTH
+        except ParseError:
             raise MalformedPayload() from None
         if not isinstance(payload, dict):
             raise MalformedPayload()

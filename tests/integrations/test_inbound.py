@@ -118,6 +118,9 @@ def test_malformed_json_is_400(repo):
     assert_error(response, 400, "MALFORMED_PAYLOAD")
     response = gitlab(repo, None, raw=b"[1, 2]")
     assert_error(response, 400, "MALFORMED_PAYLOAD")
+    deep = b'{"action": "opened", "issue": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    assert_error(github(repo, "issues", None, raw=deep), 400, "MALFORMED_PAYLOAD")
+    assert_error(github(repo, "issues", None, raw=b'{"a": NaN}'), 400, "MALFORMED_PAYLOAD")
     assert not InboundDelivery.objects.exists()
 
 
