@@ -98,7 +98,6 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "axes",
     "channels",
-    "django_tasks_db",
     "realtime",
     "accounts",
     "tasks",
@@ -107,6 +106,9 @@ INSTALLED_APPS = [
     "integrations",
     "dashboard",
     "ops",
+    # After the apps: runs' `db_worker` command (a worker that outlives a database outage)
+    # shadows this package's own.
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
