@@ -165,6 +165,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_taskdesk.sqlite3")}
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 else:
+    from psycopg_pool import ConnectionPool
+
     # A pool per process, not persistent connections: under ASGI a request may run in a
     # thread of its own, and a persistent connection lives and dies with its thread; a
     # burst of 100 channel-auth requests ran PostgreSQL out of connections that way.
@@ -173,6 +175,10 @@ else:
         "min_size": 1,
         "max_size": env_int("DATABASE_POOL_SIZE", 10),
         "timeout": 30,  # seconds a request waits for a free connection
+        # A pooled connection is checked (one round trip) before it is lent: after
+        # PostgreSQL restarted or dropped the server's connections, each dead connection
+        # in the pool otherwise failed one later request with a 500.
+        "check": ConnectionPool.check_connection,
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
