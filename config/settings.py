@@ -500,6 +500,9 @@ READY_OUTBOX_MAX_AGE_SECONDS = env_int("READY_OUTBOX_MAX_AGE_SECONDS", 300)
 # Events that cannot reach the push server are retried quietly this long (the server may
 # not listen yet, as during `make run`'s seed); after it, each failure is a WARNING.
 OUTBOX_QUIET_SECONDS = env_int("OUTBOX_QUIET_SECONDS", 60)
+# The longest wait between two attempts to send an event the push service refused (the
+# waits double from 1 s): after an outage, events wait at most this long more.
+OUTBOX_MAX_BACKOFF_SECONDS = env_int("OUTBOX_MAX_BACKOFF_SECONDS", 300)
 
 # Housekeeping (ops.housekeeping, a periodic job of the workers): retention and alerts.
 HOUSEKEEPING_INTERVAL_SECONDS = env_int("HOUSEKEEPING_INTERVAL_SECONDS", 60)

@@ -179,6 +179,9 @@ def test_events_committed_while_the_push_server_is_down_arrive_once_in_order(fau
     server B (A and B share the Redis channel layer). A is down for 30 s while titles
     change; every change reaches the client once A is back, in seq order, none twice."""
     stack.env["REDIS_URL"] = redis.url
+    # Waits between attempts double up to this: the dispatcher tries again soon after A
+    # is back (the default, 300 s, would hold the events up to 32 s more after 30 s).
+    stack.env["OUTBOX_MAX_BACKOFF_SECONDS"] = "4"
     push = stack.server("push")
     push_port = port_of(push)
     client_server = stack.server("client-server")
