@@ -165,7 +165,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_taskdesk.sqlite3")}
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 else:
-    from psycopg_pool import ConnectionPool
+    from config.dbpool import check_pooled_connection
 
     # A pool per process, not persistent connections: under ASGI a request may run in a
     # thread of its own, and a persistent connection lives and dies with its thread; a
@@ -177,8 +177,8 @@ else:
         "timeout": 30,  # seconds a request waits for a free connection
         # A pooled connection is checked (one round trip) before it is lent: after
         # PostgreSQL restarted or dropped the server's connections, each dead connection
-        # in the pool otherwise failed one later request with a 500.
-        "check": ConnectionPool.check_connection,
+        # in the pool otherwise failed one later request with a 500 (config.dbpool).
+        "check": check_pooled_connection,
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

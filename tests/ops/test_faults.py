@@ -167,7 +167,7 @@ def test_a_database_connection_dropped_mid_request_fails_that_request_only(fault
     assert status == 500 and body["success"] is False, body
 
     for _ in range(20):  # the next requests, whichever pooled connection they get
-        status, body = get(f"{url}/api/tasks/{task_id}", token)
+        status, body = get(f"{url}/api/tasks/{task_id}", token)  # 15 s: a hang guard
         assert status == 200, body
     assert rename(url, token, task_id, "Written after the drop") == 200
     status, body = get(f"{url}/api/tasks/{task_id}", token)
