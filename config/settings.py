@@ -167,6 +167,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_taskdesk.sqlite3")}
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 else:
+    from config.dbpool import check_pooled_connection
+
     # A pool per process, not persistent connections: under ASGI a request may run in a
     # thread of its own, and a persistent connection lives and dies with its thread; a
     # burst of 100 channel-auth requests ran PostgreSQL out of connections that way.
@@ -175,6 +177,10 @@ else:
         "min_size": 1,
         "max_size": env_int("DATABASE_POOL_SIZE", 10),
         "timeout": 30,  # seconds a request waits for a free connection
+        # A pooled connection is checked (one round trip) before it is lent: after
+        # PostgreSQL restarted or dropped the server's connections, each dead connection
+        # in the pool otherwise failed one later request with a 500 (config.dbpool).
+        "check": check_pooled_connection,
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -496,6 +502,9 @@ READY_OUTBOX_MAX_AGE_SECONDS = env_int("READY_OUTBOX_MAX_AGE_SECONDS", 300)
 # Events that cannot reach the push server are retried quietly this long (the server may
 # not listen yet, as during `make run`'s seed); after it, each failure is a WARNING.
 OUTBOX_QUIET_SECONDS = env_int("OUTBOX_QUIET_SECONDS", 60)
+# The longest wait between two attempts to send an event the push service refused (the
+# waits double from 1 s): after an outage, events wait at most this long more.
+OUTBOX_MAX_BACKOFF_SECONDS = env_int("OUTBOX_MAX_BACKOFF_SECONDS", 300)
 
 # Housekeeping (ops.housekeeping, a periodic job of the workers): retention and alerts.
 HOUSEKEEPING_INTERVAL_SECONDS = env_int("HOUSEKEEPING_INTERVAL_SECONDS", 60)

@@ -23,7 +23,7 @@ from django.conf import settings
 
 from config import metrics
 from realtime import grants, http_api, protocol
-from realtime.fanout import hub, send_to_group
+from realtime.fanout import RESYNC, hub, send_to_group
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,10 @@ logger = logging.getLogger(__name__)
 class PusherSocketConsumer(AsyncWebsocketConsumer):
     socket_id: str
     channels: set[str]
+    # No channel of its own in the layer: events come through the process's hub. (With
+    # one, a Redis restart ended the socket's application without `disconnect`, and the
+    # hub kept handing events to a dead member instead of joining its group again.)
+    channel_layer_alias = "none: the hub"
 
     async def connect(self) -> None:
         self.channels = set()
@@ -126,9 +130,14 @@ class PusherSocketConsumer(AsyncWebsocketConsumer):
             )
             return
         if channel not in self.channels:
+            try:
+                await hub().join(protocol.group_name(channel), self, self.pusher_event)
+            except Exception:  # the channel layer is down: the client comes back later
+                logger.warning("Could not join %s; closing the socket", channel, exc_info=True)
+                await self.close(code=protocol.RECONNECT_LATER)
+                return
             self.channels.add(channel)
             metrics.websocket_subscriptions.inc()
-            await hub().join(protocol.group_name(channel), self, self.pusher_event)
         if channel.startswith(protocol.PRIVATE_PREFIX) and self.access_check is None:
             self.access_check = asyncio.ensure_future(self.follow_access())
         await self._send("pusher_internal:subscription_succeeded", "{}", channel=channel)
@@ -141,7 +150,12 @@ class PusherSocketConsumer(AsyncWebsocketConsumer):
             await hub().leave(protocol.group_name(channel), self)
 
     async def pusher_event(self, message: dict[str, Any]) -> None:
-        """A published event, from the process's hub."""
+        """A published event, from the process's hub; or its word that events may have
+        been lost (the layer failed): the client reconnects, subscribes again and so
+        catches up through GET /api/events."""
+        if message.get("type") == RESYNC:
+            await self.close(code=protocol.RECONNECT_NOW)
+            return
         if message.get("exclude_socket_id") == self.socket_id:
             return
         if message["channel"] in self.channels:

@@ -28,12 +28,11 @@ from realtime.publishers import BATCH_SIZE, Outgoing, get_publisher
 logger = logging.getLogger("taskdesk.realtime")
 
 LEASE = timedelta(seconds=60)
-MAX_BACKOFF_SECONDS = 300
 EVENTS_PER_LEASE = 500
 
 
 def backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=min(2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS))
+    return timedelta(seconds=min(2 ** max(attempts - 1, 0), settings.OUTBOX_MAX_BACKOFF_SECONDS))
 
 
 def dispatch_after_commit(channel: str) -> None:

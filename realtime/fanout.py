@@ -9,6 +9,11 @@ meant 1,000 layer messages per event (1,000 Redis writes and reads) for one proc
 
 Messages are sent with `send_to_group`, which adds the group's name for the hub to find
 its members. The hub belongs to the event loop that created it (the server's).
+
+When the layer fails (Redis restarting), the messages sent meanwhile are lost to this
+process and a restarted Redis has forgotten the groups: once the layer answers again the
+hub joins its groups again and hands every member a `hub.resync` message (a socket
+reconnects and catches up from the outbox; a log stream reads the database).
 """
 
 import asyncio
@@ -26,6 +31,7 @@ Handler = Callable[[dict[str, Any]], Awaitable[None]]
 # Channels drops group members after group_expiry (a day by default): the hub re-joins.
 GROUP_REFRESH_SECONDS = 3600
 LAYER_RETRY_SECONDS = 1.0
+RESYNC = "hub.resync"
 
 
 async def send_to_group(group: str, message: dict[str, Any]) -> None:
@@ -36,8 +42,11 @@ async def send_to_group(group: str, message: dict[str, Any]) -> None:
     local = _hubs.get(asyncio.get_running_loop())
     if local is not None and local.channel_name:
         message["origin"] = local.channel_name
-        await local.deliver(message)
+    # The layer first: when it fails, the caller fails before any member got the message,
+    # and the publisher's retry does not hand it to this process's members twice.
     await get_channel_layer().group_send(group, message)
+    if "origin" in message:
+        await local.deliver(message)  # type: ignore[union-attr]
 
 
 class Hub:
@@ -52,10 +61,14 @@ class Hub:
         """From now on `handler` gets the group's messages (once joined in the layer)."""
         await self._start()
         local = self.members.setdefault(group, {})
-        first = not local
+        if not local:
+            try:
+                await self.layer.group_add(group, self.channel_name)
+            except Exception:
+                if not local:
+                    del self.members[group]
+                raise
         local[member] = handler
-        if first:
-            await self.layer.group_add(group, self.channel_name)
 
     async def leave(self, group: str, member: Any) -> None:
         local = self.members.get(group)
@@ -82,10 +95,24 @@ class Hub:
                 message = await self.layer.receive(self.channel_name)
             except Exception:  # Redis restarting, say: the hub must outlive it
                 logger.exception("The hub could not read from the channel layer")
-                await asyncio.sleep(LAYER_RETRY_SECONDS)
+                await self._recover()
                 continue
             if message.get("origin") != self.channel_name:  # else delivered when sent
                 await self.deliver(message)
+
+    async def _recover(self) -> None:
+        """Joins the groups again once the layer answers, then tells every member that
+        messages may have been lost."""
+        while True:
+            await asyncio.sleep(LAYER_RETRY_SECONDS)
+            try:
+                for group in list(self.members):
+                    await self.layer.group_add(group, self.channel_name)
+                break
+            except Exception:
+                logger.warning("The channel layer is still unavailable")
+        for group in list(self.members):
+            await self.deliver({"type": RESYNC, "group": group})
 
     async def deliver(self, message: dict[str, Any]) -> None:
         for member, handler in list(self.members.get(message["group"], {}).items()):

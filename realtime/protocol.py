@@ -24,6 +24,9 @@ APP_NOT_FOUND = 4001  # close: unknown app key
 UNSUPPORTED_PROTOCOL = 4007
 UNAUTHORIZED = 4009
 GENERIC_REJECTION = 4200  # not closed; the client may go on
+# Close codes: pusher-js reconnects at once after 4200-4299, after a backoff after 4100-4199.
+RECONNECT_NOW = 4200
+RECONNECT_LATER = 4100
 
 
 def sign(secret: str, message: str) -> str:

@@ -32,7 +32,7 @@ from rest_framework.exceptions import APIException, MethodNotAllowed, NotFound
 
 from config import metrics
 from config.exceptions import exception_handler
-from realtime.fanout import hub
+from realtime.fanout import RESYNC, hub
 from runs.logs import log_group, log_rows, stream_state
 from runs.streams import authorize_log_stream, sse, stream_query
 
@@ -206,7 +206,11 @@ class LogStreamConsumer(AsyncHttpConsumer):
         the database does not hold up the others; the lock (first come, first served)
         keeps the messages in order."""
         self.heard = True
-        handler = {"log.lines": self.log_lines, "log.status": self.log_status}[message["type"]]
+        handler = {
+            "log.lines": self.log_lines,
+            "log.status": self.log_status,
+            RESYNC: self.resync,
+        }[message["type"]]
         asyncio.ensure_future(handler(message)).add_done_callback(report_failure)
 
     async def log_lines(self, message: dict[str, Any]) -> None:
@@ -215,6 +219,11 @@ class LogStreamConsumer(AsyncHttpConsumer):
             if lines and lines[0]["seq"] > self.last_seq + 1:
                 await self.catch_up()  # a gap: the database has everything before these
             await self.send_lines(lines)
+
+    async def resync(self, message: dict[str, Any]) -> None:
+        """The layer failed and lines may have been lost: the database has them."""
+        async with self.lock:
+            await self.catch_up()
 
     async def log_status(self, message: dict[str, Any]) -> None:
         async with self.lock:

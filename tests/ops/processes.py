@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -129,13 +130,14 @@ class Stack:
         self.procs[name] = process
         return process
 
-    def server(self, name: str) -> str:
-        port = free_port()
+    def server(self, name: str, port: int = 0, **env: str) -> str:
+        """daphne on `port` (a free one by default), told its own port (PORT)."""
+        port = port or free_port()
         daphne = str(Path(sys.executable).parent / "daphne")
         self.spawn(
             name,
             [daphne, "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
-            PORT=str(port),
+            **{"PORT": str(port), **env},
         )
         url = f"http://127.0.0.1:{port}"
         wait_until(lambda: get(url + "/healthz")[0] == 200, f"{name} to listen", self.log(name))
@@ -213,3 +215,58 @@ def wait_until(
         assert time.monotonic() - started < timeout, f"gave up waiting for {what}\n{details()}"
         time.sleep(0.2)
     return time.monotonic() - started
+
+
+@dataclass
+class PrivateRedis:
+    """A throwaway Redis on a free port, without persistence: a restart loses every key,
+    as a Redis restarted without a volume does (channel layer groups included)."""
+
+    port: int
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def create(cls, logs: Path) -> "PrivateRedis":
+        server = cls(free_port(), logs / "redis.log")
+        server.start()
+        return server
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        redis_server = shutil.which("redis-server")
+        assert redis_server, "redis-server is needed"
+        self.process = subprocess.Popen(
+            [
+                redis_server,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        wait_until(self.answers, "redis-server to answer", lambda: self.log.read_text()[-2000:])
+
+    def answers(self) -> bool:
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", self.port), 1) as s,
+        ):
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+        return False
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()  # as a crash: no goodbye to the clients
+            self.process.wait()
+        self.process = None

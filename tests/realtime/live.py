@@ -191,8 +191,18 @@ class Listener:
 
 
 def listen(
-    server: Server, token: str, channels: list[str], clients: int = 1, batch: int = 0
+    server: Server,
+    token: str,
+    channels: list[str],
+    clients: int = 1,
+    batch: int = 0,
+    *,
+    catch_up: bool = False,
+    states: bool = False,
 ) -> Listener:
+    """`catch_up`: after every (re)subscription the client replays GET /api/events from
+    the last seq it saw (`replayed` lines), as the console does; `states`: a `state`
+    line for each connection state change."""
     node = shutil.which("node")
     assert node, "Node 20 is needed for the realtime end-to-end tests"
     config = {
@@ -201,6 +211,8 @@ def listen(
         "channels": channels,
         "clients": clients,
         "batch": batch or clients,
+        "catchUp": catch_up,
+        "states": states,
     }
     process = subprocess.Popen(
         [node, "listen.js", json.dumps(config)],

@@ -11,7 +11,7 @@ from channels.testing import HttpCommunicator, WebsocketCommunicator
 from django.conf import settings
 
 from config.asgi import application
-from realtime import protocol
+from realtime import fanout, protocol
 
 
 def run(coro):
@@ -251,5 +251,42 @@ def test_a_process_joins_a_channel_group_once_whatever_its_number_of_sockets(mon
             assert await socket.receive_nothing(timeout=0.1)
             await socket.disconnect()
         assert calls == [("group_add", group), ("group_discard", group)]
+
+    run(scenario())
+
+
+def test_a_socket_is_told_to_reconnect_when_its_process_may_have_lost_events():
+    """The hub's `hub.resync` (the layer failed): the socket closes with 4200, which
+    pusher-js answers by reconnecting at once, subscribing again and catching up."""
+
+    async def scenario():
+        socket, _ = await connect()
+        await socket.send_json_to({"event": "pusher:subscribe", "data": {"channel": "public-r"}})
+        await socket.receive_json_from()
+        group = protocol.group_name("public-r")
+        await fanout.hub().deliver({"type": fanout.RESYNC, "group": group})
+        assert await socket.receive_output() == {"type": "websocket.close", "code": 4200}
+        await socket.disconnect()
+        assert group not in fanout.hub().members  # left with its socket
+
+    run(scenario())
+
+
+def test_a_subscription_while_the_layer_is_down_closes_the_socket_for_a_later_retry(
+    monkeypatch,
+):
+    layer = get_channel_layer()
+
+    async def failing_group_add(group, channel):
+        raise ConnectionError("the layer is down")
+
+    async def scenario():
+        socket, _ = await connect()
+        monkeypatch.setattr(layer, "group_add", failing_group_add)
+        await socket.send_json_to({"event": "pusher:subscribe", "data": {"channel": "public-d"}})
+        assert await socket.receive_output() == {"type": "websocket.close", "code": 4100}
+        monkeypatch.undo()
+        await socket.disconnect()
+        assert protocol.group_name("public-d") not in fanout.hub().members
 
     run(scenario())

@@ -106,10 +106,13 @@ def test_a_failed_send_backs_off_and_later_events_wait_behind_it(db, monkeypatch
     assert dispatch.dispatch_pending(now=later) == 0  # nothing twice
 
 
-def test_backoff_grows_and_is_capped():
+def test_backoff_grows_and_is_capped(settings):
     assert dispatch.backoff(1) == timedelta(seconds=1)
     assert dispatch.backoff(4) == timedelta(seconds=8)
-    assert dispatch.backoff(50) == timedelta(seconds=dispatch.MAX_BACKOFF_SECONDS)
+    assert dispatch.backoff(50) == timedelta(seconds=300)
+    settings.OUTBOX_MAX_BACKOFF_SECONDS = 4  # OUTBOX_MAX_BACKOFF_SECONDS
+    assert dispatch.backoff(3) == timedelta(seconds=4)
+    assert dispatch.backoff(50) == timedelta(seconds=4)
 
 
 def test_a_channel_leased_by_another_dispatcher_is_left_to_it(db, monkeypatch):

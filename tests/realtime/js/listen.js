@@ -7,6 +7,10 @@
 //   {"type": "subscribed", "client", "channel"}
 //   {"type": "subscription_error", "client", "channel", "status"}
 //   {"type": "event", "client", "channel", "event", "data"}
+//   {"type": "state", "client", "state"}            (with `states`: every connection state)
+//   {"type": "replayed", "client", "channel", "seq", "event", "data"}
+// With `catchUp`, every (re)subscription also reads GET /api/events?channel=&after=
+// from the last seq it saw, as the web console does (dashboard/static/console/js/live.js).
 // Clients open `batch` at a time (each batch subscribed before the next opens), so a
 // crowd does not hit the auth endpoint all at once. Runs until stdin closes.
 // Usage: node listen.js '<json config>'
@@ -17,6 +21,24 @@ const print = (line) => process.stdout.write(JSON.stringify(line) + "\n");
 
 Pusher.logToConsole = false;
 const clients = [];
+const lastSeqs = {}; // `${client} ${channel}` -> the last seq replayed
+
+async function catchUp(client, channel) {
+  const key = `${client} ${channel}`;
+  for (;;) {
+    const query = new URLSearchParams({ channel, after: lastSeqs[key] || 0, limit: 500 });
+    const answer = await fetch(`${config.server}/api/events?${query}`, {
+      headers: { Authorization: `Bearer ${config.token}` },
+    });
+    if (!answer.ok) throw new Error(`GET /api/events: ${answer.status}`);
+    const body = await answer.json();
+    for (const row of body.data) {
+      lastSeqs[key] = Math.max(lastSeqs[key] || 0, row.seq);
+      print({ type: "replayed", client, channel, seq: row.seq, event: row.event, data: row.data });
+    }
+    if (!body.pagination.hasMore) return;
+  }
+}
 
 function open(realtime, client) {
   let pending = config.channels.length;
@@ -39,6 +61,11 @@ function open(realtime, client) {
   pusher.connection.bind("connected", () =>
     print({ type: "connected", client, socketId: pusher.connection.socket_id }),
   );
+  if (config.states) {
+    pusher.connection.bind("state_change", ({ current }) =>
+      print({ type: "state", client, state: current }),
+    );
+  }
   pusher.connection.bind("error", (error) =>
     print({ type: "connection_error", client, error: String(error && error.type) }),
   );
@@ -46,6 +73,11 @@ function open(realtime, client) {
     const channel = pusher.subscribe(name);
     channel.bind("pusher:subscription_succeeded", () => {
       print({ type: "subscribed", client, channel: name });
+      if (config.catchUp) {
+        catchUp(client, name).catch((error) =>
+          print({ type: "catch_up_error", client, channel: name, error: String(error) }),
+        );
+      }
       done();
     });
     channel.bind("pusher:subscription_error", (error) => {
