@@ -13,11 +13,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 from django.conf import settings
 
+from tests.realtime import live
 from tests.realtime.live import free_port, last_line, manage, server_env
 
 ROOT = Path(settings.BASE_DIR)
@@ -123,18 +122,7 @@ print(json.dumps({
 
 def create_database(tmp_dir: Path) -> str:
     """A fresh, migrated database for the console's processes; returns its URL."""
-    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-        url = f"sqlite:///{tmp_dir / 'console.sqlite3'}"
-    else:
-        base = urlsplit(settings.DATABASE_URL)
-        name = f"{base.path.lstrip('/')}_console{os.environ.get('PYTEST_XDIST_WORKER', '')}"
-        admin = urlunsplit(base._replace(path="/postgres"))
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            connection.execute(f'CREATE DATABASE "{name}"')
-        url = urlunsplit(base._replace(path=f"/{name}"))
-    manage(url, "migrate", "--noinput")
-    return url
+    return live.create_database(tmp_dir, "console")
 
 
 @dataclass

@@ -87,13 +87,14 @@ def server_env(database_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def create_database(tmp_dir: Path) -> str:
-    """A fresh, migrated database for the server processes; returns its URL."""
+def create_database(tmp_dir: Path, purpose: str = "e2e") -> str:
+    """A fresh, migrated database for server processes (named after `purpose`, so that
+    suites running side by side keep theirs apart); returns its URL."""
     if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-        url = f"sqlite:///{tmp_dir / 'e2e.sqlite3'}"
+        url = f"sqlite:///{tmp_dir / f'{purpose}.sqlite3'}"
     else:
         base = urlsplit(settings.DATABASE_URL)
-        name = f"{base.path.lstrip('/')}_e2e{os.environ.get('PYTEST_XDIST_WORKER', '')}"
+        name = f"{base.path.lstrip('/')}_{purpose}{os.environ.get('PYTEST_XDIST_WORKER', '')}"
         admin = urlunsplit(base._replace(path="/postgres"))
         with psycopg.connect(admin, autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
