@@ -9,7 +9,7 @@ from rest_framework.request import Request
 
 from accounts.access import workspace_scope
 from accounts.models import ApiToken, Membership, Role, User, Workspace
-from config.fields import IdField, TextField
+from config.fields import BooleanField, IdField, SlugField, TextField
 from config.representation import FastOutput
 
 
@@ -18,7 +18,9 @@ class ScopeQuerySerializer(serializers.Serializer[dict[str, Any]]):
     caller's workspaces. A malformed id is a 404, as an unknown one is."""
 
     workspaceId = IdField(required=False, help_text="One workspace (UUID).")
-    workspace = TextField(required=False, help_text="One workspace (slug).")
+    workspace = TextField(
+        required=False, allow_blank=True, help_text="One workspace (slug); empty: not given."
+    )
 
 
 def requested_scope(request: Request) -> list[uuid.UUID]:
@@ -70,13 +72,13 @@ class WorkspaceSerializer(FastOutput, serializers.ModelSerializer[Workspace]):
 
 
 class WorkspaceCreateSerializer(serializers.Serializer[Workspace]):
-    slug = serializers.SlugField(max_length=64)
+    slug = SlugField(max_length=64)
     name = TextField(max_length=200)
 
 
 class FeaturesSerializer(serializers.Serializer[dict[str, object]]):
     # Kept camelCase: `features` is stored and served verbatim.
-    taskLogsEnabled = serializers.BooleanField(required=False)
+    taskLogsEnabled = BooleanField(required=False)
 
 
 class WorkspaceUpdateSerializer(serializers.Serializer[Workspace]):

@@ -167,7 +167,15 @@ class MemberViewSet(viewsets.GenericViewSet[Membership]):
 
     @extend_schema(
         operation_id="workspace_members_update",
-        request=RoleSerializer,
+        # Not the "Patched" (all optional) form drf-spectacular derives for a PATCH: the
+        # new role is required.
+        request={
+            "application/json": {
+                "type": "object",
+                "required": ["role"],
+                "properties": {"role": {"type": "string", "enum": Role.values}},
+            }
+        },
         responses=enveloped("MemberUpdated", MembershipSerializer()),
     )
     def partial_update(self, request: Request, slug: str, user_id: UUID) -> Response:

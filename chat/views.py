@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import FileResponse
+from djangorestframework_camel_case.parser import CamelCaseMultiPartParser
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
@@ -201,6 +202,8 @@ class AttachmentViewSet(viewsets.ViewSet):
 
 class UploadViewSet(viewsets.ViewSet):
     """POST /api/uploads."""
+
+    parser_classes = [CamelCaseMultiPartParser]
 
     @extend_schema(
         operation_id="uploads_create",

@@ -10,7 +10,10 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
+from config import server  # noqa: E402
 from config.routing import http_routes, websocket_routes  # noqa: E402
+
+server.install()
 
 django_fallback = re_path(r"", django_asgi_app)  # type: ignore[arg-type]
 

@@ -5,6 +5,7 @@ Enum filters answer 400 with the allowed values for anything unknown; booleans a
 true/false (1/0, yes/no) and nothing else.
 """
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -12,6 +13,7 @@ import django_filters
 from django import forms
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.drainage import set_override
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ValidationError
@@ -102,9 +104,37 @@ class ParameterFilter(django_filters.Filter):
         return qs
 
 
-@extend_schema_field(OpenApiTypes.STR)
 class EnumParameter(ParameterFilter):
     field_class = EnumField
+
+    def __init__(self, *args: Any, choices: Choices = (), **kwargs: Any) -> None:
+        super().__init__(*args, choices=choices, **kwargs)
+        # The schema lists the values (per filter, so not the class-wide decorator).
+        set_override(self, "field", {"type": "string", "enum": list(allowed_values(choices))})
+
+
+CANONICAL_UUID = re.compile(r"\A[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}\Z")
+
+
+class IdFormField(forms.UUIDField):
+    """A UUID as the API writes them (8-4-4-4-12 hex digits), as the schema's `format:
+    uuid` says: Python's UUID would also take braces, `urn:uuid:` or no hyphens."""
+
+    def to_python(self, value: Any) -> Any:
+        if value not in self.empty_values and not CANONICAL_UUID.match(str(value)):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return super().to_python(value)
+
+
+class IdFilter(django_filters.UUIDFilter):
+    field_class = IdFormField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Empty is "not given", as for every filter (the console sends `robotId=`).
+        set_override(
+            self, "field", {"type": "string", "anyOf": [{"format": "uuid"}, {"maxLength": 0}]}
+        )
 
 
 class StrictBooleanField(forms.CharField):

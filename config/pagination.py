@@ -17,6 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db.models import F, Model, Q, QuerySet
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
@@ -41,7 +42,7 @@ class PageQuerySerializer(serializers.Serializer[PageRequest]):
     page = serializers.IntegerField(min_value=1, default=1, help_text="Page number (>= 1).")
     limit = serializers.IntegerField(min_value=1, required=False, help_text="Rows per page.")
     cursor = serializers.CharField(
-        required=False, help_text="Opaque cursor from pagination.nextCursor."
+        required=False, allow_blank=True, help_text="Opaque cursor from pagination.nextCursor."
     )
 
 
@@ -98,19 +99,31 @@ class EnvelopePagination(BasePagination):
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         return [
-            {
-                "name": name,
-                "in": "query",
-                "required": False,
-                "schema": {"type": kind},
-                "description": text,
-            }
-            for name, kind, text in (
-                ("page", "integer", "Page number (>= 1)."),
-                ("limit", "integer", f"Rows per page (1..{MAX_LIMIT})."),
-                ("cursor", "string", "Opaque cursor from pagination.nextCursor."),
-            )
+            {"name": name, "in": "query", "required": False, "schema": schema, "description": text}
+            for name, schema, text in PAGE_SPECS
         ]
+
+
+def or_empty(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "string", "maxLength": 0}]}
+
+
+# The paging parameters in the schema. An empty value is the parameter not given
+# (docs/API.md), so the schema says so.
+PAGE_SPECS: tuple[tuple[str, dict[str, Any], str], ...] = (
+    ("page", or_empty({"type": "integer", "minimum": 1}), "Page number (>= 1)."),
+    (
+        "limit",
+        or_empty({"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}),
+        f"Rows per page (1..{MAX_LIMIT}).",
+    ),
+    ("cursor", {"type": "string"}, "Opaque cursor from pagination.nextCursor."),
+)
+# The same, for views that page by hand (`extend_schema(parameters=PAGE_PARAMETERS)`).
+PAGE_PARAMETERS = [
+    OpenApiParameter(name, schema, OpenApiParameter.QUERY, description=text)
+    for name, schema, text in PAGE_SPECS
+]
 
 
 def paginate(

@@ -57,10 +57,9 @@ def error_statuses(path: str, method: str, operation: dict[str, Any]) -> list[st
         statuses.append("400")
     if method != "get":
         statuses.append("403")
-    if "{" in path or any(
-        p.get("name") in ("workspaceId", "workspace", "repoId")
-        for p in operation.get("parameters", [])
-    ):
+    # Any id or slug given (in the path, the query or the body) may name nothing the
+    # caller can see.
+    if "{" in path or has_input:
         statuses.append("404")
     if method in ("post", "patch", "put"):
         statuses.append("413")
@@ -77,11 +76,23 @@ def add_error_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]
         for method, operation in item.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
+            require_body_with_required_fields(operation)
             for status in error_statuses(path, method, operation):
                 operation["responses"].setdefault(
                     status, {"description": MEANING[status], "content": body}
                 )
     return result
+
+
+def require_body_with_required_fields(operation: dict[str, Any]) -> None:
+    """A body given inline (not a serializer's component) whose schema has required
+    fields is itself required: drf-spectacular cannot tell for a plain schema."""
+    request = operation.get("requestBody")
+    if not request or request.get("required"):
+        return
+    contents = request.get("content", {}).values()
+    if any(content.get("schema", {}).get("required") for content in contents):
+        request["required"] = True
 
 
 STORAGE_LIMITS = {2**15 - 1, 2**31 - 1, 2**63 - 1}

@@ -14,8 +14,9 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("", include("dashboard.urls")),
     path("schema", SpectacularAPIView.as_view(), name="schema"),
     path("docs", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
-    # Anything else under /api/ is a JSON 404, never an HTML page (also with DEBUG).
-    re_path(r"^.*$", json_not_found),
+    # Anything else under /api/ is a JSON 404, never an HTML page (also with DEBUG), a
+    # path with a newline in it included (`.` would stop there).
+    re_path(r"^[\s\S]*$", json_not_found),
 ]
 
 urlpatterns = [

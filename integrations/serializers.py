@@ -4,6 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from config.fields import BooleanField, StrictInput, TextField, URLField
 from config.representation import FastOutput
 from integrations.models import InboundDelivery, OutboundEvent, WebhookDelivery, WebhookEndpoint
 
@@ -36,11 +37,14 @@ class InboundDeliverySerializer(FastOutput, serializers.ModelSerializer[InboundD
         return [str(task.pk) for task in delivery.tasks.all()]
 
 
-class WebhookEndpointSerializer(FastOutput, serializers.ModelSerializer[WebhookEndpoint]):
+class WebhookEndpointSerializer(
+    StrictInput, FastOutput, serializers.ModelSerializer[WebhookEndpoint]
+):
     workspace_id = serializers.UUIDField()
     events = serializers.ListField(
-        child=serializers.ChoiceField(choices=OutboundEvent.choices), allow_empty=False
+        child=serializers.ChoiceField(choices=OutboundEvent.choices), min_length=1
     )
+    enabled = BooleanField(required=False)
 
     class Meta:
         model = WebhookEndpoint
@@ -68,14 +72,14 @@ class WebhookEndpointCreatedSerializer(WebhookEndpointSerializer):
 
 
 class WebhookEndpointUpdateSerializer(serializers.Serializer[Any]):
-    url = serializers.URLField(max_length=1000, required=False)
+    url = URLField(max_length=1000, required=False)
     events = serializers.ListField(
         child=serializers.ChoiceField(choices=OutboundEvent.choices),
-        allow_empty=False,
+        min_length=1,
         required=False,
     )
-    enabled = serializers.BooleanField(required=False)
-    description = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    enabled = BooleanField(required=False)
+    description = TextField(max_length=300, required=False, allow_blank=True)
 
 
 class WebhookDeliverySerializer(FastOutput, serializers.ModelSerializer[WebhookDelivery]):

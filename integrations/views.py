@@ -22,7 +22,7 @@ from accounts.serializers import ScopeQuerySerializer
 from config import metrics
 from config.envelope import enveloped, no_content, success
 from config.exceptions import ApiError, PayloadTooLarge
-from config.pagination import PageQuerySerializer
+from config.pagination import PAGE_PARAMETERS
 from config.parsers import loads
 from integrations import inbound, outbound, selectors, services
 from integrations.models import InboundDelivery, Outcome, Source, WebhookEndpoint
@@ -161,7 +161,7 @@ class RepositoryDeliveryViewSet(ResourceViewSet):
 
     @extend_schema(
         operation_id="repos_deliveries",
-        parameters=[PageQuerySerializer],
+        parameters=PAGE_PARAMETERS,
         responses=enveloped(
             "InboundDeliveryList", InboundDeliverySerializer(many=True), paged=True
         ),
@@ -259,7 +259,7 @@ class WebhookEndpointViewSet(ResourceViewSet):
 
     @extend_schema(
         operation_id="webhook_endpoints_deliveries",
-        parameters=[PageQuerySerializer],
+        parameters=PAGE_PARAMETERS,
         responses=enveloped(
             "WebhookDeliveryList", WebhookDeliverySerializer(many=True), paged=True
         ),

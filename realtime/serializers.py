@@ -7,18 +7,15 @@ from realtime.protocol import CHANNEL_NAME, SOCKET_ID
 class ChannelAuthRequestSerializer(serializers.Serializer):
     """Pusher's channel-auth form, as pusher-js and the mobile SDKs post it."""
 
-    socket_id = serializers.CharField(trim_whitespace=False)
-    channel_name = serializers.CharField(max_length=200)
-
-    def validate_socket_id(self, value: str) -> str:
-        if not SOCKET_ID.match(value):
-            raise serializers.ValidationError("A socket id looks like 123.456.")
-        return value
-
-    def validate_channel_name(self, value: str) -> str:
-        if not CHANNEL_NAME.match(value):
-            raise serializers.ValidationError("Not a valid channel name.")
-        return value
+    # Regex fields, so that the schema states the patterns.
+    socket_id = serializers.RegexField(
+        SOCKET_ID,
+        trim_whitespace=False,
+        error_messages={"invalid": "A socket id looks like 123.456."},
+    )
+    channel_name = serializers.RegexField(
+        CHANNEL_NAME, max_length=200, error_messages={"invalid": "Not a valid channel name."}
+    )
 
 
 class ChannelAuthSerializer(serializers.Serializer):

@@ -1,4 +1,5 @@
 from django.conf import settings
+from djangorestframework_camel_case.parser import CamelCaseFormParser
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
@@ -7,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.envelope import success
+from config.parsers import JSONParser
 from realtime import grants, protocol, selectors
 from realtime.authorization import may_listen
 from realtime.serializers import (
@@ -21,7 +23,9 @@ class ChannelAuthView(APIView):
     """Pusher channel auth: signs `socket_id:channel_name` for workspace members.
 
     The answer is Pusher's bare `{auth}` (what the SDKs read), not the envelope;
-    errors use the envelope."""
+    errors use the envelope. pusher-js posts a form; JSON is taken too."""
+
+    parser_classes = [JSONParser, CamelCaseFormParser]
 
     @extend_schema(
         operation_id="realtime_auth",

@@ -66,6 +66,8 @@ RUNS_SECTION = Section(
     load=load_runs,
 )
 LOGS_SECTION = Section(
-    output=lambda: TaskLogSerializer(many=True, read_only=True, source="recent_logs"),
+    # Absent when the task's workspace keeps no logs (features.taskLogsEnabled false):
+    # not read_only (output only anyway), which the schema would list as required.
+    output=lambda: TaskLogSerializer(many=True, required=False, source="recent_logs"),
     load=load_recent_logs,
 )

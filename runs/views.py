@@ -114,7 +114,13 @@ class TaskRunViewSet(viewsets.ViewSet):
         operation_id="tasks_logs_stream",
         parameters=[
             StreamQuerySerializer,
-            OpenApiParameter("Last-Event-ID", OpenApiTypes.INT, OpenApiParameter.HEADER),
+            OpenApiParameter(
+                "Last-Event-ID",
+                {"type": "integer", "minimum": 0},
+                OpenApiParameter.HEADER,
+                description="The seq of the last line seen (EventSource resends it); wins "
+                "over `after`.",
+            ),
         ],
         responses={(200, "text/event-stream"): OpenApiTypes.STR},
     )

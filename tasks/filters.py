@@ -14,6 +14,7 @@ from config.filters import (
     EnumListFilter,
     EnumParameter,
     FlagParameter,
+    IdFilter,
     StrictBooleanFilter,
     pairs,
 )
@@ -65,11 +66,11 @@ def search_condition(value: str, *fields: str) -> Q:
 
 
 class TaskFilter(django_filters.FilterSet):
-    repoId = django_filters.UUIDFilter(field_name="repository_id")
-    robotId = django_filters.UUIDFilter(field_name="robot_id")
-    groupId = django_filters.UUIDFilter(field_name="group_id")
-    featureId = django_filters.UUIDFilter(field_name="feature_id")
-    assigneeId = django_filters.UUIDFilter(field_name="assignee_id")
+    repoId = IdFilter(field_name="repository_id")
+    robotId = IdFilter(field_name="robot_id")
+    groupId = IdFilter(field_name="group_id")
+    featureId = IdFilter(field_name="feature_id")
+    assigneeId = IdFilter(field_name="assignee_id")
     eventType = EnumListFilter(field_name="event_type", choices=EventType.choices)
     status = EnumListFilter(method="filter_status", choices=pairs(STATUS_VALUES))
     taskStatus = EnumListFilter(field_name="status", choices=TaskStatus.choices)
@@ -156,8 +157,8 @@ def with_priority_rank(queryset: QuerySet[Task]) -> QuerySet[Task]:
 
 
 class TaskGroupFilter(django_filters.FilterSet):
-    repoId = django_filters.UUIDFilter(field_name="repository_id")
-    robotId = django_filters.UUIDFilter(field_name="robot_id")
+    repoId = IdFilter(field_name="repository_id")
+    robotId = IdFilter(field_name="robot_id")
     kind = EnumListFilter(field_name="kind", choices=GroupKind.choices)
     search = django_filters.CharFilter(method="filter_search", max_length=200)
     archived = StrictBooleanFilter(field_name="archived")

@@ -11,7 +11,15 @@ from rest_framework import serializers
 from accounts.access import has_role
 from accounts.models import Role, User
 from accounts.serializers import UserRefSerializer
-from config.fields import EnumField, IdField, TextField
+from config.fields import (
+    BooleanField,
+    EnumField,
+    IdField,
+    ObjectField,
+    StrictInput,
+    StringOnly,
+    TextField,
+)
 from config.representation import FastOutput
 from tasks import sections as row_sections
 from tasks import workflow
@@ -210,7 +218,7 @@ class TaskCreateSerializer(serializers.Serializer[Task]):
     assignee_id = serializers.UUIDField(required=False, allow_null=True)
     mode = serializers.ChoiceField(choices=Mode.choices, required=False)
     branch = TextField(max_length=300, required=False, allow_blank=True)
-    run = serializers.BooleanField(required=False, default=False)
+    run = BooleanField(required=False, default=False)
 
 
 class TaskUpdateSerializer(serializers.Serializer[Task]):
@@ -224,7 +232,7 @@ class TaskUpdateSerializer(serializers.Serializer[Task]):
         allow_null=True,
     )
     priority = serializers.ChoiceField(choices=Priority.choices, required=False)
-    archived = serializers.BooleanField(required=False)
+    archived = BooleanField(required=False)
     assignee_id = serializers.UUIDField(required=False, allow_null=True)
     feature_id = serializers.UUIDField(required=False, allow_null=True)
 
@@ -260,9 +268,9 @@ class TaskGroupSerializer(FastOutput, serializers.ModelSerializer[TaskGroup]):
 # -- repositories and robots ----------------------------------------------------------------
 
 
-class RepositorySerializer(FastOutput, serializers.ModelSerializer[Repository]):
+class RepositorySerializer(StrictInput, FastOutput, serializers.ModelSerializer[Repository]):
     workspace_id = serializers.UUIDField()
-    webhook_secret = serializers.CharField(
+    webhook_secret = StringOnly(
         write_only=True,
         required=False,
         min_length=16,
@@ -270,6 +278,7 @@ class RepositorySerializer(FastOutput, serializers.ModelSerializer[Repository]):
         help_text="Verifies inbound webhooks; never returned. Absent: one is generated "
         "and shown once, in this answer.",
     )
+    archived = BooleanField(required=False)
     webhook_url = serializers.SerializerMethodField(
         help_text="The URL to paste into GitHub or GitLab (by the repository URL's host)."
     )
@@ -317,10 +326,9 @@ class RepositoryCreatedSerializer(RepositorySerializer):
         fields = [*RepositorySerializer.Meta.fields, "generated_webhook_secret"]
 
 
-class RepositoryUpdateSerializer(FastOutput, serializers.ModelSerializer[Repository]):
-    webhook_secret = serializers.CharField(
-        write_only=True, required=False, min_length=16, max_length=200
-    )
+class RepositoryUpdateSerializer(StrictInput, FastOutput, serializers.ModelSerializer[Repository]):
+    webhook_secret = StringOnly(write_only=True, required=False, min_length=16, max_length=200)
+    archived = BooleanField(required=False)
 
     class Meta:
         model = Repository
@@ -328,7 +336,7 @@ class RepositoryUpdateSerializer(FastOutput, serializers.ModelSerializer[Reposit
         extra_kwargs = {field: {"required": False} for field in fields}
 
 
-class RobotConfigField(serializers.JSONField):
+class RobotConfigField(ObjectField):
     """In: the robot's config. Out: only to ADMIN+ of the robot's workspace (the view puts
     their workspace ids in the context as `config_workspaces`), without its secrets
     (tasks.profiles.public_config); null to everyone else."""
@@ -338,10 +346,11 @@ class RobotConfigField(serializers.JSONField):
         return public_config(instance.config) if instance.workspace_id in shown else None
 
 
-class RobotSerializer(FastOutput, serializers.ModelSerializer[Robot]):
+class RobotSerializer(StrictInput, FastOutput, serializers.ModelSerializer[Robot]):
     workspace_id = serializers.UUIDField()
     repository_id = serializers.UUIDField(required=False, allow_null=True)
     runner = serializers.ChoiceField(choices=RunnerKind.choices, default=RunnerKind.SCRIPTED)
+    enabled = BooleanField(required=False)
     config = RobotConfigField(
         required=False,
         default=dict,
@@ -364,26 +373,20 @@ class RobotSerializer(FastOutput, serializers.ModelSerializer[Robot]):
         ]
         read_only_fields = ["id", "created_at"]
 
-    def validate_config(self, value: Any) -> Any:
-        if not isinstance(value, dict):
-            raise serializers.ValidationError("Must be a JSON object.")
-        return value
+    def validate_config(self, value: dict[str, Any] | None) -> dict[str, Any]:
+        return {} if value is None else value  # null (as non-admins read it): no config
 
 
-class RobotUpdateSerializer(FastOutput, serializers.ModelSerializer[Robot]):
+class RobotUpdateSerializer(StrictInput, FastOutput, serializers.ModelSerializer[Robot]):
     repository_id = serializers.UUIDField(required=False, allow_null=True)
     runner = serializers.ChoiceField(choices=RunnerKind.choices, required=False)
-    config = serializers.JSONField(required=False)
+    config = ObjectField(required=False)
+    enabled = BooleanField(required=False)
 
     class Meta:
         model = Robot
         fields = ["name", "repository_id", "runner", "config", "enabled"]
         extra_kwargs = {"name": {"required": False}, "enabled": {"required": False}}
-
-    def validate_config(self, value: Any) -> Any:
-        if not isinstance(value, dict):
-            raise serializers.ValidationError("Must be a JSON object.")
-        return value
 
 
 # -- query parameters ---------------------------------------------------------------------

@@ -17,7 +17,7 @@ from accounts.models import Role, Workspace
 from accounts.serializers import ScopeQuerySerializer, requested_scope
 from config.envelope import enveloped, no_content, success
 from config.filters import FilterBackend
-from config.pagination import EnvelopePagination, PageQuerySerializer
+from config.pagination import PAGE_PARAMETERS, EnvelopePagination
 from tasks import filters, sections, selectors, services
 from tasks.models import Repository, Robot, Task, TaskGroup
 from tasks.serializers import (
@@ -246,7 +246,7 @@ class GroupTasksViewSet(TaskListMixin, ResourceViewSet):
 
     @extend_schema(
         operation_id="task_groups_tasks",
-        parameters=[PageQuerySerializer],
+        parameters=PAGE_PARAMETERS,
         filters=True,
         responses=enveloped("TaskGroupTasks", TaskRowSerializer(many=True), paged=True),
     )

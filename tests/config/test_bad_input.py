@@ -1,6 +1,7 @@
 """Bad input gets a clear error in the envelope: never a 500, never a partial write."""
 
 import json
+from urllib.parse import urlencode
 
 import pytest
 from rest_framework.test import APIClient
@@ -8,7 +9,7 @@ from rest_framework.test import APIClient
 from chat.models import Attachment, ChatMessage
 from realtime.events import publish, task_channel
 from tasks.models import Task
-from tests.factories import TaskFactory
+from tests.factories import RepositoryFactory, RobotFactory, TaskFactory
 from tests.personas import assert_error, expect
 
 WRITES = ["/api/tasks", "/api/chat/message", "/api/auth/tokens", "/api/workspaces", "/api/robots"]
@@ -101,7 +102,12 @@ def test_a_stored_bad_media_type_downloads_as_octet_stream(api, workspace, setti
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("DELETE", "/api/tasks/not-a-uuid"), ("POST", "/api/nope"), ("PUT", "/api/x/y")],
+    [
+        ("DELETE", "/api/tasks/not-a-uuid"),
+        ("POST", "/api/nope"),
+        ("PUT", "/api/x/y"),
+        ("GET", "/api/tasks/%0Aq/messages"),  # a newline in the path
+    ],
 )
 def test_unknown_paths_are_a_json_404_with_csrf_checks_on(db, method, path):
     client = APIClient(enforce_csrf_checks=True)
@@ -141,9 +147,53 @@ def test_a_deleted_tasks_channel_is_neither_authorized_nor_replayed(api, workspa
     Task.objects.filter(pk=task.pk).update(deleted=True)
     response = api("owner").post(
         "/api/realtime/auth",
-        {"socket_id": "1.2", "channel_name": task_channel(task.id)},
-        format="multipart",
+        urlencode({"socket_id": "1.2", "channel_name": task_channel(task.id)}),
+        content_type="application/x-www-form-urlencoded",
     )
     assert_error(response, 404, "NOT_FOUND")
     replay = api("owner").get("/api/events", {"channel": task_channel(task.id)})
     assert_error(replay, 404, "NOT_FOUND")
+
+
+def test_bodies_are_json_not_forms(api, workspace):
+    form = urlencode({"workspaceId": str(workspace.id), "title": "From a form"})
+    response = api("owner").post(
+        "/api/tasks", form, content_type="application/x-www-form-urlencoded"
+    )
+    assert_error(response, 415, "UNSUPPORTED_MEDIA_TYPE")
+    assert not Task.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/repos/{repo}", {"archived": "true"}),
+        ("/api/repos/{repo}", {"defaultBranch": 0}),
+        ("/api/robots/{robot}", {"name": 0}),
+        ("/api/robots/{robot}", {"enabled": 1}),
+        ("/api/robots/{robot}", {"config": []}),
+        ("/api/robots/{robot}", {"config": None}),
+    ],
+)
+def test_body_values_are_of_the_type_the_schema_gives(api, workspace, path, body):
+    """A number is not a string, "true" or 1 not a boolean, a list not an object."""
+    repo = RepositoryFactory(workspace=workspace, default_branch="main")
+    robot = RobotFactory(workspace=workspace, name="Echo", enabled=True)
+    url = path.format(repo=repo.id, robot=robot.id)
+    response = api("owner").patch(url, body, format="json")
+    body_out = assert_error(response, 400, "VALIDATION_ERROR")
+    assert next(iter(body)) in body_out["details"]
+    repo.refresh_from_db()
+    robot.refresh_from_db()
+    assert (repo.archived, repo.default_branch) == (False, "main")
+    assert (robot.name, robot.enabled, robot.config) == ("Echo", True, {})
+
+
+def test_a_robot_created_with_a_null_config_has_none(api, workspace):
+    response = api("owner").post(
+        "/api/robots",
+        {"workspaceId": str(workspace.id), "name": "Plain", "config": None},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["data"]["config"] == {}

@@ -123,16 +123,17 @@ class Server:
             self.process.wait()
 
 
-def start_server(database_url: str, log: Path, redis_url: str = "") -> Server:
+def start_server(database_url: str, log: Path, redis_url: str = "", **env: str) -> Server:
     """daphne on a free port, told its own port (PORT) so that its settings (SITE_URL,
-    PUSHER_PORT, hence /api/auth/me's realtime config) describe it, as `make run` does."""
+    PUSHER_PORT, hence /api/auth/me's realtime config) describe it, as `make run` does;
+    `env`: more of its settings."""
     for _ in range(3):  # a free port can be taken between the probe and the bind
         port = free_port()
         handle = log.open("wb")
         process = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), ASGI_APP],
             cwd=ROOT,
-            env=server_env(database_url, REDIS_URL=redis_url, PORT=str(port)),
+            env=server_env(database_url, REDIS_URL=redis_url, PORT=str(port), **env),
             stdout=handle,
             stderr=subprocess.STDOUT,
         )

@@ -1,5 +1,7 @@
 """POST /api/realtime/auth and GET /api/events, for every persona."""
 
+from urllib.parse import urlencode
+
 import pytest
 from django.conf import settings
 
@@ -30,8 +32,8 @@ def task(workspace):
 def auth(client, channel, socket_id="123.456"):
     return client.post(
         "/api/realtime/auth",
-        {"socket_id": socket_id, "channel_name": channel},
-        format="multipart",
+        urlencode({"socket_id": socket_id, "channel_name": channel}),
+        content_type="application/x-www-form-urlencoded",  # as pusher-js posts it
     )
 
 
@@ -73,7 +75,9 @@ def test_auth_takes_the_form_urlencoded_body_pusher_js_sends(api, task):
 def test_auth_works_with_the_session_of_the_web_console(client, people, task):
     client.force_login(people["viewer"])
     response = client.post(
-        "/api/realtime/auth", {"socket_id": "1.2", "channel_name": task_channel(task.id)}
+        "/api/realtime/auth",
+        urlencode({"socket_id": "1.2", "channel_name": task_channel(task.id)}),
+        content_type="application/x-www-form-urlencoded",
     )
     assert response.status_code == 200
 
