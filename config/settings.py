@@ -438,10 +438,15 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
-# Caches: local memory (throttling, token last-used stamps); Redis when configured.
+# Caches: local memory (throttling, token last-used stamps); Redis when configured, where
+# an outage fails open (config.cache): what it holds can be lost.
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        {
+            "BACKEND": "config.cache.FailOpenRedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )

@@ -1,0 +1,64 @@
+"""The cache, kept in Redis when REDIS_URL is set, and what happens when Redis is down.
+
+The cache holds only what can be lost: throttle histories and the stamps of tokens'
+last use. So a Redis outage must not fail requests: every read is a miss and every write
+is dropped (throttles let requests through meanwhile, i.e. fail open), with one warning
+per outage in the log, and short socket timeouts so that a dead Redis costs little time.
+"""
+
+import logging
+from typing import Any
+
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
+from django.core.cache.backends.redis import RedisCache
+from redis.exceptions import ConnectionError, TimeoutError
+
+logger = logging.getLogger("taskdesk.cache")
+REDIS_DOWN = (ConnectionError, TimeoutError)
+
+
+class FailOpenRedisCache(RedisCache):
+    down = False
+
+    def _failed(self, error: Exception) -> None:
+        if not FailOpenRedisCache.down:
+            logger.warning("The cache (Redis) is unreachable, throttles fail open: %s", error)
+        FailOpenRedisCache.down = True
+
+    def _ok(self) -> None:
+        if FailOpenRedisCache.down:
+            logger.warning("The cache (Redis) answers again")
+        FailOpenRedisCache.down = False
+
+    def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+        try:
+            value = super().get(key, default, version)
+        except REDIS_DOWN as error:
+            self._failed(error)
+            return default
+        self._ok()
+        return value
+
+    def set(
+        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
+    ) -> None:
+        try:
+            super().set(key, value, timeout, version)
+        except REDIS_DOWN as error:
+            self._failed(error)
+
+    def add(
+        self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None
+    ) -> bool:
+        try:
+            return super().add(key, value, timeout, version)
+        except REDIS_DOWN as error:
+            self._failed(error)
+            return False
+
+    def delete(self, key: Any, version: int | None = None) -> bool:
+        try:
+            return super().delete(key, version)
+        except REDIS_DOWN as error:
+            self._failed(error)
+            return False

@@ -1,0 +1,49 @@
+"""A Redis outage does not fail requests: the cache holds only throttle histories and
+token stamps, so it fails open (config.cache)."""
+
+import logging
+
+import pytest
+from django.core.cache import cache
+
+from config.cache import FailOpenRedisCache
+
+DEAD_REDIS = {
+    "default": {
+        "BACKEND": "config.cache.FailOpenRedisCache",
+        "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }
+}
+
+
+@pytest.fixture(autouse=True)
+def no_outage_yet(monkeypatch):
+    monkeypatch.setattr(FailOpenRedisCache, "down", False)
+
+
+def test_the_api_answers_while_redis_is_down(api, settings, caplog):
+    settings.CACHES = DEAD_REDIS
+    with caplog.at_level(logging.WARNING, logger="taskdesk.cache"):
+        for _ in range(3):
+            response = api("owner").get("/api/auth/me")
+            assert response.status_code == 200, response.content
+    warnings = [r for r in caplog.records if r.name == "taskdesk.cache"]
+    assert len(warnings) == 1  # once per outage, not per request
+    assert "fail open" in warnings[0].getMessage()
+
+
+def test_a_dead_cache_is_a_miss_and_drops_writes(settings):
+    settings.CACHES = DEAD_REDIS
+    cache.set("k", 1)
+    assert cache.get("k", "missing") == "missing"
+    assert cache.add("k", 1) is False
+    assert cache.delete("k") is False
+
+
+def test_a_live_redis_cache_still_stores(settings):
+    url = settings.REDIS_URL or "redis://127.0.0.1:6379/15"
+    settings.CACHES = {"default": {"BACKEND": "config.cache.FailOpenRedisCache", "LOCATION": url}}
+    cache.set("fail-open-test", 41)
+    assert cache.get("fail-open-test") == 41
+    cache.delete("fail-open-test")
