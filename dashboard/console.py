@@ -129,7 +129,7 @@ def task_page(request: HttpRequest, task_id: str) -> HttpResponse:
     context.update(
         task=task,
         permissions=detail["permissions"],
-        run=runs[-1] if runs else None,
+        run=runs[0] if runs else None,  # newest first
         can_write=has_role(request.user, task.workspace_id, Role.DEVELOPER),
         can_archive=has_role(request.user, task.workspace_id, Role.DEVELOPER),
         logs_enabled=task.workspace.task_logs_enabled,

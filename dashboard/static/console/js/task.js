@@ -113,7 +113,7 @@ function showTask(task) {
   document.title = `${task.title} · Taskdesk`;
   document.querySelector("[data-task-waiting]").hidden = !task.waitingForInput;
   document.querySelector("[data-task-archived]").hidden = !task.archived;
-  const run = (task.runs || []).at(-1);
+  const run = (task.runs || [])[0]; // newest first
   document.querySelector("[data-task-run]").textContent = run ? `#${run.number} ${run.status.toLowerCase()}` : "—";
   const stamp = (iso) => (iso ? iso.replace("T", " ").slice(0, 19) : "—");
   document.querySelector("[data-task-started]").textContent = stamp(task.workflowStartedAt);
