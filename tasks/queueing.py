@@ -23,11 +23,12 @@ class QueueReason(TextChoices):
     """Why a task that waits for a run (PENDING, or running with its next turn queued)
     has not started yet, the first that holds in this order."""
 
-    ROBOT_DISABLED = "robot_disabled", "Its robot is disabled"
-    NO_WORKER = "no_worker", "No worker heartbeat is fresh"
-    TASK_BUSY = "task_busy", "Its previous turn is still running"
-    GROUP_BUSY = "group_busy", "Another task of its group is running"
-    QUEUED = "queued", "Waiting for a worker slot"
+    # Labels as the console says them (its script, api.js QUEUE_REASONS, says the same).
+    ROBOT_DISABLED = "robot_disabled", "robot disabled"  # its run would fail at once
+    NO_WORKER = "no_worker", "no worker running"  # no fresh worker heartbeat
+    TASK_BUSY = "task_busy", "previous turn running"  # its own run goes on
+    GROUP_BUSY = "group_busy", "group busy"  # another task of its group runs
+    QUEUED = "queued", "queued for a worker"  # waiting for a worker slot
 
 
 Annotation = Callable[[QuerySet[Task]], QuerySet[Task]]
