@@ -117,8 +117,7 @@ function showTask(task) {
   document.querySelector("[data-task-run]").textContent = run ? `#${run.number} ${run.status.toLowerCase()}` : "—";
   const stamp = (iso) => (iso ? iso.replace("T", " ").slice(0, 19) : "—");
   const queue = document.querySelector("[data-task-queue]");
-  queue.replaceChildren(...[queueNote(task)].filter(Boolean));
-  queue.hidden = !task.queueReason;
+  queue.replaceChildren(...[queueNote(task)].filter(Boolean)); // its line stays: no shift
   showRuns(task.runs || [], stamp);
   document.querySelector("[data-task-started]").textContent = stamp(task.workflowStartedAt);
   document.querySelector("[data-task-finished]").textContent = stamp(task.workflowCompletedAt);
