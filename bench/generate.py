@@ -161,10 +161,10 @@ STATEMENTS = [
         "runs",
         """
         INSERT INTO tasks_taskrun (id, task_id, number, status, worker_id, created_at, started_at,
-            finished_at, heartbeat_at, exit_code, error, halt_requested, request_id)
+            finished_at, heartbeat_at, exit_code, error, halt_requested, request_id, trigger)
         SELECT md5('run' || p.i)::uuid, t.id, 1, t.workflow_status, '', t.created_at,
                t.workflow_started_at, t.workflow_completed_at, t.workflow_started_at, NULL, '',
-               false, ''
+               false, '', 'create'
         FROM bench_task_place p JOIN tasks_task t ON t.id = md5('task' || p.i)::uuid
         WHERE t.workflow_status IS NOT NULL
         """,

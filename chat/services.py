@@ -163,7 +163,7 @@ def post_message(
             exclude_socket_id=source_websocket_id or None,
         )
         if role == ChatRole.USER and ask_robot:
-            run_requested.send(sender=Task, task=locked)
+            run_requested.send(sender=Task, task=locked, trigger="message", actor=author)
         announce(locked, "task-updated")
 
     task.message_count = locked.message_count

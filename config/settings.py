@@ -497,9 +497,13 @@ METRICS_TOKEN = env("METRICS_TOKEN")
 # Workspace ids as a label of the run metrics (unbounded cardinality: off by default).
 METRICS_WORKSPACE_LABEL = env_bool("METRICS_WORKSPACE_LABEL", False)
 
-# Health (GET /readyz): a worker counts as alive while its heartbeat is this fresh.
+# Worker presence (runs.presence): each worker stamps its row this often, and counts as
+# alive while the stamp is WORKER_PRESENCE_SECONDS fresh (/readyz, a task's `no_worker`).
+# READY_WORKER_STALE_SECONDS, its earlier name, is still read.
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 2)
-READY_WORKER_STALE_SECONDS = env_int("READY_WORKER_STALE_SECONDS", 8)
+WORKER_PRESENCE_SECONDS = env_int(
+    "WORKER_PRESENCE_SECONDS", env_int("READY_WORKER_STALE_SECONDS", 8)
+)
 READY_OUTBOX_MAX_BACKLOG = env_int("READY_OUTBOX_MAX_BACKLOG", 1000)
 READY_OUTBOX_MAX_AGE_SECONDS = env_int("READY_OUTBOX_MAX_AGE_SECONDS", 300)
 # Events that cannot reach the push server are retried quietly this long (the server may

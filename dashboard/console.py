@@ -27,6 +27,7 @@ from realtime.client_config import client_config
 from realtime.events import task_channel, workspace_channel
 from realtime.selectors import last_seqs
 from tasks.models import Priority, SourceType
+from tasks.queueing import QueueReason
 from tasks.selectors import (
     group_for,
     task_for,
@@ -129,7 +130,9 @@ def task_page(request: HttpRequest, task_id: str) -> HttpResponse:
     context.update(
         task=task,
         permissions=detail["permissions"],
-        run=runs[-1] if runs else None,
+        run=runs[0] if runs else None,  # newest first
+        runs=[run_row(run) for run in runs],
+        queue_reason=QueueReason(task.queue_reason).label if task.queue_reason else None,  # type: ignore[attr-defined]
         can_write=has_role(request.user, task.workspace_id, Role.DEVELOPER),
         can_archive=has_role(request.user, task.workspace_id, Role.DEVELOPER),
         logs_enabled=task.workspace.task_logs_enabled,
@@ -167,6 +170,25 @@ def settings_page(request: HttpRequest, slug: str) -> HttpResponse:
     context["runners"] = ["scripted", "command", "openai"]
     context["nav"] = "settings"
     return render(request, "console/settings.html", context)
+
+
+def run_row(run: dict[str, Any]) -> dict[str, Any]:
+    """A run of the detail as the task page's table shows it (as its script does)."""
+
+    def stamp(iso: str | None) -> str:
+        return iso.replace("T", " ")[:19] if iso else "—"
+
+    who = run["requested_by"]
+    return {
+        "number": run["number"],
+        "trigger": run["trigger"] + (f" by {who['name'] or 'someone'}" if who else ""),
+        "status": run["status"].lower(),
+        "worker": run["worker"] or "—",
+        "queued": stamp(run["created_at"]),
+        "started": stamp(run["started_at"]),
+        "finished": stamp(run["finished_at"]),
+        "exit_code": "—" if run["exit_code"] is None else run["exit_code"],
+    }
 
 
 def _uuid(raw: str) -> UUID:

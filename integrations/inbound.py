@@ -186,6 +186,6 @@ def _task(repository: Repository, group: TaskGroup, robot: Robot, event: RepoEve
         branch=event.branch or repository.default_branch,
     )
     task.workspace = repository.workspace
-    run_requested.send(sender=Task, task=task)
+    run_requested.send(sender=Task, task=task, trigger="webhook", actor=None)
     announce(task, "task-created")
     return task

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from ops.models import Alert, WorkerHeartbeat
+from ops.models import Alert
 
 
 class OpenFilter(admin.SimpleListFilter):
@@ -43,9 +43,3 @@ class NeedsAttentionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
-
-
-@admin.register(WorkerHeartbeat)
-class WorkerHeartbeatAdmin(admin.ModelAdmin):
-    list_display = ["worker", "started_at", "seen_at"]
-    readonly_fields = ["worker", "started_at", "seen_at"]

@@ -3,16 +3,15 @@ holds (the outbox backlog, the run queue, open alerts, live workers). Each is on
 indexed query; the scrape adds them to the counters of every process."""
 
 from collections.abc import Iterator
-from datetime import timedelta
 
-from django.conf import settings
 from django.db.models import Count, Exists, Min, OuterRef, Q
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ops.models import Alert, AlertKind, WorkerHeartbeat
+from ops.models import Alert, AlertKind
 from realtime.models import OutboxEvent
+from runs import presence
 from runs.models import TaskRun, W
 
 PREFIX = "taskdesk_"
@@ -66,9 +65,8 @@ class DatabaseCollector(Collector):
         for kind in AlertKind.values:
             alerts.add_metric([kind], open_by_kind.get(kind, 0))
         yield alerts
-        fresh = now - timedelta(seconds=settings.READY_WORKER_STALE_SECONDS)
         yield GaugeMetricFamily(
             PREFIX + "workers_alive",
             "Workers with a fresh heartbeat.",
-            value=WorkerHeartbeat.objects.filter(seen_at__gte=fresh).count(),
+            value=presence.alive(now).count(),
         )

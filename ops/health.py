@@ -10,7 +10,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -21,8 +20,9 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.models import Count, Min
 from django.utils import timezone
 
-from ops.models import Alert, WorkerHeartbeat
+from ops.models import Alert
 from realtime.models import OutboxEvent
+from runs import presence
 
 logger = logging.getLogger("taskdesk.health")
 PROBE_TIMEOUT_SECONDS = 2
@@ -93,10 +93,9 @@ def probe_channel_layer() -> tuple[bool, str, dict[str, Any]]:
 
 
 def probe_workers() -> tuple[bool, str, dict[str, Any]]:
-    fresh_after = timezone.now() - timedelta(seconds=settings.READY_WORKER_STALE_SECONDS)
-    alive = WorkerHeartbeat.objects.filter(seen_at__gte=fresh_after).count()
+    alive = presence.alive().count()
     if not alive:
-        return False, f"no worker heartbeat in {settings.READY_WORKER_STALE_SECONDS} s", {}
+        return False, f"no worker heartbeat in {settings.WORKER_PRESENCE_SECONDS} s", {}
     return True, f"{alive} alive", {"alive": alive}
 
 

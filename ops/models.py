@@ -1,21 +1,10 @@
-"""What the operator looks at: which workers are alive, and what needs attention."""
+"""What the operator looks at: what needs attention (which workers are alive is
+runs.WorkerPresence)."""
 
 from django.db import models
 
 from runs.models import TaskRun
 from tasks.models import Robot, Task
-
-
-class WorkerHeartbeat(models.Model):
-    """One row per worker process, stamped every WORKER_HEARTBEAT_SECONDS (ops.pulse):
-    /readyz wants at least one fresh."""
-
-    worker = models.CharField(max_length=200, primary_key=True)  # host:pid
-    started_at = models.DateTimeField()
-    seen_at = models.DateTimeField(db_index=True)
-
-    def __str__(self) -> str:
-        return self.worker
 
 
 class AlertKind(models.TextChoices):

@@ -1,6 +1,7 @@
-"""The worker's own heartbeat: a thread in every `db_worker` process stamps its
-WorkerHeartbeat row every WORKER_HEARTBEAT_SECONDS (so /readyz knows a worker is alive
-even when the queue is idle) and keeps the housekeeping job scheduled.
+"""The worker's own heartbeat: a thread in every `db_worker` process stamps its presence
+(runs.presence, its WorkerPresence row) every WORKER_HEARTBEAT_SECONDS (so /readyz and a
+queued task's `no_worker` know a worker is alive even when the queue is idle) and keeps
+the housekeeping job scheduled.
 
 Started by OpsConfig.ready in worker processes only (`manage.py db_worker`; with the
 autoreloader, in its child). A worker that stops cleanly deletes its row; one that is
@@ -15,7 +16,6 @@ import socket
 import sys
 import threading
 import time
-from datetime import datetime
 
 from django.apps import apps
 from django.conf import settings
@@ -23,7 +23,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from ops.housekeeping import schedule_housekeeping
-from ops.models import WorkerHeartbeat
+from runs import presence
 
 logger = logging.getLogger(__name__)
 
@@ -37,12 +37,6 @@ def is_worker_process(argv: list[str]) -> bool:
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def beat(name: str, started_at: datetime) -> None:
-    now = timezone.now()
-    if not WorkerHeartbeat.objects.filter(worker=name).update(seen_at=now):
-        WorkerHeartbeat.objects.create(worker=name, started_at=started_at, seen_at=now)
 
 
 class Pulse(threading.Thread):
@@ -61,7 +55,7 @@ class Pulse(threading.Thread):
         while not self.stopping.is_set():
             with contextlib.suppress(Exception):  # a database hiccup must not end the pulse
                 close_old_connections()
-                beat(self.worker, self.started_at)
+                presence.beat(self.worker, started_at=self.started_at)
                 if time.monotonic() >= next_schedule:
                     schedule_housekeeping()
                     next_schedule = time.monotonic() + settings.HOUSEKEEPING_INTERVAL_SECONDS
@@ -72,7 +66,7 @@ class Pulse(threading.Thread):
         self.stopping.set()
         self.join(timeout=5)
         with contextlib.suppress(Exception):
-            WorkerHeartbeat.objects.filter(worker=self.worker).delete()
+            presence.forget(self.worker)
 
 
 def start_if_worker() -> Pulse | None:

@@ -10,8 +10,8 @@ from django.http import HttpRequest
 
 from chat.admin import ChatMessageInline
 from config.exceptions import Conflict
-from runs import services
-from runs.models import TaskLog, TaskRun
+from runs import presence, services
+from runs.models import TaskLog, TaskRun, WorkerPresence
 from tasks.admin import ScaledAdmin, TaskAdmin
 from tasks.models import Task
 
@@ -19,7 +19,18 @@ from tasks.models import Task
 class TaskRunInline(admin.TabularInline):
     model = TaskRun
     extra = 0
-    fields = ("number", "status", "started_at", "finished_at", "heartbeat_at", "exit_code")
+    fields = (
+        "number",
+        "trigger",
+        "retry_of",
+        "requested_by",
+        "status",
+        "worker_id",
+        "started_at",
+        "finished_at",
+        "heartbeat_at",
+        "exit_code",
+    )
     readonly_fields = fields
     can_delete = False
     show_change_link = True
@@ -35,7 +46,10 @@ class TaskWithRunsAdmin(TaskAdmin):
 
     @admin.action(description="Retry selected tasks")
     def retry(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
-        self._each(request, queryset, services.retry, "Queued")
+        def retry(task: Task) -> object:
+            return services.retry(task, actor=request.user)  # type: ignore[arg-type]
+
+        self._each(request, queryset, retry, "Queued")
 
     @admin.action(description="Halt selected tasks")
     def halt(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
@@ -61,11 +75,19 @@ class TaskWithRunsAdmin(TaskAdmin):
 
 @admin.register(TaskRun)
 class TaskRunAdmin(ScaledAdmin):
-    list_display = ("__str__", "status", "worker_id", "started_at", "finished_at", "heartbeat_at")
+    list_display = (
+        "__str__",
+        "status",
+        "trigger",
+        "worker_id",
+        "started_at",
+        "finished_at",
+        "heartbeat_at",
+    )
     list_select_related = ("task",)
-    list_filter = ("status",)
+    list_filter = ("status", "trigger")
     search_fields = ("task__id__exact", "id__exact")
-    raw_id_fields = ("task",)
+    raw_id_fields = ("task", "retry_of", "requested_by")
     ordering = ("-created_at",)
 
 
@@ -77,3 +99,22 @@ class TaskLogAdmin(ScaledAdmin):
     search_fields = ("task__id__exact",)
     raw_id_fields = ("task", "run")
     ordering = ("-id",)
+
+
+@admin.register(WorkerPresence)
+class WorkerPresenceAdmin(admin.ModelAdmin):
+    """Read-only: the workers write their rows (runs.presence)."""
+
+    list_display = ("worker_id", "hostname", "pid", "started_at", "heartbeat_at", "alive")
+    readonly_fields = ("worker_id", "hostname", "pid", "started_at", "heartbeat_at")
+    ordering = ("-heartbeat_at",)
+
+    @admin.display(boolean=True)
+    def alive(self, worker: WorkerPresence) -> bool:
+        return worker.heartbeat_at >= presence.fresh_after()
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

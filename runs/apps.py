@@ -6,11 +6,13 @@ class RunsConfig(AppConfig):
     verbose_name = "Runs and logs"
 
     def ready(self) -> None:
-        from runs import serializers, services
+        from runs import queueing, serializers, services
+        from tasks import queueing as task_queueing
         from tasks import sections, signals
 
         sections.add_detail_section("runs", serializers.RUNS_SECTION)
         sections.add_detail_section("logs", serializers.LOGS_SECTION)
+        task_queueing.register(queueing.with_queue_reason)
 
         signals.run_requested.connect(services.on_run_requested, dispatch_uid="runs")
         signals.workflow_set_by_person.connect(

@@ -6,6 +6,7 @@ moving the models to this app changed no schema (see migration 0001).
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -38,6 +39,17 @@ class TaskRunQuerySet(models.QuerySet["TaskRun"]):
         return self.filter(status__in=sources).update(status=to, **fields)
 
 
+class RunTrigger(models.TextChoices):
+    """Why a run was queued (TaskRun.trigger)."""
+
+    CREATE = "create", "Created with run"
+    MESSAGE = "message", "A USER message asked for an answer"
+    WEBHOOK = "webhook", "A repository webhook"
+    RETRY = "retry", "Retry"
+    FORCE = "force", "Forced retry of a stale run"
+    REQUEUE = "requeue", "Requeued: its worker stopped"
+
+
 class TaskRun(models.Model):
     """One attempt at a task. Retries add runs; earlier runs and their logs stay."""
 
@@ -57,6 +69,18 @@ class TaskRun(models.Model):
     halt_requested = models.BooleanField(default=False)
     # The X-Request-ID of the request that queued it: its worker's log records carry it.
     request_id = models.CharField(max_length=64, blank=True, default="")
+    # Lineage: why it was queued, by whom, and the run it retries (retry, force, requeue).
+    trigger = models.CharField(max_length=16, choices=RunTrigger.choices, default=RunTrigger.CREATE)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retried_by"
+    )
 
     objects = TaskRunQuerySet.as_manager()
 
@@ -108,3 +132,21 @@ class TaskLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_id}#{self.seq}"
+
+
+class WorkerPresence(models.Model):
+    """One row per live worker process (`host:pid`, the `worker_id` its runs record),
+    stamped every WORKER_HEARTBEAT_SECONDS by runs.presence.beat; a worker that stops
+    cleanly deletes it (`forget`), a killed one leaves it to go stale."""
+
+    worker_id = models.CharField(max_length=200, primary_key=True)
+    hostname = models.CharField(max_length=200, blank=True)
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    heartbeat_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name_plural = "worker presence"
+
+    def __str__(self) -> str:
+        return self.worker_id

@@ -18,7 +18,7 @@ from django_tasks_db.models import DBTaskResult
 
 from config import metrics
 from runs.logs import notify
-from runs.models import TaskRun, W
+from runs.models import RunTrigger, TaskRun, W
 from runs.turns import lock_task, new_run
 from runs.worker import record_end, start_next
 from tasks import workflow
@@ -87,7 +87,7 @@ def _reap(run: TaskRun, seconds: int) -> int:
         metrics.runs_reaped.inc()
         record_end(run, task, W.ERROR)
         if requeue:
-            new_run(task)
+            new_run(task, trigger=RunTrigger.REQUEUE, retry_of=run)
         else:
             next_turn = task.runs.filter(status=W.PENDING).exists()
             if workflow.move(task, W.PENDING if next_turn else W.ERROR, error=reason):

@@ -5,8 +5,9 @@ from typing import Any
 
 from rest_framework import serializers
 
+from accounts.serializers import UserRefSerializer
 from config.representation import FastOutput
-from runs.models import LogStream, TaskLog, TaskRun
+from runs.models import LogStream, RunTrigger, TaskLog, TaskRun
 from tasks.models import Task
 from tasks.sections import Section
 
@@ -14,12 +15,30 @@ DETAIL_LOG_LINES = 200
 
 
 class TaskRunSerializer(FastOutput, serializers.ModelSerializer[TaskRun]):
+    """One run of the detail's `runs` (newest first): its outcome and its lineage."""
+
+    trigger = serializers.ChoiceField(choices=RunTrigger.choices, read_only=True)
+    retry_of = serializers.UUIDField(
+        source="retry_of_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The run this one retries (retry, force, requeue), else null.",
+    )
+    requested_by = UserRefSerializer(read_only=True, allow_null=True)
+    worker = serializers.CharField(
+        source="worker_id", read_only=True, help_text="The worker (host:pid) that ran it."
+    )
+
     class Meta:
         model = TaskRun
         fields = [
             "id",
             "number",
             "status",
+            "trigger",
+            "retry_of",
+            "requested_by",
+            "worker",
             "created_at",
             "started_at",
             "finished_at",
@@ -48,8 +67,10 @@ class LogLineSerializer(serializers.Serializer[dict[str, Any]]):
 
 
 def load_runs(tasks: Sequence[Task]) -> None:
+    """Each task's runs, newest first, with who asked for them."""
     for task in tasks:
-        task.run_list = list(task.runs.all())  # type: ignore[attr-defined]
+        runs = task.runs.select_related("requested_by").order_by("-number")
+        task.run_list = list(runs)  # type: ignore[attr-defined]
 
 
 def load_recent_logs(tasks: Sequence[Task]) -> None:

@@ -13,9 +13,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
 from config.exceptions import Conflict
 from runs import reaper, worker
-from runs.models import TaskRun, W
+from runs.models import RunTrigger, TaskRun, W
 from runs.turns import group_busy, lock_task, new_run, run_is_stale
 from tasks import workflow
 from tasks.events import announce
@@ -24,11 +25,19 @@ from tasks.models import Task
 SUPERSEDED = "Superseded by a forced retry: no heartbeat for {seconds} s."
 
 
-def queue_run(task: Task, *, is_retry: bool = False) -> TaskRun:
+def queue_run(
+    task: Task,
+    *,
+    trigger: str = RunTrigger.CREATE,
+    requested_by: User | None = None,
+    retry_of: TaskRun | None = None,
+) -> TaskRun:
     """Adds a PENDING run to the task (its next turn, when one is running); the job is
     enqueued on commit."""
     with transaction.atomic():
-        run = new_run(lock_task(task.pk), is_retry=is_retry)
+        run = new_run(
+            lock_task(task.pk), trigger=trigger, requested_by=requested_by, retry_of=retry_of
+        )
         transaction.on_commit(lambda: worker.enqueue(run.pk))
         transaction.on_commit(reaper.schedule_reaper)
     task.refresh_from_db(
@@ -37,16 +46,20 @@ def queue_run(task: Task, *, is_retry: bool = False) -> TaskRun:
     return run
 
 
-def request_answer(task: Task) -> None:
-    """A new USER message (or POST /api/tasks with `run`) asks the task's robot to answer:
-    a run starts or, when one is running, a next turn is queued behind it. Never refused
-    for being busy; one queued turn answers every message that came before it."""
+def request_answer(
+    task: Task, *, trigger: str = RunTrigger.MESSAGE, actor: User | None = None
+) -> None:
+    """A new USER message (or POST /api/tasks with `run`, or a webhook) asks the task's
+    robot to answer: a run starts or, when one is running, a next turn is queued behind
+    it. Never refused for being busy; one queued turn answers every message that came
+    before it."""
     if not task.runs.filter(status=W.PENDING).exists():
-        queue_run(task)
+        queue_run(task, trigger=trigger, requested_by=actor)
 
 
-def retry(task: Task, *, force: bool = False) -> TaskRun:
-    """Queues the task again (retries + 1, a new run; earlier runs and logs stay)."""
+def retry(task: Task, *, force: bool = False, actor: User | None = None) -> TaskRun:
+    """Queues the task again (retries + 1, a new run retrying the latest; earlier runs and
+    logs stay). `force` supersedes a stale active run."""
     with transaction.atomic():
         locked = lock_task(task.pk)
         if locked.archived or (locked.repository is not None and locked.repository.archived):
@@ -70,7 +83,13 @@ def retry(task: Task, *, force: bool = False) -> TaskRun:
                 )
         if group_busy(locked):
             raise Conflict("GROUP_BUSY", "Another task of the same group is running.")
-        return queue_run(task, is_retry=True)
+        latest = locked.runs.order_by("-number").first()
+        return queue_run(
+            task,
+            trigger=RunTrigger.FORCE if force else RunTrigger.RETRY,
+            requested_by=actor,
+            retry_of=latest,
+        )
 
 
 def halt(task: Task) -> None:
@@ -108,8 +127,14 @@ def start_next_after_commit(locked: Task) -> None:
 # -- hooks of the lower apps (connected in RunsConfig.ready) ------------------------------
 
 
-def on_run_requested(sender: Any, task: Task, **kwargs: Any) -> None:
-    request_answer(task)
+def on_run_requested(
+    sender: Any,
+    task: Task,
+    trigger: str = RunTrigger.MESSAGE,
+    actor: User | None = None,
+    **kwargs: Any,
+) -> None:
+    request_answer(task, trigger=RunTrigger(trigger), actor=actor)
 
 
 def on_workflow_set_by_person(sender: Any, task: Task, status: str, **kwargs: Any) -> None:

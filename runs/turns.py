@@ -12,8 +12,9 @@ from django.conf import settings
 from django.db.models import F, Max, QuerySet
 from django.utils import timezone
 
+from accounts.models import User
 from config import logs
-from runs.models import TaskRun, W
+from runs.models import RunTrigger, TaskRun, W
 from tasks import workflow
 from tasks.events import announce
 from tasks.models import Task, TaskGroup
@@ -58,14 +59,28 @@ def group_busy(task: Task) -> bool:
     )
 
 
-def new_run(locked: Task, *, is_retry: bool = False) -> TaskRun:
+def new_run(
+    locked: Task,
+    *,
+    trigger: str = RunTrigger.CREATE,
+    requested_by: User | None = None,
+    retry_of: TaskRun | None = None,
+) -> TaskRun:
     """Adds a PENDING run to the locked task and moves the task to PENDING (or keeps it
-    IN_PROGRESS while its current run goes on: the new run is its next turn)."""
+    IN_PROGRESS while its current run goes on: the new run is its next turn). Its lineage:
+    why (`trigger`), who asked, and the run it retries."""
     number = (locked.runs.aggregate(last=Max("number"))["last"] or 0) + 1
     run = TaskRun.objects.create(
-        task=locked, number=number, status=W.PENDING, request_id=logs.request_id.get() or ""
+        task=locked,
+        number=number,
+        status=W.PENDING,
+        request_id=logs.request_id.get() or "",
+        trigger=trigger,
+        requested_by=requested_by,
+        retry_of=retry_of,
     )
     running = locked.runs.filter(status=W.IN_PROGRESS).exists()
+    is_retry = trigger in (RunTrigger.RETRY, RunTrigger.FORCE)
     retries = F("retries") + 1 if is_retry and number > 1 else F("retries")
     if workflow.move(locked, W.IN_PROGRESS if running else W.PENDING, error="", retries=retries):
         announce(locked, "task-updated")

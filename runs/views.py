@@ -55,7 +55,7 @@ class TaskRunViewSet(viewsets.ViewSet):
         task = task_for(caller(request), task_id, Role.DEVELOPER)
         query = RetryQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        services.retry(task, force=query.validated_data["force"])
+        services.retry(task, force=query.validated_data["force"], actor=caller(request))
         return success(
             task_detail_data(task_for(caller(request), task_id), caller(request)), status=202
         )

@@ -28,6 +28,7 @@ from tasks.models import (
     TaskStatus,
     WorkflowStatus,
 )
+from tasks.queueing import WAITING_STATUSES, QueueReason, with_queue_reason
 from tasks.workflow import CONSOLE_ALIASES, WAITING_STATE, waiting_for_input
 
 STATUS_VALUES: tuple[str, ...] = (*WorkflowStatus.values, *CONSOLE_ALIASES, WAITING_STATE)
@@ -77,6 +78,7 @@ class TaskFilter(django_filters.FilterSet):
     priority = EnumListFilter(field_name="priority", choices=Priority.choices)
     sourceType = EnumListFilter(field_name="source_type", choices=SourceType.choices)
     search = django_filters.CharFilter(method="filter_search", max_length=200)
+    queueReason = EnumListFilter(method="filter_queue_reason", choices=QueueReason.choices)
     archived = StrictBooleanFilter(method="filter_archived")
     includeArchived = FlagParameter()
     showAllStatuses = FlagParameter()
@@ -94,6 +96,14 @@ class TaskFilter(django_filters.FilterSet):
     def filter_search(self, qs: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
         value = value.strip()
         return qs.filter(search_condition(value, "title", "description", "branch")) if value else qs
+
+    def filter_queue_reason(
+        self, qs: QuerySet[Task], name: str, value: list[str]
+    ) -> QuerySet[Task]:
+        if not value:
+            return qs
+        waiting = qs.filter(workflow_status__in=WAITING_STATUSES)
+        return with_queue_reason(waiting).filter(**{"queue_reason__in": value})
 
     def filter_archived(self, qs: QuerySet[Task], name: str, value: bool | None) -> QuerySet[Task]:
         return qs  # applied in filter_queryset, together with includeArchived

@@ -18,6 +18,7 @@ from rest_framework.exceptions import NotFound
 from accounts.access import require_role, workspace_roles
 from accounts.models import Role, User, Workspace
 from tasks.models import Repository, Robot, Task, TaskGroup, WorkflowStatus
+from tasks.queueing import with_queue_reason
 from tasks.workflow import waiting_for_input
 
 ROW_DEFERRED = ("prompt", "output_text", "error")
@@ -40,18 +41,16 @@ def with_row_relations(queryset: QuerySet[Task]) -> QuerySet[Task]:
 
 
 def task_rows(queryset: QuerySet[Task]) -> QuerySet[Task]:
-    """What a list row shows, without what it never carries (they can be large)."""
-    return with_row_relations(queryset).defer(*ROW_DEFERRED)
+    """What a list row shows (with why it waits, if it does), without what it never
+    carries (they can be large)."""
+    return with_queue_reason(with_row_relations(queryset).defer(*ROW_DEFERRED))
 
 
 def task_for(user: User, task_id: UUID, min_role: str = Role.VIEWER) -> Task:
     """One live task with what its detail shows, for a member holding `min_role`."""
-    task = (
-        with_row_relations(live_tasks())
-        .select_related("group", "workspace")
-        .filter(pk=task_id)
-        .first()
-    )
+    task = with_queue_reason(
+        with_row_relations(live_tasks()).select_related("group", "workspace").filter(pk=task_id)
+    ).first()
     if task is None:
         raise NotFound()
     require_role(user, task.workspace_id, min_role)

@@ -36,6 +36,7 @@ from tasks.models import (
     WorkflowStatus,
 )
 from tasks.profiles import public_config
+from tasks.queueing import QueueReason
 from tasks.redaction import redact
 
 
@@ -88,6 +89,18 @@ class TaskRowSerializer(FastOutput, serializers.ModelSerializer[Task]):
     group_id = serializers.UUIDField(read_only=True, allow_null=True)
     robot = RobotRefSerializer(read_only=True, allow_null=True)
     waiting_for_input = serializers.SerializerMethodField()
+    queue_reason = serializers.ChoiceField(
+        choices=QueueReason.choices,
+        read_only=True,
+        allow_null=True,
+        help_text="Why the task waits for its run (PENDING, or running with its next turn "
+        "queued); null otherwise.",
+    )
+    queue_blocked_by = serializers.UUIDField(
+        read_only=True,
+        allow_null=True,
+        help_text="With group_busy: the task of the group whose run is going on.",
+    )
 
     class Meta:
         model = Task
@@ -117,6 +130,8 @@ class TaskRowSerializer(FastOutput, serializers.ModelSerializer[Task]):
             "archived",
             "retries",
             "waiting_for_input",
+            "queue_reason",
+            "queue_blocked_by",
             "workflow_started_at",
             "workflow_completed_at",
         ]

@@ -81,7 +81,7 @@ def create_task(
         task.mode = mode
     task.save()
     if run:
-        run_requested.send(sender=Task, task=task)
+        run_requested.send(sender=Task, task=task, trigger="create", actor=actor)
     announce(task, "task-created")
     return task
 

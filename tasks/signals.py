@@ -4,8 +4,10 @@ row locked; a receiver that raises (a Conflict, say) undoes the whole change."""
 
 from django.dispatch import Signal
 
-# The task should run (kwargs `task`): POST /api/tasks with `run`, a USER message in
-# its thread. The runs app queues a run, unless one is queued already.
+# The task should run (kwargs `task`; `trigger`, why: "create" for POST /api/tasks with
+# `run`, "message" for a USER message in its thread, "webhook" for a repository event;
+# `actor`, the user who asked, or None). The runs app queues a run, unless one is queued
+# already, and records the trigger and the actor on it (runs.models.RunTrigger).
 run_requested = Signal()
 
 # A person set the task's workflow status (PATCH), before it is written:

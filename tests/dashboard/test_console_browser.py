@@ -244,6 +244,62 @@ def test_retry_a_failed_task(signed_in: Any, stack: Any) -> None:
         "Echo: Flaky deploy that failed"
     )
     expect(page.locator("[data-task-run]")).to_have_text("#1 completed")
+    newest = page.locator("[data-task-runs] tbody tr").first
+    expect(newest).to_contain_text("#1")
+    expect(newest).to_contain_text("retry by Olive Owner")
+    expect(newest).to_contain_text("completed")
+
+
+# A group held by a run that goes on (its worker is elsewhere), and a task queued behind
+# it; no job is enqueued for the queued run, so it waits for as long as the test looks.
+QUEUED_BEHIND_A_RUNNING_TASK = """
+import json
+from django.utils import timezone
+from accounts.models import Workspace
+from runs.models import TaskRun
+from tasks.models import Task, TaskGroup
+workspace = Workspace.objects.get(slug="acme")
+group = TaskGroup.objects.create(workspace=workspace, kind="issue", binding_key="#q", title="Q")
+now = timezone.now()
+holder = Task.objects.create(
+    workspace=workspace, group=group, title="Holds the group", workflow_status="IN_PROGRESS",
+    workflow_started_at=now,
+)
+TaskRun.objects.create(
+    task=holder, number=1, status="IN_PROGRESS", started_at=now, heartbeat_at=now,
+    worker_id="elsewhere:1",
+)
+waiting = Task.objects.create(
+    workspace=workspace, group=group, title="Waits its turn", workflow_status="PENDING"
+)
+TaskRun.objects.create(task=waiting, number=1, status="PENDING", trigger="message")
+print(json.dumps({"holder": str(holder.pk), "waiting": str(waiting.pk)}))
+"""
+
+
+def test_a_queued_task_says_why_it_waits_on_its_row_and_its_page(
+    signed_in: Any, stack: Any
+) -> None:
+    running, _ = stack
+    ids = json.loads(running.shell(QUEUED_BEHIND_A_RUNNING_TASK))
+    blocker = f"task {ids['holder'][:8]}"
+    page = signed_in("olive")
+    page.goto("/w/acme/tasks?status=PENDING")
+    row = page.locator(f'.row[data-id="{ids["waiting"]}"]')
+    expect(row.locator(".queue-note")).to_have_text(f"Waiting: group busy ({blocker})")
+    page.goto(f"/tasks/{ids['waiting']}")
+    note = page.locator("[data-task-queue]")
+    expect(note).to_have_text(f"Waiting: group busy ({blocker})")
+    expect(note.get_by_role("link", name=blocker)).to_have_attribute(
+        "href", f"/tasks/{ids['holder']}"
+    )
+    run = page.locator("[data-task-runs] tbody tr").first
+    expect(run).to_contain_text("message")
+    expect(run).to_contain_text("pending")
+    shoot(page, "task-queued")
+    note.get_by_role("link", name=blocker).click()
+    expect(page.locator("#task-title")).to_have_text("Holds the group")
+    expect(page.locator("[data-task-queue]")).to_have_text("")
 
 
 def test_archive_then_delete_with_a_confirmation(signed_in: Any, stack: Any) -> None:

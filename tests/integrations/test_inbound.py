@@ -257,6 +257,7 @@ def test_a_robot_mention_creates_a_webhook_task_whose_run_the_scripted_robot_com
     run = TaskRun.objects.get(task=task)
     task.refresh_from_db()
     assert run.status == "COMPLETED" and task.workflow_status == "COMPLETED"
+    assert (run.trigger, run.requested_by, run.retry_of) == ("webhook", None, None)
     assert ChatMessage.objects.get(task=task).message == "Echo: Found a bug"
     assert any(
         e["event"] == "task-created" and e["data"]["taskId"] == str(task.id)

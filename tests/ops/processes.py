@@ -94,7 +94,7 @@ def product_env(database_url: str, **extra: str) -> dict[str, str]:
             "DATABASE_URL": database_url,
             "REDIS_URL": "",
             "WORKER_HEARTBEAT_SECONDS": "1",
-            "READY_WORKER_STALE_SECONDS": "4",
+            "WORKER_PRESENCE_SECONDS": "4",
             **extra,
         }
     )

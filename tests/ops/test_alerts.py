@@ -96,11 +96,10 @@ def test_a_stuck_task_appears_in_needs_attention(client, workspace, settings):
 
 
 def test_readyz_and_metrics_show_the_stuck_task(client, workspace, settings):
-    from ops.models import WorkerHeartbeat
+    from runs import presence
     from tests.ops.scrape import scrape, value
 
-    now = timezone.now()
-    WorkerHeartbeat.objects.create(worker="w", started_at=now, seen_at=now)
+    presence.beat("w")
     settings.STUCK_PENDING_MINUTES = 10
     queued_since(TaskFactory(workspace=workspace), 30)
     check_alerts()

@@ -5,16 +5,17 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from ops.models import Alert, AlertKind, WorkerHeartbeat
+from ops.models import Alert, AlertKind
 from realtime.events import publish
+from runs.models import WorkerPresence
 from tests.personas import PERSONAS
 
 pytestmark = pytest.mark.django_db
 
 
-def alive_worker(seconds_ago: float = 0) -> WorkerHeartbeat:
+def alive_worker(seconds_ago: float = 0) -> WorkerPresence:
     seen = timezone.now() - timedelta(seconds=seconds_ago)
-    return WorkerHeartbeat.objects.create(worker="host:1", started_at=seen, seen_at=seen)
+    return WorkerPresence.objects.create(worker_id="host:1", started_at=seen, heartbeat_at=seen)
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
@@ -45,13 +46,13 @@ def test_readyz_names_each_check_its_state_and_latency(client):
 
 
 def test_readyz_is_503_without_a_fresh_worker_heartbeat(client, settings):
-    settings.READY_WORKER_STALE_SECONDS = 8
+    settings.WORKER_PRESENCE_SECONDS = 8
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["workers"]["state"] == "fail"
     alive_worker(seconds_ago=9)
     assert client.get("/readyz").status_code == 503
-    WorkerHeartbeat.objects.update(seen_at=timezone.now())
+    WorkerPresence.objects.update(heartbeat_at=timezone.now())
     assert client.get("/readyz").status_code == 200
 
 

@@ -49,7 +49,7 @@ def test_retry_keeps_earlier_runs_and_continues_log_numbering(api, workspace):
     assert client.post(f"/api/tasks/{task.pk}/retry").status_code == 202
     first_lines = TaskLog.objects.filter(task=task).count()
     body = client.post(f"/api/tasks/{task.pk}/retry").json()["data"]
-    assert body["retries"] == 1 and [r["number"] for r in body["runs"]] == [1, 2]
+    assert body["retries"] == 1 and [r["number"] for r in body["runs"]] == [2, 1]  # newest first
     seqs = list(TaskLog.objects.filter(task=task).values_list("seq", flat=True))
     assert seqs == list(range(1, 2 * first_lines + 1))
     assert set(

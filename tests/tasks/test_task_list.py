@@ -46,6 +46,8 @@ CONSOLE_ROW_KEYS = {
     "archived",
     "retries",
     "waitingForInput",
+    "queueReason",
+    "queueBlockedBy",
     "workflowStartedAt",
     "workflowCompletedAt",
 }

@@ -70,6 +70,25 @@ export function stateLabel(task) {
   return (task.state || (task.workflowStatus ? task.workflowStatus.toLowerCase() : "never ran")).replace("_", " ");
 }
 
+// Why a queued task waits (queueReason, docs/API.md), as the console says it.
+const QUEUE_REASONS = {
+  robot_disabled: "robot disabled",
+  no_worker: "no worker running",
+  task_busy: "previous turn running",
+  group_busy: "group busy",
+  queued: "queued for a worker",
+};
+
+// "Waiting: group busy (task 1a2b3c4d)" as nodes (a link to the blocking task), or null.
+export function queueNote(task) {
+  if (!task.queueReason) return null;
+  const label = QUEUE_REASONS[task.queueReason] || task.queueReason.replace("_", " ");
+  const blocker = task.queueBlockedBy
+    ? [" (", h("a", { href: `/tasks/${task.queueBlockedBy}`, text: `task ${task.queueBlockedBy.slice(0, 8)}` }), ")"]
+    : [];
+  return h("span", { class: "queue-note", dataset: { reason: task.queueReason } }, `Waiting: ${label}`, ...blocker);
+}
+
 export function debounce(fn, ms) {
   let timer;
   return (...args) => {

@@ -1,6 +1,6 @@
 // The task page: the chat thread with its artifacts, the message box (attachments are
 // uploaded, then sent), the live log viewer, and the actions the caller may take.
-import { api, page } from "./api.js";
+import { api, h, page, queueNote } from "./api.js";
 import { Thread, loadMessages } from "./chat.js";
 import { channels, listen, nudge } from "./live.js";
 import { LogViewer } from "./logs.js";
@@ -113,9 +113,12 @@ function showTask(task) {
   document.title = `${task.title} · Taskdesk`;
   document.querySelector("[data-task-waiting]").hidden = !task.waitingForInput;
   document.querySelector("[data-task-archived]").hidden = !task.archived;
-  const run = (task.runs || []).at(-1);
+  const run = (task.runs || [])[0]; // newest first
   document.querySelector("[data-task-run]").textContent = run ? `#${run.number} ${run.status.toLowerCase()}` : "—";
   const stamp = (iso) => (iso ? iso.replace("T", " ").slice(0, 19) : "—");
+  const queue = document.querySelector("[data-task-queue]");
+  queue.replaceChildren(...[queueNote(task)].filter(Boolean)); // its line stays: no shift
+  showRuns(task.runs || [], stamp);
   document.querySelector("[data-task-started]").textContent = stamp(task.workflowStartedAt);
   document.querySelector("[data-task-finished]").textContent = stamp(task.workflowCompletedAt);
   const may = task.permissions || {};
@@ -128,6 +131,29 @@ function showTask(task) {
   toggle("halt", may.canHalt);
   toggle("archive", !task.archived);
   toggle("unarchive", task.archived);
+}
+
+// The runs, newest first: number, why, status, worker, times, exit code.
+function showRuns(runs, stamp) {
+  const body = document.querySelector("[data-task-runs] tbody");
+  if (!body) return;
+  body.replaceChildren(
+    ...runs.map((run) =>
+      h(
+        "tr",
+        { dataset: { run: run.number } },
+        h("td", { text: `#${run.number}` }),
+        h("td", { text: run.trigger + (run.requestedBy ? ` by ${run.requestedBy.name || "someone"}` : "") }),
+        h("td", { text: run.status.toLowerCase() }),
+        h("td", { text: run.worker || "—" }),
+        h("td", { text: stamp(run.createdAt) }),
+        h("td", { text: stamp(run.startedAt) }),
+        h("td", { text: stamp(run.finishedAt) }),
+        h("td", { text: run.exitCode ?? "—" })
+      )
+    )
+  );
+  document.querySelector("[data-task-runs]").hidden = runs.length === 0;
 }
 
 async function refreshTask() {

@@ -1,6 +1,6 @@
 // The tasks list: tiles, tabs, server-side search (debounced), filters and sort kept in
 // the URL, cursor paging with "Load more", and rows that change live.
-import { api, debounce, h, page, query, stateLabel, when } from "./api.js";
+import { api, debounce, h, page, query, queueNote, stateLabel, when } from "./api.js";
 import { channels, listen } from "./live.js";
 
 const form = document.getElementById("filters");
@@ -65,6 +65,8 @@ function row(task) {
     h(
       "span",
       { class: "meta" },
+      queueNote(task),
+      task.queueReason ? " · " : null,
       [task.repository?.name, task.robot?.name, task.priority?.toLowerCase(), task.branch]
         .filter(Boolean)
         .join(" · "),

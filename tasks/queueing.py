@@ -1,0 +1,56 @@
+"""Why a queued task waits (`queueReason`, `queueBlockedBy`).
+
+The words are the tasks app's (QueueReason, the API's vocabulary); the answer needs the
+runs and the workers' presence, which are the runs app's, so runs registers the
+annotation in RunsConfig.ready (runs.queueing). Tasks only asks: `with_queue_reason`
+adds `queue_reason` and `queue_blocked_by` to a queryset of tasks, in its own SQL (no
+query per row, none per page), so a list can also filter on it. Without the runs app
+every task answers null.
+"""
+
+from collections.abc import Callable
+
+from django.db.models import CharField, QuerySet, TextChoices, UUIDField, Value
+
+from tasks.models import Task, WorkflowStatus
+
+# A task that waits for a run is PENDING, or IN_PROGRESS with its next turn queued
+# behind the running one: the reason is computed for these only.
+WAITING_STATUSES = (WorkflowStatus.PENDING, WorkflowStatus.IN_PROGRESS)
+
+
+class QueueReason(TextChoices):
+    """Why a task that waits for a run (PENDING, or running with its next turn queued)
+    has not started yet, the first that holds in this order."""
+
+    # Labels as the console says them (its script, api.js QUEUE_REASONS, says the same).
+    ROBOT_DISABLED = "robot_disabled", "robot disabled"  # its run would fail at once
+    NO_WORKER = "no_worker", "no worker running"  # no fresh worker heartbeat
+    TASK_BUSY = "task_busy", "previous turn running"  # its own run goes on
+    GROUP_BUSY = "group_busy", "group busy"  # another task of its group runs
+    QUEUED = "queued", "queued for a worker"  # waiting for a worker slot
+
+
+Annotation = Callable[[QuerySet[Task]], QuerySet[Task]]
+
+
+def no_reason(queryset: QuerySet[Task]) -> QuerySet[Task]:
+    return queryset.annotate(
+        queue_reason=Value(None, output_field=CharField()),
+        queue_blocked_by=Value(None, output_field=UUIDField()),
+    )
+
+
+_annotation: list[Annotation] = [no_reason]
+
+
+def register(annotation: Annotation) -> None:
+    _annotation[0] = annotation
+
+
+def with_queue_reason(queryset: QuerySet[Task]) -> QuerySet[Task]:
+    """`queue_reason` (a QueueReason or null) and `queue_blocked_by` (the task whose run
+    holds the group, for group_busy) on each task; once per queryset."""
+    if "queue_reason" in queryset.query.annotations:
+        return queryset
+    return _annotation[0](queryset)

@@ -1,0 +1,180 @@
+"""Why a queued task waits: `queueReason` / `queueBlockedBy` on the row and the detail,
+and `GET /api/tasks?queueReason=`."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from runs import presence
+from runs.models import TaskRun, W, WorkerPresence
+from tests.factories import RobotFactory, TaskFactory, TaskGroupFactory, TaskRunFactory
+from tests.personas import PERSONAS, assert_error, expect
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _presence_window(settings):
+    # Wide enough that a beat stays fresh however slow a loaded machine runs the test.
+    settings.WORKER_PRESENCE_SECONDS = 120
+
+
+def queued(workspace, **fields):
+    """A PENDING task with its PENDING run, as runs.services.queue_run leaves it."""
+    task = TaskFactory(workspace=workspace, workflow_status=W.PENDING, **fields)
+    TaskRunFactory(task=task, number=1, status=W.PENDING)
+    return task
+
+
+def running(workspace, **fields):
+    task = TaskFactory(workspace=workspace, workflow_status=W.IN_PROGRESS, **fields)
+    TaskRunFactory(task=task, number=1, status=W.IN_PROGRESS, started_at=timezone.now())
+    return task
+
+
+def worker_alive():
+    presence.beat("host:1")
+
+
+def row_of(client, task):
+    rows = client.get("/api/tasks", {"limit": 100}).json()["data"]
+    return next(row for row in rows if row["id"] == str(task.pk))
+
+
+def detail_of(client, task):
+    return client.get(f"/api/tasks/{task.pk}").json()["data"]
+
+
+def reason_of(client, task):
+    row, detail = row_of(client, task), detail_of(client, task)
+    assert (row["queueReason"], row["queueBlockedBy"]) == (
+        detail["queueReason"],
+        detail["queueBlockedBy"],
+    )
+    return row["queueReason"], row["queueBlockedBy"]
+
+
+def test_a_task_that_does_not_wait_has_no_reason(api, workspace):
+    worker_alive()
+    client = api("viewer")
+    ended = TaskFactory(workspace=workspace, ran=True)
+    TaskRunFactory(task=ended, number=1, status=W.COMPLETED)
+    assert reason_of(client, ended) == (None, None)
+    assert reason_of(client, running(workspace)) == (None, None)
+    never_ran = TaskFactory(workspace=workspace)
+    assert detail_of(client, never_ran)["queueReason"] is None
+
+
+def test_a_queued_task_waits_for_a_slot_while_a_worker_is_alive(api, workspace):
+    worker_alive()
+    assert reason_of(api("viewer"), queued(workspace)) == ("queued", None)
+
+
+def test_no_worker_when_no_heartbeat_is_fresh(api, workspace, settings):
+    task = queued(workspace)
+    client = api("viewer")
+    assert reason_of(client, task) == ("no_worker", None)
+    stale = timezone.now() - timedelta(seconds=121)
+    WorkerPresence.objects.create(worker_id="host:2", started_at=stale, heartbeat_at=stale)
+    assert reason_of(client, task) == ("no_worker", None)
+    presence.beat("host:2")
+    assert reason_of(client, task) == ("queued", None)
+    presence.forget("host:2")
+    assert reason_of(client, task) == ("no_worker", None)
+
+
+def test_a_disabled_robot_comes_first(api, workspace):
+    robot = RobotFactory(workspace=workspace, enabled=False)
+    task = queued(workspace, robot=robot)
+    assert reason_of(api("viewer"), task) == ("robot_disabled", None)  # no worker either
+
+
+def test_group_busy_names_the_task_whose_run_holds_the_group(api, workspace):
+    worker_alive()
+    group = TaskGroupFactory(workspace=workspace)
+    holder = running(workspace, group=group)
+    waiting = queued(workspace, group=group)
+    client = api("viewer")
+    assert reason_of(client, waiting) == ("group_busy", str(holder.pk))
+    assert reason_of(client, holder) == (None, None)
+    TaskRun.objects.filter(task=holder).transition(W.COMPLETED)
+    assert reason_of(client, waiting) == ("queued", None)
+
+
+def test_a_queued_next_turn_waits_for_its_own_running_turn(api, workspace):
+    worker_alive()
+    task = running(workspace)
+    TaskRunFactory(task=task, number=2, status=W.PENDING)
+    assert reason_of(api("viewer"), task) == ("task_busy", None)
+
+
+def test_the_list_filters_by_reason(api, workspace):
+    worker_alive()
+    group = TaskGroupFactory(workspace=workspace)
+    holder = running(workspace, group=group)
+    blocked = queued(workspace, group=group)
+    plain = queued(workspace)
+    disabled = queued(workspace, robot=RobotFactory(workspace=workspace, enabled=False))
+    TaskFactory(workspace=workspace, ran=True)
+    client = api("viewer")
+
+    def ids(value):
+        body = expect(client.get("/api/tasks", {"queueReason": value}), 200)
+        return {row["id"] for row in body["data"]}
+
+    assert ids("group_busy") == {str(blocked.pk)}
+    assert ids("queued") == {str(plain.pk)}
+    assert ids("robot_disabled,queued") == {str(disabled.pk), str(plain.pk)}
+    assert ids("no_worker") == set()
+    assert ids("task_busy") == set()
+    assert str(holder.pk) not in ids("group_busy,queued,robot_disabled,task_busy,no_worker")
+    stats = expect(client.get("/api/tasks/stats", {"queueReason": "group_busy"}), 200)
+    assert stats["data"]["pending"] == 1
+
+
+def test_an_unknown_reason_is_a_400_listing_the_allowed_ones(api, workspace):
+    body = assert_error(
+        api("viewer").get("/api/tasks", {"queueReason": "stuck"}), 400, "VALIDATION_ERROR"
+    )
+    assert "no_worker" in str(body) and "group_busy" in str(body)
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_the_filter_by_persona(api, workspace, persona):
+    worker_alive()
+    task = queued(workspace)
+    response = api(persona).get("/api/tasks", {"queueReason": "queued"})
+    if persona == "anonymous":
+        expect(response, 401)
+        return
+    rows = expect(response, 200)["data"]
+    # Members see their workspace's queued task; an outsider sees only their own (none).
+    assert [row["id"] for row in rows] == ([] if persona == "outsider" else [str(task.pk)])
+
+
+def list_queries(client, params):
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/api/tasks", params)
+    assert response.status_code == 200
+    return len(queries), response.json()["data"]
+
+
+@pytest.mark.parametrize("params", [{"limit": 50}, {"limit": 50, "queueReason": "group_busy"}])
+def test_reasons_take_no_query_per_row(api, workspace, params, django_assert_num_queries):
+    worker_alive()
+    client = api("viewer")
+    client.get("/api/auth/me")  # the token's last-used stamp is written once
+    group = TaskGroupFactory(workspace=workspace)
+    running(workspace, group=group)
+    queued(workspace, group=group)
+    count, rows = list_queries(client, params)
+    assert sum(row["queueReason"] == "group_busy" for row in rows) == 1
+    for _ in range(49):
+        queued(workspace, group=group)
+    with django_assert_num_queries(count):
+        response = client.get("/api/tasks", params)
+    rows = response.json()["data"]
+    assert sum(row["queueReason"] == "group_busy" for row in rows) == 50
