@@ -9,15 +9,20 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from chat.admin import ChatMessageInline
+from config.changelists import ScaledAdmin, newest_rows_formset
 from config.exceptions import Conflict
 from runs import services
 from runs.models import TaskLog, TaskRun
-from tasks.admin import ScaledAdmin, TaskAdmin
+from tasks.admin import TaskAdmin
 from tasks.models import Task
+
+NEWEST_RUNS_SHOWN = 20
 
 
 class TaskRunInline(admin.TabularInline):
     model = TaskRun
+    formset = newest_rows_formset(("-number",), NEWEST_RUNS_SHOWN)
+    verbose_name_plural = f"runs (newest {NEWEST_RUNS_SHOWN})"
     extra = 0
     fields = ("number", "status", "started_at", "finished_at", "heartbeat_at", "exit_code")
     readonly_fields = fields
@@ -66,7 +71,7 @@ class TaskRunAdmin(ScaledAdmin):
     list_filter = ("status",)
     search_fields = ("task__id__exact", "id__exact")
     raw_id_fields = ("task",)
-    ordering = ("-created_at",)
+    ordering = ("-created_at", "-id")  # taskrun_created_idx
 
 
 @admin.register(TaskLog)
