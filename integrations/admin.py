@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from config.changelists import ScaledAdmin, newest_rows_formset
+from config.changelists import ScaledAdmin, newest_rows_formset, recent_values_filter
 from integrations import inbound, outbound
 from integrations.models import InboundDelivery, WebhookDelivery, WebhookEndpoint
 from tasks.admin import RepositoryAdmin
@@ -99,7 +99,7 @@ class WebhookDeliveryAdmin(ScaledAdmin):
         "next_attempt_at",
     )
     list_select_related = ("endpoint",)
-    list_filter = ("status", "event")
+    list_filter = ("status", recent_values_filter("event"))
     search_fields = ("message_id", "id__exact")
     raw_id_fields = ("endpoint",)
     actions = ["send_again"]
