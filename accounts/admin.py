@@ -4,6 +4,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.models import ApiToken, Membership, User, Workspace
+from config.changelists import ScaledAdmin, newest_rows_formset
+
+NEWEST_MEMBERS_SHOWN = 50
 
 
 @admin.register(User)
@@ -14,12 +17,14 @@ class UserAdmin(BaseUserAdmin):
 
 class MembershipInline(admin.TabularInline):
     model = Membership
+    formset = newest_rows_formset(("-created_at", "-id"), NEWEST_MEMBERS_SHOWN)
+    verbose_name_plural = f"memberships (newest {NEWEST_MEMBERS_SHOWN})"
     extra = 0
     raw_id_fields = ("user",)
 
 
 @admin.register(Workspace)
-class WorkspaceAdmin(admin.ModelAdmin):
+class WorkspaceAdmin(ScaledAdmin):
     list_display = ("slug", "name", "owner", "created_at")
     search_fields = ("slug", "name")
     raw_id_fields = ("owner",)
@@ -27,7 +32,7 @@ class WorkspaceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ScaledAdmin):
     list_display = ("workspace", "user", "role", "created_at")
     list_filter = ("role",)
     list_select_related = ("workspace", "user")
@@ -36,7 +41,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ScaledAdmin):
     list_display = (
         "name",
         "prefix",

@@ -2,10 +2,10 @@ from typing import Any
 
 from django.contrib import admin
 from django.db.models import QuerySet
-from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
 from chat.models import Artifact, Attachment, ChatMessage
+from config.changelists import ScaledAdmin, newest_rows_formset
 
 NEWEST_MESSAGES_SHOWN = 50
 
@@ -23,14 +23,18 @@ class AttachmentInline(admin.TabularInline):
 
 
 @admin.register(ChatMessage)
-class ChatMessageAdmin(admin.ModelAdmin):
+class ChatMessageAdmin(ScaledAdmin):
+    """Newest first (chatmessage_time_idx); search is the message text (its trigram index,
+    chatmessage_message_trgm_idx) or a task's id. No date hierarchy: it reads the dates of
+    every message."""
+
     list_display = ("short_message", "role", "status", "task", "created_by", "timestamp")
     list_filter = ("role", "status")
     list_select_related = ("task", "created_by")
-    search_fields = ("message", "task__title", "client_message_id")
+    search_fields = ("message", "task__id__exact")
     raw_id_fields = ("task", "reply", "created_by")
     readonly_fields = ("id", "source_websocket_id", "client_message_id")
-    date_hierarchy = "timestamp"
+    ordering = ("-timestamp", "-id")
     inlines = [ArtifactInline, AttachmentInline]
 
     @admin.display(description="message")
@@ -38,26 +42,12 @@ class ChatMessageAdmin(admin.ModelAdmin):
         return message.message[:80]
 
 
-class NewestMessagesFormSet(BaseInlineFormSet):
-    """Only the newest messages of the task: a long thread would make the page unusable."""
-
-    def get_queryset(self) -> QuerySet[ChatMessage]:
-        if not hasattr(self, "_newest"):
-            thread = super().get_queryset()
-            newest = list(
-                thread.order_by("-timestamp", "-id").values_list("pk", flat=True)[
-                    :NEWEST_MESSAGES_SHOWN
-                ]
-            )
-            self._newest = thread.filter(pk__in=newest).order_by("-timestamp", "-id")
-        return self._newest
-
-
 class ChatMessageInline(admin.TabularInline):
     """Read-only, the newest 50 messages of a task; runs/admin.py shows it on the Task admin."""
 
     model = ChatMessage
-    formset = NewestMessagesFormSet
+    # Only the newest messages: a long thread would make the page unusable.
+    formset = newest_rows_formset(("-timestamp", "-id"), NEWEST_MESSAGES_SHOWN)
     fk_name = "task"
     extra = 0
     fields = ("timestamp", "role", "status", "message", "created_by")

@@ -16,7 +16,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from django.core.exceptions import FieldDoesNotExist
+from django.db import connections
 from django.db.models import F, Model, Q, QuerySet
+from django.db.models.expressions import RawSQL
+from django.db.models.lookups import In
+from django.db.models.sql.query import Query
+from django.db.models.sql.where import AND
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.pagination import BasePagination
@@ -27,6 +33,17 @@ from config.envelope import success
 from config.exceptions import invalid
 
 MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Partition:
+    """A list that is the union of disjoint parts (`field` = each of `values`), each read
+    in order from an index that leads with `field`: PostgreSQL reads the head of every
+    part and merges them (LATERAL) instead of sorting the union."""
+
+    field: str
+    values: Sequence[Any]
+    sql_type: str = "uuid"
 
 
 @dataclass(frozen=True)
@@ -70,7 +87,10 @@ class EnvelopePagination(BasePagination):
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any]:
         limit = view.page_limit(request) if hasattr(view, "page_limit") else view.default_limit
         page_request = parse_page_request(request.query_params, default_limit=limit)
-        rows, self.pagination = paginate(queryset, page_request, view.page_order())
+        partition = view.page_partition() if hasattr(view, "page_partition") else None
+        rows, self.pagination = paginate(
+            queryset, page_request, view.page_order(), partition=partition
+        )
         return rows
 
     def get_paginated_response(self, data: Any) -> Response:
@@ -127,22 +147,32 @@ PAGE_PARAMETERS = [
 
 
 def paginate(
-    queryset: QuerySet[Any], request: PageRequest, order: Sequence[str]
+    queryset: QuerySet[Any],
+    request: PageRequest,
+    order: Sequence[str],
+    *,
+    partition: Partition | None = None,
 ) -> tuple[list[Any], dict[str, Any]]:
     """Orders `queryset` by `order` (e.g. `["-updated_at", "-id"]`, the last key
-    unique; nulls sort last either way) and returns one page of it."""
+    unique; nulls sort last either way) and returns one page of it.
+
+    The page's rows are read by primary key after their ids: the ids come from the
+    order's index (with OFFSET in page mode: a deep page skips index entries, not rows,
+    and with a covering index never visits the table), merged across `partition`'s
+    parts on PostgreSQL. One query either way."""
     pagination: dict[str, Any]
-    ordered = queryset.order_by(*[_order_expression(key) for key in order])
+    ordered = queryset.order_by(*[_order_expression(queryset, key) for key in order])
     if request.cursor:
         values = _decode(request.cursor, order)
-        rows = list(ordered.filter(_after(order, values))[: request.limit + 1])
+        after = ordered.filter(_after(queryset, order, values))
+        rows = _page(after, order, 0, request.limit + 1, partition)
         has_more = len(rows) > request.limit
         rows = rows[: request.limit]
         pagination = {"limit": request.limit, "hasMore": has_more}
     else:
         total = queryset.count()
         offset = (request.page - 1) * request.limit
-        rows = list(ordered[offset : offset + request.limit]) if offset < total else []
+        rows = _page(ordered, order, offset, request.limit, partition) if offset < total else []
         has_more = offset + len(rows) < total
         pagination = {
             "page": request.page,
@@ -155,27 +185,116 @@ def paginate(
     return rows, pagination
 
 
-def _order_expression(key: str) -> Any:
+def _page(
+    ordered: QuerySet[Any],
+    order: Sequence[str],
+    offset: int,
+    limit: int,
+    partition: Partition | None,
+) -> list[Any]:
+    """`ordered[offset:offset + limit]`, the ids first (a deferred join: the rows' joins
+    are made for the page, not for every row the filters keep before the sort)."""
+    vendor = connections[ordered.db].vendor
+    if partition is not None and vendor == "postgresql" and len(partition.values) > 1:
+        ids: Any = _merged_ids(ordered, order, offset, limit, partition)
+    else:
+        ids = ordered.values("pk")[offset : offset + limit]
+    return list(ordered.filter(pk__in=ids))
+
+
+def _merged_ids(
+    ordered: QuerySet[Any],
+    order: Sequence[str],
+    offset: int,
+    limit: int,
+    partition: Partition,
+) -> RawSQL:
+    """The ids of `ordered[offset:offset + limit]` from the first `offset + limit` rows of
+    each part (each an index range read in order), merged: O(parts x page) index
+    entries, whatever the size of the parts."""
+    keys = {f"k{n}": F(key.lstrip("-")) for n, key in enumerate(order)}
+    head = (
+        ordered.filter(**{partition.field: RawSQL('"part"."value"', ())})
+        .values(pk_=F("pk"), **keys)[: offset + limit]
+        .query
+    )
+    _drop_scope(head, partition)
+    sql, params = head.get_compiler(ordered.db).as_sql()
+    merge = ", ".join(
+        f"head.k{n} {'DESC' if key.startswith('-') else 'ASC'}"
+        + (" NULLS LAST" if _nullable(ordered, key) else "")
+        for n, key in enumerate(order)
+    )
+    return RawSQL(
+        f"SELECT head.pk_ FROM unnest(%s::{partition.sql_type}[]) AS part(value) "
+        f"CROSS JOIN LATERAL ({sql}) AS head ORDER BY {merge} LIMIT %s OFFSET %s",
+        (list(partition.values), *params, limit, offset),
+    )
+
+
+def _drop_scope(query: Query, partition: Partition) -> None:
+    """Removes `field IN (values)` from the head's filters: each part is one of the values
+    already, and an IN of hundreds would cost hundreds of index descents per part."""
+    column = query.model._meta.get_field(partition.field).column  # type: ignore[union-attr]
+    values = {str(value) for value in partition.values}
+    where = query.where
+    if where.connector != AND or where.negated:
+        return
+    where.children = [
+        child
+        for child in where.children
+        if not (
+            isinstance(child, In)
+            and getattr(child.lhs, "target", None) is not None
+            and child.lhs.target.column == column
+            and {str(value) for value in child.rhs} == values
+        )
+    ]
+
+
+def _nullable(queryset: QuerySet[Any], key: str) -> bool:
+    """Whether `key` may hold nulls: a NOT NULL column sorts without NULLS LAST, so that
+    one index serves both directions (read backwards for the other)."""
     name = key.lstrip("-")
+    try:
+        field = queryset.model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return True  # an annotation
+    return bool(field.null) or not field.concrete
+
+
+def _order_expression(queryset: QuerySet[Any], key: str) -> Any:
+    name = key.lstrip("-")
+    if not _nullable(queryset, key):
+        return F(name).desc() if key.startswith("-") else F(name).asc()
     return F(name).desc(nulls_last=True) if key.startswith("-") else F(name).asc(nulls_last=True)
 
 
-def _after(order: Sequence[str], values: list[Any]) -> Q:
-    """Rows strictly after `values` in `order`: (a > x) | (a = x & b > y) | ..."""
+def _after(queryset: QuerySet[Any], order: Sequence[str], values: list[Any]) -> Q:
+    """Rows strictly after `values` in `order`: (a > x) | (a = x & b > y) | ...; and
+    `a <= x` (`>=` ascending) beside it when `a` is NOT NULL: a range the order's index
+    seeks to, instead of reading every row before the cursor."""
     condition = Q(pk__in=[])
     equal_so_far = Q()
     for key, value in zip(order, values, strict=True):
         name = key.lstrip("-")
+        lookup = "lt" if key.startswith("-") else "gt"
         if value is None:
             # Nulls sort last: nothing but other nulls follow a null.
             beyond = Q(pk__in=[])
             same = Q(**{f"{name}__isnull": True})
-        else:
-            lookup = "lt" if key.startswith("-") else "gt"
+        elif _nullable(queryset, key):
             beyond = Q(**{f"{name}__{lookup}": value}) | Q(**{f"{name}__isnull": True})
+            same = Q(**{name: value})
+        else:
+            beyond = Q(**{f"{name}__{lookup}": value})
             same = Q(**{name: value})
         condition |= equal_so_far & beyond
         equal_so_far &= same
+    first, start = order[0], values[0]
+    if start is not None and not _nullable(queryset, first):
+        bound = "lte" if first.startswith("-") else "gte"
+        condition &= Q(**{f"{first.lstrip('-')}__{bound}": start})
     return condition
 
 

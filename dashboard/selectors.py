@@ -14,7 +14,7 @@ from tasks.models import Task, TaskGroup
 SIDEBAR_ROWS_PER_STATE = 3
 SIDEBAR_GROUPS = 50
 SIDEBAR_STATES = ("queued", "processing", "success", "failed")
-# The list's own order (nulls last), which the index task_ws_workflow_recent_idx follows.
+# Newest first (nulls last), the order of the index task_ws_workflow_recent_idx.
 LIST_ORDER = (F("updated_at").desc(nulls_last=True), F("id").desc(nulls_last=True))
 
 

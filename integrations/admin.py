@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from config.changelists import ScaledAdmin, newest_rows_formset, recent_values_filter
 from integrations import inbound, outbound
 from integrations.models import InboundDelivery, WebhookDelivery, WebhookEndpoint
 from tasks.admin import RepositoryAdmin
@@ -16,7 +17,7 @@ from tasks.models import Repository
 
 
 @admin.register(InboundDelivery)
-class InboundDeliveryAdmin(admin.ModelAdmin):
+class InboundDeliveryAdmin(ScaledAdmin):
     list_display = (
         "received_at",
         "repository",
@@ -33,7 +34,6 @@ class InboundDeliveryAdmin(admin.ModelAdmin):
     search_fields = ("delivery_id", "event", "id__exact")
     raw_id_fields = ("repository", "group", "tasks", "replay_of")
     readonly_fields = ("received_at",)
-    show_full_result_count = False
     actions = ["replay"]
 
     @admin.action(description="Replay the selected deliveries (the stored payload again)")
@@ -45,8 +45,13 @@ class InboundDeliveryAdmin(admin.ModelAdmin):
         self.message_user(request, f"Replayed {count} delivery(ies).", messages.SUCCESS)
 
 
+NEWEST_DELIVERIES_SHOWN = 20
+
+
 class WebhookDeliveryInline(admin.TabularInline):
     model = WebhookDelivery
+    formset = newest_rows_formset(("-created_at", "-id"), NEWEST_DELIVERIES_SHOWN)
+    verbose_name_plural = f"deliveries (newest {NEWEST_DELIVERIES_SHOWN})"
     fields = (
         "created_at",
         "event",
@@ -58,17 +63,13 @@ class WebhookDeliveryInline(admin.TabularInline):
         "error",
     )
     readonly_fields = fields
-    ordering = ("-created_at",)
     extra = 0
     max_num = 0
     show_change_link = True
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[WebhookDelivery]:
-        return super().get_queryset(request).order_by("-created_at")
-
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
+class WebhookEndpointAdmin(ScaledAdmin):
     list_display = ("url", "workspace", "enabled", "failing_since", "disabled_reason")
     list_select_related = ("workspace",)
     list_filter = ("enabled",)
@@ -86,7 +87,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(ScaledAdmin):
     list_display = (
         "created_at",
         "endpoint",
@@ -98,10 +99,9 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         "next_attempt_at",
     )
     list_select_related = ("endpoint",)
-    list_filter = ("status", "event")
+    list_filter = ("status", recent_values_filter("event"))
     search_fields = ("message_id", "id__exact")
     raw_id_fields = ("endpoint",)
-    show_full_result_count = False
     actions = ["send_again"]
 
     @admin.action(description="Send again")

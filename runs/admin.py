@@ -9,15 +9,20 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from chat.admin import ChatMessageInline
+from config.changelists import ScaledAdmin, newest_rows_formset
 from config.exceptions import Conflict
 from runs import presence, services
 from runs.models import TaskLog, TaskRun, WorkerPresence
-from tasks.admin import ScaledAdmin, TaskAdmin
+from tasks.admin import TaskAdmin
 from tasks.models import Task
+
+NEWEST_RUNS_SHOWN = 20
 
 
 class TaskRunInline(admin.TabularInline):
     model = TaskRun
+    formset = newest_rows_formset(("-number",), NEWEST_RUNS_SHOWN)
+    verbose_name_plural = f"runs (newest {NEWEST_RUNS_SHOWN})"
     extra = 0
     fields = (
         "number",
@@ -88,7 +93,7 @@ class TaskRunAdmin(ScaledAdmin):
     list_filter = ("status", "trigger")
     search_fields = ("task__id__exact", "id__exact")
     raw_id_fields = ("task", "retry_of", "requested_by")
-    ordering = ("-created_at",)
+    ordering = ("-created_at", "-id")  # taskrun_created_idx
 
 
 @admin.register(TaskLog)

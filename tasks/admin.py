@@ -1,5 +1,5 @@
 """The staff admin for every tasks model, built to stay quick at a million tasks:
-no full result counts, joins chosen up front, raw id inputs instead of
+no full result counts (config.changelists), joins chosen up front, raw id inputs instead of
 dropdowns of every row, filters on low-cardinality columns only.
 
 Deleted tasks are visible here (and only here); "restore deleted" brings them back.
@@ -11,42 +11,13 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.paginator import Paginator
-from django.db import connection
 from django.db.models import F, QuerySet
 from django.http import HttpRequest
-from django.utils.functional import cached_property
 
+from config.changelists import ScaledAdmin
 from tasks import services, vault
 from tasks.models import Feature, Repository, Robot, RunnerProfile, Task, TaskGroup
 from tasks.profiles import RAW_FIELDS, VARIABLE_NAME, keep_masked, public_config
-
-
-class EstimatedCountPaginator(Paginator):
-    """An unfiltered changelist of a big table takes PostgreSQL's row estimate
-    instead of counting a million rows on every page view."""
-
-    ESTIMATE_ABOVE = 100_000
-
-    @cached_property
-    def count(self) -> int:
-        queryset: Any = self.object_list
-        if connection.vendor == "postgresql" and not queryset.query.where:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT reltuples::bigint FROM pg_class WHERE relname = %s",
-                    [queryset.model._meta.db_table],
-                )
-                row = cursor.fetchone()
-            if row and row[0] > self.ESTIMATE_ABOVE:
-                return int(row[0])
-        return int(queryset.count())
-
-
-class ScaledAdmin(admin.ModelAdmin):
-    show_full_result_count = False
-    list_per_page = 50
-    paginator = EstimatedCountPaginator
 
 
 @admin.register(Repository)

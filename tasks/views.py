@@ -17,7 +17,7 @@ from accounts.models import Role, Workspace
 from accounts.serializers import ScopeQuerySerializer, requested_scope
 from config.envelope import enveloped, no_content, success
 from config.filters import FilterBackend
-from config.pagination import PAGE_PARAMETERS, EnvelopePagination
+from config.pagination import PAGE_PARAMETERS, EnvelopePagination, Partition
 from tasks import filters, sections, selectors, services
 from tasks.models import Repository, Robot, Task, TaskGroup
 from tasks.serializers import (
@@ -92,9 +92,14 @@ class TaskListMixin:
     """A list of tasks: the task FilterSet, its order, and the row sections asked for."""
 
     filterset: filters.TaskListFilter
+    # Set by a list over several workspaces: each is read from its index and merged.
+    partition: Partition | None = None
 
     def page_order(self) -> list[str]:
         return self.filterset.order()
+
+    def page_partition(self) -> Partition | None:
+        return None if self.filterset.narrows() else self.partition
 
     def page_limit(self, request: Request) -> int:
         return list_limit(request)
@@ -132,7 +137,9 @@ class TaskViewSet(TaskListMixin, ResourceViewSet):
         responses=enveloped("TaskList", TaskRowSerializer(many=True), paged=True),
     )
     def list(self, request: Request) -> Response:
-        return self.task_rows(selectors.visible_tasks(self.scope()))
+        scope = self.scope()
+        self.partition = Partition("workspace_id", scope)
+        return self.task_rows(selectors.visible_tasks(scope))
 
     @extend_schema(
         operation_id="tasks_create",
