@@ -28,6 +28,7 @@ _OPTIONS = api_settings.JSON_UNDERSCOREIZE
 IGNORE_FIELDS = frozenset(_OPTIONS.get("ignore_fields") or ())
 IGNORE_KEYS = frozenset(_OPTIONS.get("ignore_keys") or ())
 _SCALARS = (str, int, float, bool, type(None))
+_PLAIN = frozenset((str, int, bool, type(None)))
 # Datetimes and dataclasses go to DRF's encoder (orjson would write its own format);
 # orjson writes UUIDs as str() does, as DRF's encoder does.
 _ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
@@ -41,9 +42,19 @@ def camel_key(key: str) -> str:
     return key if key in IGNORE_KEYS or new_key in IGNORE_KEYS else new_key
 
 
+@lru_cache(maxsize=4096)
+def _key_plan(key: str) -> tuple[str, bool]:
+    """The key's camelCase form, and whether its value is left as it is."""
+    new_key = camel_key(key)
+    return new_key, key in IGNORE_FIELDS or new_key in IGNORE_FIELDS
+
+
 def camelize(data: Any, odd: list[Any] | None = None) -> Any:
     """`data` with camelCase keys; floats that orjson would write differently from the
-    stdlib are appended to `odd` when it is given."""
+    stdlib are appended to `odd` when it is given. Strings, ints, booleans and None are
+    taken as they are without a call: most values of a page are."""
+    if type(data) in _PLAIN:
+        return data
     if isinstance(data, _SCALARS):
         if odd is not None and isinstance(data, float) and not _plain_float(data):
             odd.append(data)
@@ -53,17 +64,23 @@ def camelize(data: Any, odd: list[Any] | None = None) -> Any:
     if isinstance(data, dict):
         out = {}
         for key, value in data.items():
-            new_key = camel_key(force_str(key)) if isinstance(key, str | Promise) else key
-            ignored = key in IGNORE_FIELDS or new_key in IGNORE_FIELDS
+            if type(key) is str:
+                new_key, ignored = _key_plan(key)
+            elif isinstance(key, str | Promise):
+                new_key, ignored = _key_plan(force_str(key))
+            else:
+                new_key, ignored = key, key in IGNORE_FIELDS
             if ignored:
                 if odd is not None:
                     camelize(value, odd)  # only to look for odd floats
                 out[new_key] = value
             else:
-                out[new_key] = camelize(value, odd)
+                out[new_key] = value if type(value) in _PLAIN else camelize(value, odd)
         return out
-    if isinstance(data, Iterable) and not isinstance(data, bytes):
-        return [camelize(item, odd) for item in data]
+    if isinstance(data, list | tuple) or (
+        isinstance(data, Iterable) and not isinstance(data, bytes)
+    ):
+        return [item if type(item) in _PLAIN else camelize(item, odd) for item in data]
     return data
 
 
