@@ -2,7 +2,7 @@
 (`bench/run.py --generate-only` first): where Python spends a request's time beside
 its SQL. Prints the top functions by cumulative and by own time.
 
-    BENCH_DATABASE=taskdesk_bench python bench/profile_request.py /api/auth/me --repeat 50
+    BENCH_DATABASE=taskdesk_bench_0_1 python bench/profile_request.py /api/auth/me --repeat 50
 """
 
 import argparse
@@ -27,7 +27,7 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=35)
     args = parser.parse_args()
     admin_url = os.environ.get("BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    dsn = admin_url.rsplit("/", 1)[0] + "/" + os.environ.get("BENCH_DATABASE", "taskdesk_bench")
+    dsn = admin_url.rsplit("/", 1)[0] + "/" + os.environ.get("BENCH_DATABASE", "taskdesk_bench_0_1")
     os.environ.update(server_env(dsn.replace("postgresql://", "postgres://", 1)))
     import django
 
