@@ -108,5 +108,5 @@ bench: $(VENV)/.installed-dev $(BENCH_JS)/node_modules/.installed
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 bench-smoke: $(VENV)/.installed-dev $(BENCH_JS)/node_modules/.installed
-	BENCH_DATABASE=taskdesk_bench_smoke $(BIN)/python bench/run.py --scale 0.002 \
+	BENCH_DATABASE=taskdesk_bench_smoke $(BIN)/python bench/run.py --scales 0.001,0.003 \
 	  --repetitions 5 --crowd 20 --runs 20 --smoke --out bench/results/smoke.json

@@ -1,5 +1,6 @@
 """API latency through the real stack (daphne, HTTP), beside the floor: the same SQL
-that the ORM issued for the request, run straight through psycopg."""
+that the ORM issued for the request, run straight through psycopg. The admin's
+changelists are measured the same way, as a staff user's session (`Endpoint.staff`)."""
 
 import http.client
 import json
@@ -17,6 +18,22 @@ import psycopg
 class Endpoint:
     name: str
     path: str
+    staff: bool = False  # a staff session (the admin), else the bench user's API token
+
+
+@dataclass(frozen=True)
+class Callers:
+    """How the bench authenticates: the API token, the admin's session cookie."""
+
+    token: str
+    staff_session: str = ""
+
+    def headers(self, endpoint: Endpoint) -> dict[str, str]:
+        if endpoint.staff:
+            from django.conf import settings
+
+            return {"Cookie": f"{settings.SESSION_COOKIE_NAME}={self.staff_session}"}
+        return {"Authorization": f"Bearer {self.token}"}
 
 
 @dataclass
@@ -55,25 +72,28 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
-def http_get(port: int, token: str) -> Callable[[str], tuple[int, bytes]]:
+def http_get(port: int) -> Callable[[str, dict[str, str]], tuple[int, bytes]]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 
-    def get(path: str) -> tuple[int, bytes]:
-        conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+    def get(path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+        conn.request("GET", path, headers=headers)
         response = conn.getresponse()
         return response.status, response.read()
 
     return get
 
 
-def capture_sql(path: str, token: str) -> list[str]:
+def capture_sql(path: str, headers: dict[str, str]) -> list[str]:
     """The SQL one request issues, from the ORM, in this process (Django set up on the
     bench database), with its parameters in place."""
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_HOST="127.0.0.1")
+    client = Client(
+        HTTP_HOST="127.0.0.1",
+        **{"HTTP_" + name.upper().replace("-", "_"): value for name, value in headers.items()},
+    )
     client.get(path)  # warm: token last-used stamp, caches
     with CaptureQueriesContext(connection) as captured:
         response = client.get(path)
@@ -91,24 +111,25 @@ def measure(
     endpoints: list[Endpoint],
     *,
     port: int,
-    token: str,
+    callers: Callers,
     dsn: str,
     repetitions: int,
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
-    get = http_get(port, token)
+    get = http_get(port)
     results = []
     with psycopg.connect(dsn, autocommit=True) as floor_conn:
         for endpoint in endpoints:
-            statements = capture_sql(endpoint.path, token)
+            headers = callers.headers(endpoint)
+            statements = capture_sql(endpoint.path, headers)
             m = Measurement(endpoint.name, endpoint.path, queries=len(statements))
             for _ in range(2):  # warm both paths
-                get(endpoint.path)
+                get(endpoint.path, headers)
                 for sql in statements:
                     floor_conn.execute(sql).fetchall()  # type: ignore[call-overload]
             for _ in range(repetitions):
                 started = time.perf_counter()
-                status, body = get(endpoint.path)
+                status, body = get(endpoint.path, headers)
                 m.api_ms.append((time.perf_counter() - started) * 1000)
                 if status != 200:
                     raise RuntimeError(f"{endpoint.path}: HTTP {status} {body[:200]!r}")

@@ -7,17 +7,23 @@ from typing import Any
 
 def render_markdown(report: dict[str, Any], previous: dict[str, Any] | None) -> str:
     machine = report["machine"]
+    by_scale = report.get("by_scale") or {str(report["scale"]): {"counts": report["counts"]}}
     lines = [
         f"# Taskdesk benchmark, {report['started_at'][:19]} UTC",
         "",
-        f"Scale {report['scale']}: " + ", ".join(f"{v:,} {k}" for k, v in report["counts"].items()),
+        *(
+            f"Scale {scale}: " + ", ".join(f"{v:,} {k}" for k, v in facts["counts"].items()) + "  "
+            for scale, facts in by_scale.items()
+        ),
         f"Machine: {machine['cores']} cores, {machine['memory_gb']} GB, {machine['machine']}, "
         f"Python {machine['python']}, Django {machine['django']}, "
         f"PostgreSQL {machine['postgresql']}",
         "",
     ]
     previous = previous or {}
-    if "api" in report:
+    if "api" in report and len(report.get("scales", [])) > 1:
+        lines += growth_table(report["api"], report["scales"], previous.get("api"))
+    elif "api" in report:
         lines += api_table(report["api"], previous.get("api"))
     if "realtime" in report:
         lines += realtime_table(report["realtime"], previous.get("realtime"))
@@ -41,6 +47,46 @@ def api_table(rows: list[dict[str, Any]], previous: list[dict[str, Any]] | None)
             f"| {row['name']} | {row['queries']} | {api['p50']:.2f} ms | "
             f"{api['p95']:.2f} ms | {api['p99']:.2f} ms | {floor['p50']:.2f} ms | "
             f"{row['ratio_p50']}x |"
+        )
+        if previous:
+            old = before.get(row["name"])
+            line += f" {old['ratio_p50']}x |" if old else " - |"
+        lines.append(line)
+    return [*lines, ""]
+
+
+def growth_table(
+    rows: list[dict[str, Any]], scales: list[str], previous: list[dict[str, Any]] | None
+) -> list[str]:
+    """Each endpoint's p50 at every scale, its growth from the smallest scale to the
+    largest beside its floor's growth, and its ratio to the floor at the largest."""
+    before = {row["name"]: row for row in previous or []}
+    first, last = scales[0], scales[-1]
+    lines = [
+        "## API (through daphne over HTTP) vs floor (the same SQL through psycopg), "
+        f"scales {', '.join(scales)}",
+        "",
+        f"Growth: p50 at scale {last} / p50 at scale {first}. Ratio: api p50 / floor p50 at "
+        f"scale {last}. Queries: per request at scale {last}.",
+        "",
+        "| endpoint | queries | "
+        + " | ".join(f"api p50 @{s}" for s in scales)
+        + " | growth | "
+        + " | ".join(f"floor p50 @{s}" for s in scales)
+        + f" | floor growth | ratio p50 @{last} | api p95 @{last} | api p99 @{last} |"
+        + (" prev ratio |" if previous else ""),
+        "| --- | ---: |" + " ---: |" * (2 * len(scales) + 5) + (" ---: |" if previous else ""),
+    ]
+    for row in rows:
+        by = row.get("p50_by_scale", {})
+        api_cells = " | ".join(f"{by[s]['api']:.2f} ms" if s in by else "-" for s in scales)
+        floor_cells = " | ".join(f"{by[s]['floor']:.2f} ms" if s in by else "-" for s in scales)
+        growth = f"{row['growth_p50']}x" if row.get("growth_p50") else "-"
+        floor_growth = f"{row['floor_growth_p50']}x" if row.get("floor_growth_p50") else "-"
+        line = (
+            f"| {row['name']} | {row['queries']} | {api_cells} | {growth} | {floor_cells} | "
+            f"{floor_growth} | {row['ratio_p50']}x | {row['api_ms']['p95']:.2f} ms | "
+            f"{row['api_ms']['p99']:.2f} ms |"
         )
         if previous:
             old = before.get(row["name"])
@@ -121,6 +167,10 @@ def check_complete(report: dict[str, Any], parts: set[str]) -> int:
         for row in report.get("api", [])
         if not row["api_ms"]["n"] or row["ratio_p50"] is None
     ]
+    if len(report.get("scales", [])) > 1:  # every endpoint measured at every scale
+        missing += [
+            f"{row['name']} growth" for row in report.get("api", []) if not row.get("growth_p50")
+        ]
     realtime = report.get("realtime", {})
     for key in ("latency_ms", "fanout_ms"):
         if key in realtime and not (realtime[key]["outbox"]["n"] and realtime[key]["ratio_p50"]):

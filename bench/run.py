@@ -1,7 +1,8 @@
-"""Taskdesk benchmark: `make bench` (scale 1: 1M tasks) or `make bench-smoke` (tiny).
+"""Taskdesk benchmark: `make bench` (100k then 1M tasks) or `make bench-smoke` (tiny).
 
-Creates its own PostgreSQL database, fills it with generate_series, starts the real
-server, and measures each part beside its floor in the same run. Writes
+Creates its own PostgreSQL database per scale, fills it with generate_series, starts the
+real server, and measures each part beside its floor in the same run; with two scales or
+more, the API part at each and each endpoint's growth. Writes
 bench/results/latest.json and latest.md; `--compare FILE` adds the change against a
 previous results file.
 """
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from api import Endpoint, environment_facts, json_body, measure  # noqa: E402
+from api import Callers, Endpoint, environment_facts, json_body, measure  # noqa: E402
 from delivery import run_realtime  # noqa: E402
 from execution import run_execution  # noqa: E402
 from generate import generate  # noqa: E402
@@ -37,7 +38,13 @@ SERVER_LOG = ROOT / "var" / "bench-server.log"  # read it when a part fails
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 1,000,000 tasks")
+    parser.add_argument(
+        "--scales",
+        default="0.1,1",
+        help="comma list; 1 = 1,000,000 tasks. With two or more, each endpoint's growth from "
+        "the smallest to the largest is reported beside its floor ratio",
+    )
+    parser.add_argument("--scale", type=float, help="one scale (same as --scales SCALE)")
     parser.add_argument("--parts", default="api,realtime,execution", help="comma list of them")
     parser.add_argument("--repetitions", type=int, default=50)
     parser.add_argument("--crowd", type=int, default=1000, help="pusher-js clients, SSE streams")
@@ -51,26 +58,108 @@ def main() -> int:
         "--update", action="store_true", help="keep the other parts' figures already in --out"
     )
     args = parser.parse_args()
+    scales = [args.scale] if args.scale else sorted({float(s) for s in args.scales.split(",")})
+    parts = set(args.parts.split(","))
+    if len(scales) == 1:
+        report = run_scale(args, scales[0], parts)
+        if report is None:
+            return 0
+    else:
+        report = run_scales(args, scales, parts)
+        if report is None:
+            return 0
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    previous = json.loads(args.compare.read_text()) if args.compare else None
+    markdown = render_markdown(report, previous)
+    (args.out.parent / (args.out.stem + ".md")).write_text(markdown)
+    print(markdown)
+    return check_complete(report, parts) if args.smoke else 0
 
+
+def run_scales(args: argparse.Namespace, scales: list[float], parts: set[str]) -> Any:
+    """Each scale in a process of its own (Django is set up on one database per process):
+    the API part at every scale, the other parts at the largest only; then one report,
+    the largest scale's, with each endpoint's p50 at every scale and its growth."""
+    by_scale: dict[str, dict[str, Any]] = {}
+    report: dict[str, Any] = {}
+    for scale in scales:
+        scale_parts = parts if scale == scales[-1] else parts & {"api"}
+        generate_only = args.generate_only or not scale_parts
+        out = ROOT / "var" / f"bench-scale-{scale_tag(scale)}.json"
+        argv = [sys.executable, str(Path(__file__).resolve()), "--scales", str(scale)]
+        argv += ["--parts", ",".join(sorted(scale_parts or {"api"})), "--out", str(out)]
+        argv += ["--repetitions", str(args.repetitions), "--crowd", str(args.crowd)]
+        argv += ["--runs", str(args.runs)]
+        argv += ["--reuse"] * args.reuse + ["--generate-only"] * generate_only
+        print(f"== scale {scale}", flush=True)
+        subprocess.run(argv, cwd=ROOT, check=True)
+        if not generate_only:
+            report = json.loads(out.read_text())
+            by_scale[str(scale)] = {"counts": report["counts"], "api": report.get("api", [])}
+    if args.generate_only:
+        return None
+    report["scales"] = [str(scale) for scale in scales if str(scale) in by_scale]
+    report["by_scale"] = by_scale
+    if "api" in report and len(report["scales"]) > 1:
+        report["api"] = with_growth(report["api"], by_scale, report["scales"])
+    return report
+
+
+def with_growth(
+    rows: list[dict[str, Any]], by_scale: dict[str, dict[str, Any]], scales: list[str]
+) -> list[dict[str, Any]]:
+    """The largest scale's rows, each with its p50s at every scale and the growth of its
+    api and floor p50 from the smallest scale to the largest."""
+    smallest = {row["name"]: row for row in by_scale[scales[0]]["api"]}
+    out = []
+    for row in rows:
+        first = smallest.get(row["name"])
+        p50s = {}
+        for scale in scales:
+            match = [r for r in by_scale[scale]["api"] if r["name"] == row["name"]]
+            if match:
+                p50s[scale] = {
+                    "api": match[0]["api_ms"]["p50"],
+                    "floor": match[0]["floor_ms"]["p50"],
+                    "queries": match[0]["queries"],
+                }
+        growth = floor_growth = None
+        if first and first["api_ms"]["p50"] and first["floor_ms"]["p50"]:
+            growth = round(row["api_ms"]["p50"] / first["api_ms"]["p50"], 2)
+            floor_growth = round(row["floor_ms"]["p50"] / first["floor_ms"]["p50"], 2)
+        out.append(
+            {**row, "p50_by_scale": p50s, "growth_p50": growth, "floor_growth_p50": floor_growth}
+        )
+    return out
+
+
+def scale_tag(scale: float) -> str:
+    return f"{scale:g}".replace(".", "_")
+
+
+def run_scale(args: argparse.Namespace, scale: float, parts: set[str]) -> Any:
+    """One scale: its own database (BENCH_DATABASE plus the scale), generated unless
+    --reuse, then the parts asked for."""
     admin_url = os.environ.get("BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    db_name = os.environ.get("BENCH_DATABASE", "taskdesk_bench")
+    db_name = os.environ.get("BENCH_DATABASE", "taskdesk_bench") + "_" + scale_tag(scale)
     dsn = admin_url.rsplit("/", 1)[0] + "/" + db_name
     database_url = dsn.replace("postgresql://", "postgres://", 1)
 
     if not args.reuse:
-        print(f"Creating database {db_name} at scale {args.scale}")
+        print(f"Creating database {db_name} at scale {scale}")
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')  # type: ignore[arg-type]
             conn.execute(f'CREATE DATABASE "{db_name}"')  # type: ignore[arg-type]
         manage("migrate", "--noinput", "-v0", database_url=database_url)
         started = time.perf_counter()
-        generate(dsn, args.scale)
+        generate(dsn, scale)
         print(f"Generated in {time.perf_counter() - started:.0f} s")
     else:
         manage("migrate", "--noinput", "-v0", database_url=database_url)  # new indexes, if any
 
     if args.generate_only:
-        return 0
+        return None
     os.environ.update(server_env(database_url))
     import django
 
@@ -79,11 +168,10 @@ def main() -> int:
     report: dict[str, Any] = {
         **kept,
         "started_at": datetime.now(UTC).isoformat(),
-        "scale": args.scale,
+        "scale": scale,
         "machine": {**environment_facts(), "postgresql": postgres_version(dsn)},
         "counts": counts(dsn),
     }
-    parts = set(args.parts.split(","))
     if parts & {"api", "realtime"}:
         from accounts.models import ApiToken, User
 
@@ -92,7 +180,9 @@ def main() -> int:
         server = start_server(port, database_url)
         try:
             if "api" in parts:
-                report["api"] = run_api(dsn, port, token, args.repetitions)
+                report["api"] = run_api(
+                    dsn, port, Callers(token, staff_session()), args.repetitions
+                )
             if "realtime" in parts:
                 with publishing_to(port):
                     report["realtime"] = run_realtime(
@@ -108,14 +198,24 @@ def main() -> int:
     if "execution" in parts:
         env = {**os.environ, **server_env(database_url)}
         report["execution"] = run_execution(env, args.runs)
+    return report
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
-    previous = json.loads(args.compare.read_text()) if args.compare else None
-    markdown = render_markdown(report, previous)
-    (args.out.parent / (args.out.stem + ".md")).write_text(markdown)
-    print(markdown)
-    return check_complete(report, parts) if args.smoke else 0
+
+def staff_session() -> str:
+    """A signed-in session of a staff superuser, for the admin's changelists."""
+    from django.test import Client
+
+    from accounts.models import User
+
+    user, _ = User.objects.update_or_create(
+        username="bench-staff",
+        defaults={"email": "bench-staff@x.test", "is_staff": True, "is_superuser": True},
+    )
+    client = Client()
+    client.force_login(user)
+    from django.conf import settings
+
+    return str(client.cookies[settings.SESSION_COOKIE_NAME].value)
 
 
 def server_env(database_url: str) -> dict[str, str]:
@@ -172,10 +272,13 @@ def start_server(port: int, database_url: str) -> subprocess.Popen[bytes]:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a loaded 2-core machine took over 30 s
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/schema", timeout=2)
+            # /healthz, not /api/schema: under load a schema request timed out and was
+            # retried, and two first generations at once broke drf-spectacular for the
+            # server's life (a race loading its extensions; every schema request a 500).
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
             return process
         except OSError:
             time.sleep(0.2)
@@ -183,7 +286,7 @@ def start_server(port: int, database_url: str) -> subprocess.Popen[bytes]:
     raise RuntimeError(f"the server did not start: {SERVER_LOG.read_text(errors='replace')}")
 
 
-def run_api(dsn: str, port: int, token: str, repetitions: int) -> list[dict[str, Any]]:
+def run_api(dsn: str, port: int, callers: Callers, repetitions: int) -> list[dict[str, Any]]:
     with psycopg.connect(dsn) as conn:
         ws0 = str(
             conn.execute("SELECT id FROM accounts_workspace WHERE slug = 'ws0'").fetchone()[0]
@@ -224,7 +327,7 @@ def run_api(dsn: str, port: int, token: str, repetitions: int) -> list[dict[str,
     first = urllib.request.urlopen(
         urllib.request.Request(
             f"http://127.0.0.1:{port}/api/tasks?workspaceId={ws0}&limit=50&cursor=",
-            headers={"Authorization": f"Bearer {token}"},
+            headers={"Authorization": f"Bearer {callers.token}"},
         )
     )
     cursor = json_body(first.read())["pagination"]["nextCursor"]
@@ -232,8 +335,17 @@ def run_api(dsn: str, port: int, token: str, repetitions: int) -> list[dict[str,
         6,
         Endpoint("tasks cursor page", f"/api/tasks?workspaceId={ws0}&limit=50&cursor={cursor}"),
     )
+    endpoints += [
+        Endpoint(f"admin: {name}", f"/admin/{model}/", staff=True)
+        for name, model in (
+            ("tasks", "tasks/task"),
+            ("chat messages", "chat/chatmessage"),
+            ("runs", "runs/taskrun"),
+            ("outbox", "realtime/outboxevent"),
+        )
+    ]
     print(f"API: {len(endpoints)} endpoints x {repetitions} repetitions")
-    return measure(endpoints, port=port, token=token, dsn=dsn, repetitions=repetitions)
+    return measure(endpoints, port=port, callers=callers, dsn=dsn, repetitions=repetitions)
 
 
 def postgres_version(dsn: str) -> str:

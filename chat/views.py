@@ -33,7 +33,7 @@ from chat.serializers import (
 )
 from config.envelope import enveloped, success
 from config.exceptions import PayloadTooLarge
-from tasks.selectors import group_for, task_for
+from tasks.selectors import group_for, task_for, task_ref_for
 
 MESSAGES_DEFAULT_LIMIT = 100
 MESSAGES_MAX_LIMIT = 500
@@ -139,7 +139,7 @@ class TaskMessagesViewSet(viewsets.ViewSet):
     )
     @action(detail=True)
     def messages(self, request: Request, task_id: uuid.UUID) -> Response:
-        task = task_for(caller(request), task_id)
+        task = task_ref_for(caller(request), task_id)
         query = MessagesQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         page = selectors.messages_of(

@@ -15,7 +15,7 @@ from accounts.models import Role, User
 from config.exceptions import NotFoundError
 from config.fields import TextField
 from tasks.models import Task
-from tasks.selectors import task_for
+from tasks.selectors import task_ref_for
 
 MAX_LINES = 1000
 
@@ -51,7 +51,7 @@ def stream_query(query: Mapping[str, Any], last_event_id: str | None) -> dict[st
 def logs_task_for(user: User, task_id: UUID, min_role: str = Role.VIEWER) -> Task:
     """The task, for a member holding `min_role`; 404 TASK_LOGS_DISABLED when its
     workspace keeps no logs."""
-    task = task_for(user, task_id)
+    task = task_ref_for(user, task_id)
     if not task.workspace.task_logs_enabled:
         raise NotFoundError("TASK_LOGS_DISABLED", "Task logs are disabled for this workspace.")
     require_role(user, task.workspace_id, min_role)

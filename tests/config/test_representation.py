@@ -1,16 +1,20 @@
-"""FastOutput (config/representation.py) writes exactly what DRF's generic path writes:
-every read endpoint over the demo workspace (tasks with every relation, runs, chat
-messages with artifacts and attachments, members, tokens), answered once each way."""
+"""The fast output path writes exactly the bytes of DRF's generic path: FastOutput
+(config/representation.py) against `Serializer.to_representation`, and the orjson
+renderer (config/renderers.py) against DRF's JSONRenderer (the stdlib encoder), for every
+read endpoint over the demo workspace (tasks with every relation, runs, chat messages
+with artifacts and attachments, members, tokens), answered once each way."""
 
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
 
 from accounts.models import ApiToken, Workspace
 from chat.models import Attachment, ChatMessage
+from config.renderers import CamelCaseJSONRenderer, camelize
 from config.representation import FastOutput
 from runs.logs import append_lines
 from runs.models import TaskRun
@@ -66,10 +70,15 @@ def test_fast_output_matches_drf(demo, monkeypatch):
     for path in paths(workspace):
         response = client.get(path)
         assert response.status_code == 200, (path, response.content[:300])
-        fast[path] = response.json()
+        fast[path] = response.content
     monkeypatch.setattr(FastOutput, "to_representation", serializers.Serializer.to_representation)
+    monkeypatch.setattr(
+        CamelCaseJSONRenderer,
+        "render",
+        lambda self, data, *args: JSONRenderer.render(self, camelize(data), *args),
+    )
     for path, body in fast.items():
-        assert client.get(path).json() == body, path
+        assert client.get(path).content == body, path
 
 
 def test_fast_output_falls_back_for_missing_attributes_and_mappings():
