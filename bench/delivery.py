@@ -69,12 +69,14 @@ def running_task() -> tuple[Any, Any]:
 
     from accounts.models import Workspace
     from runs.models import TaskRun
+    from tasks import counters
     from tasks.models import Task, WorkflowStatus
 
     workspace = Workspace.objects.get(slug="ws0")
     task = Task.objects.create(
         workspace=workspace, title="bench realtime", workflow_status=WorkflowStatus.IN_PROGRESS
     )
+    counters.created(task)
     run = TaskRun.objects.create(
         task=task, number=1, status=WorkflowStatus.IN_PROGRESS, started_at=timezone.now()
     )

@@ -96,13 +96,16 @@ def settle_generated_queue() -> None:
 
 def create_tasks(label: str, count: int) -> list[Any]:
     from accounts.models import Workspace
+    from tasks import counters
     from tasks.models import Robot, Task
 
     workspace = Workspace.objects.get(slug="ws1")
     robot = Robot.objects.create(workspace=workspace, name=f"bench-{label}-{time.time_ns()}")
-    return Task.objects.bulk_create(
+    tasks = Task.objects.bulk_create(
         Task(workspace=workspace, robot=robot, title=f"bench {label} {n}") for n in range(count)
     )
+    counters.record((), [counters.fact_of(task) for task in tasks])
+    return tasks
 
 
 def drop_queued_jobs() -> None:

@@ -7,6 +7,7 @@ from django.db import transaction
 from accounts.models import User, Workspace
 from chat.models import ArtifactType
 from chat.services import ArtifactInput, post_assistant_message, post_message
+from tasks import counters
 from tasks.models import Task, WorkflowStatus
 from tasks.workflow import ACTIVE
 
@@ -35,14 +36,17 @@ def _demo_tasks(workspace: Workspace, owner: User) -> list[Task]:
     if len(existing) >= 2:
         return existing
     # The second one is created running: only those wait for input.
-    return [
-        Task.objects.get_or_create(
+    tasks = []
+    for title, status in zip(OWN_TASK_TITLES, (None, WorkflowStatus.IN_PROGRESS), strict=True):
+        task, created = Task.objects.get_or_create(
             workspace=workspace,
             title=title,
             defaults={"created_by": owner, "workflow_status": status},
-        )[0]
-        for title, status in zip(OWN_TASK_TITLES, (None, WorkflowStatus.IN_PROGRESS), strict=True)
-    ]
+        )
+        if created:
+            counters.created(task)
+        tasks.append(task)
+    return tasks
 
 
 def _pick(tasks: Sequence[Task]) -> tuple[Task, Task]:

@@ -37,6 +37,7 @@ from chat.models import (
 from config.exceptions import PayloadTooLarge, invalid
 from config.fields import MEDIA_TYPE
 from realtime.events import publish, task_channel
+from tasks import counters
 from tasks.events import announce
 from tasks.models import (
     EventType,
@@ -222,10 +223,12 @@ def _update_task(
         ).update(answered_at=now)
         if answered:
             changes["awaiting_input"] = _newest_form_unanswered(task)
+    before = counters.fact_of(task)
     Task.objects.filter(pk=task.pk).update(**changes)
     if task.group_id:
         TaskGroup.objects.filter(pk=task.group_id).update(updated_at=now)
     task.refresh_from_db(fields=["message_count", "awaiting_input", "updated_at"])
+    counters.changed(task, before)  # awaiting_input decides "waiting for input"
 
 
 def _newest_form_unanswered(task: Task) -> bool:
@@ -358,6 +361,7 @@ def execute_chat(
             group=group,
             created_by=author,
         )
+        counters.created(task)
         announce(task, "task-created")
         # A fresh task has no run: its first USER message queues one.
         post_message(task=task, message=text, author=author)

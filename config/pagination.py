@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -88,8 +88,10 @@ class EnvelopePagination(BasePagination):
         limit = view.page_limit(request) if hasattr(view, "page_limit") else view.default_limit
         page_request = parse_page_request(request.query_params, default_limit=limit)
         partition = view.page_partition() if hasattr(view, "page_partition") else None
+        # A view that knows its total without counting the rows says so (page_total).
+        total = getattr(view, "page_total", None)
         rows, self.pagination = paginate(
-            queryset, page_request, view.page_order(), partition=partition
+            queryset, page_request, view.page_order(), partition=partition, total=total
         )
         return rows
 
@@ -152,9 +154,11 @@ def paginate(
     order: Sequence[str],
     *,
     partition: Partition | None = None,
+    total: Callable[[], int | None] | None = None,
 ) -> tuple[list[Any], dict[str, Any]]:
     """Orders `queryset` by `order` (e.g. `["-updated_at", "-id"]`, the last key
-    unique; nulls sort last either way) and returns one page of it.
+    unique; nulls sort last either way) and returns one page of it. `total`, asked in
+    page mode only, gives the row count without a COUNT (None: count).
 
     The page's rows are read by primary key after their ids: the ids come from the
     order's index (with OFFSET in page mode: a deep page skips index entries, not rows,
@@ -170,15 +174,19 @@ def paginate(
         rows = rows[: request.limit]
         pagination = {"limit": request.limit, "hasMore": has_more}
     else:
-        total = queryset.count()
+        known = total() if total else None
+        count = queryset.count() if known is None else known
         offset = (request.page - 1) * request.limit
-        rows = _page(ordered, order, offset, request.limit, partition) if offset < total else []
-        has_more = offset + len(rows) < total
+        # A count that was not counted does not hide the first page.
+        first = known is not None and offset == 0
+        reads = offset < count or first
+        rows = _page(ordered, order, offset, request.limit, partition) if reads else []
+        has_more = offset + len(rows) < count
         pagination = {
             "page": request.page,
             "limit": request.limit,
-            "totalCount": total,
-            "totalPages": math.ceil(total / request.limit),
+            "totalCount": count,
+            "totalPages": math.ceil(count / request.limit),
             "hasMore": has_more,
         }
     pagination["nextCursor"] = _encode(rows[-1], order) if has_more and rows else None

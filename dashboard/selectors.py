@@ -7,6 +7,7 @@ from uuid import UUID
 
 from django.db.models import F, QuerySet
 
+from tasks import counters
 from tasks import selectors as tasks
 from tasks.filters import status_condition
 from tasks.models import Task, TaskGroup
@@ -38,7 +39,7 @@ def sidebar(workspace_ids: Sequence[UUID]) -> dict[str, Any]:
     by_state = {state: [by_pk[pk] for pk in state_ids] for state, state_ids in ids.items()}
     groups: QuerySet[TaskGroup] = tasks.visible_groups(workspace_ids).filter(archived=False)
     return {
-        "stats": tasks.task_stats(live),
+        "stats": tasks.counted_stats(counters.live_cells(workspace_ids).filter(archived=False)),
         "tasks_by_status": by_state,
         "task_groups": tasks.recent_groups(groups, SIDEBAR_GROUPS),
     }

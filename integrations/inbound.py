@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from integrations import pull_requests
 from integrations.models import InboundDelivery, Outcome
 from integrations.providers import PROVIDERS, RepoEvent
+from tasks import counters
 from tasks.events import announce
 from tasks.models import Repository, Robot, SourceType, Task, TaskGroup
 from tasks.signals import run_requested
@@ -186,6 +187,7 @@ def _task(repository: Repository, group: TaskGroup, robot: Robot, event: RepoEve
         branch=event.branch or repository.default_branch,
     )
     task.workspace = repository.workspace
+    counters.created(task)
     run_requested.send(sender=Task, task=task, trigger="webhook", actor=None)
     announce(task, "task-created")
     return task

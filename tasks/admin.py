@@ -15,7 +15,7 @@ from django.db.models import F, QuerySet
 from django.http import HttpRequest
 
 from config.changelists import ScaledAdmin
-from tasks import services, vault
+from tasks import counters, services, vault
 from tasks.models import Feature, Repository, Robot, RunnerProfile, Task, TaskGroup
 from tasks.profiles import RAW_FIELDS, VARIABLE_NAME, keep_masked, public_config
 
@@ -185,6 +185,20 @@ class TaskAdmin(ScaledAdmin):
     def get_ordering(self, request: HttpRequest) -> Any:
         # The order (and nulls placement) of the index task_recent_nl_idx.
         return [F("updated_at").desc(nulls_last=True), F("id").desc(nulls_last=True)]
+
+    # The form edits any column a count reads (status, archived, deleted, ...): each
+    # save and delete moves the task between the workspace's counters.
+    def save_model(self, request: HttpRequest, obj: Task, form: Any, change: bool) -> None:
+        with counters.tracked([obj.pk]):
+            super().save_model(request, obj, form, change)
+
+    def delete_model(self, request: HttpRequest, obj: Task) -> None:
+        with counters.tracked([obj.pk]):
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
+        with counters.tracked(list(queryset.values_list("pk", flat=True))):
+            super().delete_queryset(request, queryset)
 
     @admin.action(description="Archive selected tasks")
     def archive(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:

@@ -12,6 +12,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from accounts.models import User, Workspace
+from tasks import counters
 from tasks.models import (
     EventType,
     GroupKind,
@@ -155,13 +156,14 @@ def seed_tasks(workspace: Workspace, owner: User) -> None:
                 else None,
             )
         )
-    Task.objects.bulk_create(tasks)
-    # created_at/updated_at are automatic; spread them so the volume chart has a shape.
-    for n, task in enumerate(tasks):
-        Task.objects.filter(pk=task.pk).update(
-            created_at=now - timedelta(days=n % 25, hours=n),
-            updated_at=now - timedelta(hours=n),
-        )
+    with counters.tracked([task.pk for task in tasks]):
+        Task.objects.bulk_create(tasks)
+        # created_at/updated_at are automatic; spread them so the volume chart has a shape.
+        for n, task in enumerate(tasks):
+            Task.objects.filter(pk=task.pk).update(
+                created_at=now - timedelta(days=n % 25, hours=n),
+                updated_at=now - timedelta(hours=n),
+            )
 
 
 def seed_command_robot(workspace: Workspace, repository: Repository) -> Robot:

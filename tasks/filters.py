@@ -90,7 +90,7 @@ class TaskFilter(django_filters.FilterSet):
     assigneeId = IdFilter(field_name="assignee_id")
     eventType = EnumListFilter(field_name="event_type", choices=EventType.choices)
     status = EnumListFilter(method="filter_status", choices=pairs(STATUS_VALUES))
-    taskStatus = EnumListFilter(field_name="status", choices=TaskStatus.choices)
+    taskStatus = EnumListFilter(method="filter_task_status", choices=TaskStatus.choices)
     priority = EnumListFilter(field_name="priority", choices=Priority.choices)
     sourceType = EnumListFilter(field_name="source_type", choices=SourceType.choices)
     search = django_filters.CharFilter(method="filter_search", max_length=200)
@@ -101,13 +101,21 @@ class TaskFilter(django_filters.FilterSet):
 
     # Counting (stats) covers every live task; the list's "recent" view does not.
     recent_only = False
+    # The filters whose condition reads only the columns the workspace counters are
+    # keyed by (tasks.counters): with no other filter set, counts come from the counters.
+    COUNTED = frozenset({"status", "taskStatus", "archived", "includeArchived", "showAllStatuses"})
+    # Parameters that change the rows' order or sections, never which rows.
+    NOT_FILTERS: frozenset[str] = frozenset()
 
     class Meta:
         model = Task
         fields: list[str] = []
 
     def filter_status(self, qs: QuerySet[Task], name: str, value: list[str]) -> QuerySet[Task]:
-        return qs.filter(status_condition(value)) if value else qs
+        return qs  # applied in filter_queryset (counted_condition)
+
+    def filter_task_status(self, qs: QuerySet[Task], name: str, value: list[str]) -> QuerySet[Task]:
+        return qs  # applied in filter_queryset (counted_condition)
 
     def filter_search(self, qs: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
         value = value.strip()
@@ -125,21 +133,39 @@ class TaskFilter(django_filters.FilterSet):
         return qs  # applied in filter_queryset, together with includeArchived
 
     def filter_queryset(self, queryset: QuerySet[Task]) -> QuerySet[Task]:
-        queryset = super().filter_queryset(queryset)
+        return super().filter_queryset(queryset).filter(self.counted_condition())
+
+    def counted_condition(self) -> Q:
+        """The condition of the COUNTED filters (and the defaults they imply), on columns
+        that TaskCount shares with Task: the list applies it to tasks, counts to counters."""
         data = self.form.cleaned_data
+        condition = Q()
+        if data.get("status"):
+            condition &= status_condition(data["status"])
+        if data.get("taskStatus"):
+            condition &= Q(status__in=data["taskStatus"])
         # includeArchived=true is "archived only" (mobile clients' contract); archived=true|false is
         # explicit; neither hides archived tasks.
         if data.get("includeArchived"):
-            queryset = queryset.filter(archived=True)
+            condition &= Q(archived=True)
         elif data.get("archived") is not None:
-            queryset = queryset.filter(archived=data["archived"])
+            condition &= Q(archived=data["archived"])
         else:
-            queryset = queryset.filter(archived=False)
+            condition &= Q(archived=False)
         has_status_filter = bool(data.get("status") or data.get("taskStatus"))
         if self.recent_only and not data.get("showAllStatuses") and not has_status_filter:
             # The "recent" view: TODO cards that never ran stay on the board only.
-            queryset = queryset.exclude(status=TaskStatus.TODO, workflow_status__isnull=True)
-        return queryset
+            condition &= ~Q(status=TaskStatus.TODO, workflow_status__isnull=True)
+        return condition
+
+    def is_counted(self) -> bool:
+        """Whether the counters answer this filter's counts: no filter but the COUNTED."""
+        data = self.form.cleaned_data
+        return all(
+            name in self.COUNTED or name in self.NOT_FILTERS
+            for name, value in data.items()
+            if value not in (None, "", [], False)
+        )
 
 
 class TaskListFilter(TaskFilter):
@@ -151,6 +177,7 @@ class TaskListFilter(TaskFilter):
 
     # The "recent" view: TODO cards that never ran are hidden unless asked for.
     recent_only = True
+    NOT_FILTERS = frozenset({"includeLatestMessage", "sortBy", "sortOrder"})
 
     def filter_queryset(self, queryset: QuerySet[Task]) -> QuerySet[Task]:
         queryset = super().filter_queryset(queryset)

@@ -321,3 +321,48 @@ class Task(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class TaskCount(models.Model):
+    """How many tasks of a workspace share one value of every column a count filters on
+    (tasks.counters keeps it in the same transaction as each change of those columns).
+    Stats, the sidebar and the list's `totalCount` sum these rows instead of counting
+    tasks; the columns carry the task's names so that the list's own conditions apply."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    # The other columns in one string: a unique key without NULLs (workflow_status may be
+    # NULL, and NULLs never conflict), the target of INSERT ... ON CONFLICT.
+    key = models.CharField(max_length=48)
+    deleted = models.BooleanField()
+    archived = models.BooleanField()
+    status = models.CharField(max_length=16, choices=TaskStatus.choices)
+    workflow_status = models.CharField(
+        max_length=16, choices=WorkflowStatus.choices, null=True, blank=True
+    )
+    awaiting_input = models.BooleanField()
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "key"], name="taskcount_unique_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.n}"
+
+
+class TaskDayCount(models.Model):
+    """Live (not deleted) tasks of a workspace created on one UTC day: the volume chart
+    reads a year as 365 rows. Kept by tasks.counters with TaskCount."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "day"], name="taskdaycount_unique_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.n}"

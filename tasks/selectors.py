@@ -11,13 +11,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import TruncDate
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce, TruncDate
 from rest_framework.exceptions import NotFound
 
 from accounts.access import require_role, workspace_roles
 from accounts.models import Role, User, Workspace
-from tasks.models import Repository, Robot, Task, TaskGroup, WorkflowStatus
+from tasks import counters
+from tasks.models import Repository, Robot, Task, TaskCount, TaskGroup, WorkflowStatus
 from tasks.queueing import with_queue_reason
 from tasks.workflow import waiting_for_input
 
@@ -70,21 +71,42 @@ def _member_task(rows: QuerySet[Task], user: User, task_id: UUID, min_role: str)
 # -- stats and volume ---------------------------------------------------------------------
 
 
+STAT_CONDITIONS: dict[str, Q | None] = {
+    "total": None,
+    "in_progress": Q(workflow_status=WorkflowStatus.IN_PROGRESS),
+    "waiting_for_input": waiting_for_input(),
+    "pending": Q(workflow_status=WorkflowStatus.PENDING),
+    "completed": Q(workflow_status=WorkflowStatus.COMPLETED),
+    "failed": Q(workflow_status__in=[WorkflowStatus.FAILED, WorkflowStatus.ERROR]),
+    "error": Q(workflow_status=WorkflowStatus.ERROR),
+    "halted": Q(workflow_status=WorkflowStatus.HALTED),
+}
+
+
 def task_stats(queryset: QuerySet[Task]) -> dict[str, int]:
-    """Counts by execution state in one aggregate query."""
-    W = WorkflowStatus
+    """Counts by execution state in one aggregate query over the tasks: the exact path,
+    for filters the counters do not answer (search, repository, ...)."""
     # COUNT(workspace_id), a column of the covering index task_ws_state_idx, so that
     # index answers alone (COUNT(id) would visit the table; COUNT(*) takes no filter).
-    counts = queryset.aggregate(
-        total=Count("workspace"),
-        in_progress=Count("workspace", filter=Q(workflow_status=W.IN_PROGRESS)),
-        waiting_for_input=Count("workspace", filter=waiting_for_input()),
-        pending=Count("workspace", filter=Q(workflow_status=W.PENDING)),
-        completed=Count("workspace", filter=Q(workflow_status=W.COMPLETED)),
-        failed=Count("workspace", filter=Q(workflow_status__in=[W.FAILED, W.ERROR])),
-        error=Count("workspace", filter=Q(workflow_status=W.ERROR)),
-        halted=Count("workspace", filter=Q(workflow_status=W.HALTED)),
+    return _stats(
+        queryset.aggregate(
+            **{name: Count("workspace", filter=cond) for name, cond in STAT_CONDITIONS.items()}
+        )
     )
+
+
+def counted_stats(cells: QuerySet[TaskCount]) -> dict[str, int]:
+    """The same counts summed from the workspace counters (tasks.counters.live_cells,
+    filtered by the same conditions): a few rows per workspace, whatever the tasks."""
+    return _stats(
+        cells.aggregate(
+            **{name: Coalesce(Sum("n", filter=cond), 0) for name, cond in STAT_CONDITIONS.items()}
+        )
+    )
+
+
+def _stats(counts: dict[str, Any]) -> dict[str, int]:
+    counts = {name: int(n) for name, n in counts.items()}
     return {
         "total": counts["total"],
         "inProgress": counts["in_progress"],
@@ -102,29 +124,42 @@ def task_stats(queryset: QuerySet[Task]) -> dict[str, int]:
 
 
 def waiting_for_input_count(workspace: Workspace) -> int:
-    return (
-        live_tasks().filter(workspace=workspace, archived=False).filter(waiting_for_input()).count()
+    return counters.total(
+        counters.live_cells([workspace.id]).filter(waiting_for_input(), archived=False)
     )
 
 
-def volume_by_day(queryset: QuerySet[Task], start: date, end: date) -> list[dict[str, Any]]:
-    """Tasks of `queryset` created per UTC day, `start`..`end` inclusive, zeros included."""
+def volume_by_day(
+    workspace_ids: Sequence[UUID], start: date, end: date, repository: Repository | None = None
+) -> list[dict[str, Any]]:
+    """Live tasks of these workspaces (of `repository`, if given) created per UTC day,
+    `start`..`end` inclusive, zeros included. The workspaces' days come from the daily
+    rollup (tasks.counters); a repository's are counted through task_repo_created_idx."""
+    if repository is None:
+        counts = counters.created_per_day(workspace_ids, start, end)
+    else:
+        counts = _created_per_day(
+            visible_tasks(workspace_ids).filter(repository=repository), start, end
+        )
+    return [
+        {
+            "day": (start + timedelta(days=n)).isoformat(),
+            "count": counts.get(start + timedelta(n), 0),
+        }
+        for n in range((end - start).days + 1)
+    ]
+
+
+def _created_per_day(queryset: QuerySet[Task], start: date, end: date) -> dict[date, int]:
     days = (end - start).days + 1
     begin = datetime(start.year, start.month, start.day, tzinfo=UTC)
-    counts = dict(
+    return dict(
         queryset.filter(created_at__gte=begin, created_at__lt=begin + timedelta(days=days))
         .annotate(day=TruncDate("created_at", tzinfo=UTC))
         .values_list("day")
         .annotate(count=Count("pk"))
         .values_list("day", "count")
     )
-    return [
-        {
-            "day": (start + timedelta(days=n)).isoformat(),
-            "count": counts.get(start + timedelta(n), 0),
-        }
-        for n in range(days)
-    ]
 
 
 # -- task groups ----------------------------------------------------------------------------

@@ -6,12 +6,13 @@ from typing import Any
 from uuid import UUID
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import Membership, User, Workspace
 from config.exceptions import invalid
 from realtime.events import publish, task_channel, workspace_channel
-from tasks import workflow
+from tasks import counters, workflow
 from tasks.events import announce, iso
 from tasks.models import EventType, Feature, Repository, Robot, Task
 from tasks.profiles import check_robot_config
@@ -80,6 +81,7 @@ def create_task(
     if mode:
         task.mode = mode
     task.save()
+    counters.created(task)
     if run:
         run_requested.send(sender=Task, task=task, trigger="create", actor=actor)
     announce(task, "task-created")
@@ -92,8 +94,9 @@ def update_task(task: Task, *, actor: User, changes: dict[str, Any]) -> Task:
     assigneeId, featureId; sends the events the mobile clients' contract listens for. A workflow
     status goes through the state machine (409 ILLEGAL_TRANSITION for a move it does not
     have); HALTED halts the task's runs."""
-    task = Task.objects.select_for_update().select_related("workspace").get(pk=task.pk)
+    task = Task.objects.select_for_update(of=("self",)).select_related("workspace").get(pk=task.pk)
     previous_title = task.title
+    before = counters.fact_of(task)
     for field in UPDATABLE:
         if field in changes:
             setattr(task, field, changes[field])
@@ -109,6 +112,7 @@ def update_task(task: Task, *, actor: User, changes: dict[str, Any]) -> Task:
         workflow.check(task.workflow_status, status, by_person=True)
         workflow_set_by_person.send(sender=Task, task=task, status=status)
     task.save()
+    counters.changed(task, before)
     if status != task.workflow_status:
         workflow.move(task, status, by_person=True, now=task.updated_at)
     if task.title != previous_title:
@@ -127,10 +131,13 @@ def update_task(task: Task, *, actor: User, changes: dict[str, Any]) -> Task:
 def delete_task(task: Task, *, actor: User) -> None:
     """Soft delete: the row stays for the admin; every list, count and stat drops it.
     A queued or running task is halted first."""
-    task = Task.objects.select_for_update().select_related("workspace").get(pk=task.pk)
+    task = Task.objects.select_for_update(of=("self",)).select_related("workspace").get(pk=task.pk)
     task_deleting.send(sender=Task, task=task)
     now = timezone.now()
-    Task.objects.filter(pk=task.pk).update(deleted=True, deleted_at=now, updated_at=now)
+    # The hook may have moved the task (halted): its facts are read again, not taken
+    # from `task`.
+    with counters.tracked([task.pk]):
+        Task.objects.filter(pk=task.pk).update(deleted=True, deleted_at=now, updated_at=now)
     publish(
         workspace_channel(task.workspace.slug),
         "task-deleted",
@@ -138,15 +145,23 @@ def delete_task(task: Task, *, actor: User) -> None:
     )
 
 
-def set_archived(tasks: Any, archived: bool) -> int:
+@transaction.atomic
+def set_archived(tasks: QuerySet[Task], archived: bool) -> int:
     now = timezone.now()
-    return int(
-        tasks.update(archived=archived, archived_at=now if archived else None, updated_at=now)
-    )
+    pks = list(tasks.values_list("pk", flat=True))
+    with counters.tracked(pks):
+        return Task.objects.filter(pk__in=pks).update(
+            archived=archived, archived_at=now if archived else None, updated_at=now
+        )
 
 
-def restore_deleted(tasks: Any) -> int:
-    return int(tasks.update(deleted=False, deleted_at=None, updated_at=timezone.now()))
+@transaction.atomic
+def restore_deleted(tasks: QuerySet[Task]) -> int:
+    pks = list(tasks.values_list("pk", flat=True))
+    with counters.tracked(pks):
+        return Task.objects.filter(pk__in=pks).update(
+            deleted=False, deleted_at=None, updated_at=timezone.now()
+        )
 
 
 # -- repositories and robots ----------------------------------------------------------------

@@ -2,6 +2,7 @@
 tasks/urls.py) that parse, call one selector or service, and serialize. Lists filter
 with FilterSets (tasks/filters.py) and page with config.pagination."""
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -18,7 +19,7 @@ from accounts.serializers import ScopeQuerySerializer, requested_scope
 from config.envelope import enveloped, no_content, success
 from config.filters import FilterBackend
 from config.pagination import PAGE_PARAMETERS, EnvelopePagination, Partition
-from tasks import filters, sections, selectors, services
+from tasks import counters, filters, sections, selectors, services
 from tasks.models import Repository, Robot, Task, TaskGroup
 from tasks.serializers import (
     RepositoryCreatedSerializer,
@@ -94,6 +95,7 @@ class TaskListMixin:
     filterset: filters.TaskListFilter
     # Set by a list over several workspaces: each is read from its index and merged.
     partition: Partition | None = None
+    counted_scope: Sequence[UUID] | None = None
 
     def page_order(self) -> list[str]:
         return self.filterset.order()
@@ -104,8 +106,13 @@ class TaskListMixin:
     def page_limit(self, request: Request) -> int:
         return list_limit(request)
 
-    def task_rows(self, queryset: QuerySet[Task]) -> Response:
+    def task_rows(
+        self, queryset: QuerySet[Task], counted_scope: Sequence[UUID] | None = None
+    ) -> Response:
+        """One page of `queryset` filtered; `counted_scope`: the workspaces `queryset` is
+        all the live tasks of, whose counters then give totalCount (see page_total)."""
         queryset = self.filter_queryset(queryset)  # type: ignore[attr-defined]
+        self.counted_scope = counted_scope
         names = ["latest_message"] if self.filterset_flag("includeLatestMessage") else []
         for name in names:
             queryset = sections.ROW_SECTIONS[name].annotate(queryset)
@@ -114,6 +121,15 @@ class TaskListMixin:
         sections.load(sections.ROW_SECTIONS, names, rows)
         data = TaskRowSerializer(rows, many=True, sections=names).data
         return self.get_paginated_response(data)  # type: ignore[attr-defined,no-any-return]
+
+    def page_total(self) -> int | None:
+        """totalCount from the workspace counters when the filters allow it (only the
+        counted ones: status, taskStatus, archived ...); None: count the rows."""
+        if self.counted_scope is None or not self.filterset.is_counted():
+            return None
+        return counters.total(
+            counters.live_cells(self.counted_scope).filter(self.filterset.counted_condition())
+        )
 
     def filterset_flag(self, name: str) -> bool:
         return bool(self.filterset.form.cleaned_data.get(name))
@@ -139,7 +155,7 @@ class TaskViewSet(TaskListMixin, ResourceViewSet):
     def list(self, request: Request) -> Response:
         scope = self.scope()
         self.partition = Partition("workspace_id", scope)
-        return self.task_rows(selectors.visible_tasks(scope))
+        return self.task_rows(selectors.visible_tasks(scope), counted_scope=scope)
 
     @extend_schema(
         operation_id="tasks_create",
@@ -165,7 +181,11 @@ class TaskViewSet(TaskListMixin, ResourceViewSet):
     )
     @action(detail=False)
     def stats(self, request: Request) -> Response:
-        queryset = self.filter_queryset(selectors.visible_tasks(self.scope()))
+        scope = self.scope()
+        queryset = self.filter_queryset(selectors.visible_tasks(scope))
+        if self.filterset.is_counted():
+            cells = counters.live_cells(scope).filter(self.filterset.counted_condition())
+            return success(selectors.counted_stats(cells))
         return success(selectors.task_stats(queryset))
 
     @extend_schema(
@@ -178,13 +198,15 @@ class TaskViewSet(TaskListMixin, ResourceViewSet):
         query = VolumeQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         days = query.validated_data
-        scope = requested_scope(request)
-        queryset = selectors.visible_tasks(scope)
-        if days.get("repoId"):
-            queryset = queryset.filter(
-                repository=selectors.repository_for(caller(request), days["repoId"])
-            )
-        return success(selectors.volume_by_day(queryset, days["startDay"], days["endDay"]))
+        repository = (
+            selectors.repository_for(caller(request), days["repoId"])
+            if days.get("repoId")
+            else None
+        )
+        volume = selectors.volume_by_day(
+            requested_scope(request), days["startDay"], days["endDay"], repository
+        )
+        return success(volume)
 
     @extend_schema(
         operation_id="tasks_get",

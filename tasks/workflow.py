@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from config.exceptions import Conflict
 from realtime.events import publish, task_channel
+from tasks import counters
 from tasks.events import iso
 from tasks.models import Task, WorkflowStatus
 
@@ -113,8 +114,10 @@ def move(
 ) -> bool:
     """Moves the task (its row locked by the caller) to `to` with `fields` in one UPDATE,
     stamps workflowStartedAt / workflowCompletedAt, and publishes
-    `workflow-status-update` when the status changed. Returns whether it changed."""
+    `workflow-status-update` when the status changed, and moves the task between the
+    workspace's counters (tasks.counters). Returns whether it changed."""
     check(task.workflow_status, to, by_person=by_person)
+    before = counters.fact_of(task)
     now = now or timezone.now()
     changed = to != task.workflow_status
     if changed:
@@ -125,6 +128,7 @@ def move(
     Task.objects.filter(pk=task.pk).update(**fields)
     for name, value in fields.items():
         setattr(task, name, value)
+    counters.changed(task, before)
     if changed:
         publish(
             task_channel(task.pk),

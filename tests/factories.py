@@ -1,6 +1,7 @@
 """The test data of every app, in one place: factory-boy factories and `thread`."""
 
 from datetime import timedelta
+from typing import Any
 
 import factory
 from django.utils import timezone
@@ -8,6 +9,7 @@ from django.utils import timezone
 from accounts.models import Membership, Role, User, Workspace
 from chat.models import Artifact, ArtifactType, Attachment, ChatMessage, ChatRole
 from runs.models import TaskRun
+from tasks import counters
 from tasks.models import (
     Feature,
     Repository,
@@ -124,6 +126,13 @@ class TaskFactory(factory.django.DjangoModelFactory[Task]):
 
     workspace = factory.SubFactory(WorkspaceFactory)
     title = factory.Sequence(lambda n: f"Task {n}")
+
+    @classmethod
+    def _create(cls, model_class: type[Task], *args: Any, **kwargs: Any) -> Task:
+        # As every writer that inserts a task: counted in the workspace's counters.
+        task = super()._create(model_class, *args, **kwargs)
+        counters.created(task)
+        return task
 
 
 class TaskRunFactory(factory.django.DjangoModelFactory[TaskRun]):

@@ -30,6 +30,7 @@ import json
 from accounts.models import ApiToken, Membership, Role, User, Workspace
 from chat.models import ArtifactType
 from chat.services import ArtifactInput, post_assistant_message, post_message
+from tasks import counters
 from tasks.models import Priority, Repository, Robot, Task, TaskGroup, WorkflowStatus
 
 def person(name, ws, role):
@@ -73,7 +74,9 @@ def task(title, **extra):
         "workspace": acme, "created_by": owner, "repository": web, "robot": echo, "title": title
     }
     fields.update(extra)
-    return Task.objects.create(**fields)
+    created = Task.objects.create(**fields)
+    counters.created(created)  # counted as the writers count a new task
+    return created
 
 echo_task = task("Say hello to the echo robot", branch="feature/hello", group=group)
 slow_task = task(

@@ -378,11 +378,13 @@ def test_groups_and_settings_pages(signed_in: Any, stack: Any) -> None:
 LOG_BURST = """
 from django.db import transaction
 from runs.models import TaskLog, TaskRun
+from tasks import counters
 from tasks.models import Task
 task = Task.objects.get(pk="{task}")
 with transaction.atomic():
     run = TaskRun.objects.create(task=task, number=1, status="IN_PROGRESS")
-    Task.objects.filter(pk=task.pk).update(workflow_status="IN_PROGRESS")
+    with counters.tracked([task.pk]):
+        Task.objects.filter(pk=task.pk).update(workflow_status="IN_PROGRESS")
     TaskLog.objects.bulk_create(
         [TaskLog(task=task, run=run, seq=n, stream="stdout", line=f"old line {{n}}")
          for n in range(1, 451)]

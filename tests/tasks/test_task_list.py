@@ -137,9 +137,7 @@ def test_row_is_the_mobile_seed_task_object_plus_console_fields(api, people, wor
 
 
 def test_seed_pagination_example_42_rows_5_a_page(api, workspace):
-    Task.objects.bulk_create(
-        [Task(workspace=workspace, title=f"t{n}", workflow_status="COMPLETED") for n in range(42)]
-    )
+    TaskFactory.create_batch(42, workspace=workspace, workflow_status="COMPLETED")
     body = api("viewer").get("/api/tasks", {"workspaceId": str(workspace.id), "page": 1}).json()
     assert body["pagination"]["totalCount"] == 42
     assert body["pagination"]["totalPages"] == 9
@@ -150,9 +148,7 @@ def test_seed_pagination_example_42_rows_5_a_page(api, workspace):
 
 
 def test_default_limit_is_20_without_page_or_workspace(api, workspace):
-    Task.objects.bulk_create(
-        [Task(workspace=workspace, title=f"t{n}", workflow_status="COMPLETED") for n in range(25)]
-    )
+    TaskFactory.create_batch(25, workspace=workspace, workflow_status="COMPLETED")
     assert len(ids(api("viewer").get("/api/tasks"))) == 20
     assert len(ids(api("viewer").get("/api/tasks", {"page": 2}))) == 5
 
@@ -206,10 +202,16 @@ def test_deleted_tasks_never_appear(api, workspace):
     ],
 )
 def test_status_filter_aliases(api, workspace, status, expected):
-    for value in WorkflowStatus.values:
-        TaskFactory(ran=True, workspace=workspace, workflow_status=value, title=value)
     # The one task waiting for input: queued, its newest ASSISTANT message asks a FORM.
-    Task.objects.filter(workflow_status="PENDING").update(awaiting_input=True)
+    for value in WorkflowStatus.values:
+        waiting = value == "PENDING"
+        TaskFactory(
+            ran=True,
+            workspace=workspace,
+            workflow_status=value,
+            title=value,
+            awaiting_input=waiting,
+        )
     rows = api("viewer").get("/api/tasks", {"status": status}).json()["data"]
     assert {row["workflowStatus"] for row in rows} == expected
 

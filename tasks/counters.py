@@ -1,0 +1,281 @@
+"""Counts that do not scan: per-workspace counters of tasks (`TaskCount`) and a daily
+rollup of the tasks created (`TaskDayCount`), kept exact in the transaction of every
+change that moves a task between them.
+
+A task's *fact* is what the counts read of it: its workspace, deleted, archived, board
+status, workflow status, awaiting_input and the UTC day it was created. A writer that
+changes a fact calls `record(before, after)` in its transaction (`created`, `changed`
+for one loaded row; `tracked` around writes it cannot follow, such as bulk updates and
+the admin's saves and deletes). `record` adds the differences with one
+`INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n` per table: concurrent
+writers add to the row under its lock instead of overwriting each other, in a fixed
+key order so that two of them never wait on each other's rows.
+
+`rebuild` (manage.py repair_counters) recomputes both from the tasks.
+"""
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from typing import Any, NamedTuple, cast
+from uuid import UUID
+
+from django.db import connection, transaction
+from django.db.models import Count, Field, Model, QuerySet, Sum
+from django.db.models.functions import Coalesce, TruncDate
+
+from tasks.models import Task, TaskCount, TaskDayCount
+
+CELL_FIELDS = ("workspace_id", "deleted", "archived", "status", "workflow_status", "awaiting_input")
+
+
+class Fact(NamedTuple):
+    workspace_id: UUID
+    deleted: bool
+    archived: bool
+    status: str
+    workflow_status: str | None
+    awaiting_input: bool
+    day: date
+
+
+Cell = tuple[UUID, bool, bool, str, str | None, bool]
+
+
+def cell_key(cell: Cell) -> str:
+    """TaskCount.key: the cell's columns but the workspace, NULL spelled as ''."""
+    _, deleted, archived, status, workflow_status, awaiting_input = cell
+    flags = f"{int(deleted)}{int(archived)}{int(awaiting_input)}"
+    return f"{flags}|{status}|{workflow_status or ''}"
+
+
+def utc_day(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
+
+
+def fact_of(task: Task) -> Fact:
+    return Fact(
+        task.workspace_id,
+        bool(task.deleted),
+        bool(task.archived),
+        str(task.status),
+        str(task.workflow_status) if task.workflow_status else None,
+        bool(task.awaiting_input),
+        utc_day(task.created_at),
+    )
+
+
+def facts(queryset: QuerySet[Task]) -> list[Fact]:
+    rows = queryset.order_by().values_list(*CELL_FIELDS, "created_at")
+    return [Fact._make([*row[:-1], utc_day(row[-1])]) for row in rows]
+
+
+# -- writes -----------------------------------------------------------------------------------
+
+
+def record(before: Iterable[Fact], after: Iterable[Fact]) -> None:
+    """Counts tasks that had the facts `before` as having the facts `after` (a new task
+    has no before, a hard-deleted one no after). Call it in the writer's transaction."""
+    cells: dict[Cell, int] = {}
+    days: dict[tuple[UUID, date], int] = {}
+    for sign, group in ((-1, before), (1, after)):
+        for fact in group:
+            cell: Cell = fact[:6]  # type: ignore[assignment]
+            cells[cell] = cells.get(cell, 0) + sign
+            if not fact.deleted:
+                days[fact.workspace_id, fact.day] = (
+                    days.get((fact.workspace_id, fact.day), 0) + sign
+                )
+    _add(
+        TaskCount,
+        ("workspace", "key"),
+        [
+            ((cell[0], cell_key(cell), *cell[1:]), n)
+            for cell, n in sorted(
+                cells.items(), key=lambda item: (str(item[0][0]), cell_key(item[0]))
+            )
+            if n
+        ],
+        ("workspace", "key", *CELL_FIELDS[1:]),
+    )
+    _add(
+        TaskDayCount,
+        ("workspace", "day"),
+        [
+            (key, n)
+            for key, n in sorted(days.items(), key=lambda item: (str(item[0][0]), item[0][1]))
+            if n
+        ],
+        ("workspace", "day"),
+    )
+
+
+def created(task: Task) -> None:
+    """A task was inserted (its row saved, created_at set)."""
+    record((), [fact_of(task)])
+
+
+def changed(task: Task, before: Fact) -> None:
+    """The loaded, locked `task` had the facts `before` at the start of this change."""
+    after = fact_of(task)
+    if after != before:
+        record([before], [after])
+
+
+@contextmanager
+def tracked(pks: Sequence[UUID]) -> Iterator[None]:
+    """Counts whatever the block does to the tasks `pks` (updates, inserts, deletes):
+    their facts are read before (the rows locked) and after, in one transaction."""
+    with transaction.atomic():
+        before = facts(Task.objects.select_for_update().filter(pk__in=pks))
+        yield
+        record(before, facts(Task.objects.filter(pk__in=pks)))
+
+
+def _add(
+    model: type[Model],
+    conflict: Sequence[str],
+    rows: list[tuple[tuple[Any, ...], int]],
+    names: Sequence[str],
+) -> None:
+    if not rows:
+        return
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    fields = [cast(Field[Any, Any], model._meta.get_field(name)) for name in names]
+    columns = ", ".join(quote(_column(model, name)) for name in [*names, "n"])
+    targets = ", ".join(quote(_column(model, name)) for name in conflict)
+    one = "(" + ", ".join(["%s"] * (len(fields) + 1)) + ")"
+    params: list[Any] = []
+    for values, n in rows:
+        params.extend(
+            field.get_db_prep_value(value, connection)
+            for field, value in zip(fields, values, strict=True)
+        )
+        params.append(n)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) VALUES {', '.join([one] * len(rows))} "
+            f"ON CONFLICT ({targets}) DO UPDATE SET n = {table}.n + excluded.n",
+            params,
+        )
+
+
+def _column(model: type[Model], name: str) -> str:
+    return str(cast(Field[Any, Any], model._meta.get_field(name)).column)
+
+
+# -- repair -----------------------------------------------------------------------------------
+
+
+def recount() -> "Counts":
+    """What the counters should hold, counted from the tasks (two grouped scans)."""
+    cells = {
+        (row[0], cell_key(row[:6])): row[6]
+        for row in Task.objects.order_by()
+        .values_list(*CELL_FIELDS)
+        .annotate(n=Count("pk"))
+        .values_list(*CELL_FIELDS, "n")
+    }
+    days = dict(
+        ((workspace_id, day), n)
+        for workspace_id, day, n in Task.objects.filter(deleted=False)
+        .order_by()
+        .annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .values_list("workspace_id", "day")
+        .annotate(n=Count("pk"))
+        .values_list("workspace_id", "day", "n")
+    )
+    return cells, days
+
+
+def stored() -> "Counts":
+    """What the counters hold, rows of 0 left out."""
+    cells = {
+        (w, key): n
+        for w, key, n in TaskCount.objects.exclude(n=0).values_list("workspace_id", "key", "n")
+    }
+    days = {
+        (w, day): n
+        for w, day, n in TaskDayCount.objects.exclude(n=0).values_list("workspace_id", "day", "n")
+    }
+    return cells, days
+
+
+Counts = tuple[dict[tuple[UUID, str], int], dict[tuple[UUID, date], int]]
+
+
+def _differences(counted: Counts, held: Counts) -> int:
+    """How many rows (by key) hold another number than the count gives."""
+    return _wrong_keys(counted[0], held[0]) + _wrong_keys(counted[1], held[1])
+
+
+def _wrong_keys(should: dict[Any, int], has: dict[Any, int]) -> int:
+    return sum(1 for key in {*should, *has} if should.get(key) != has.get(key))
+
+
+def drift() -> int:
+    """How many counter rows differ from a recount (0: exact)."""
+    return _differences(recount(), stored())
+
+
+@transaction.atomic
+def rebuild() -> int:
+    """Recomputes every counter from the tasks and returns how many rows were wrong.
+    On PostgreSQL the counter tables are locked first: a writer that has not committed
+    waits and then adds its change on top of the recount (which did not see it)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"LOCK TABLE {TaskCount._meta.db_table}, {TaskDayCount._meta.db_table} "
+                "IN EXCLUSIVE MODE"
+            )
+    cells, days = recount()
+    wrong = _differences((cells, days), stored())
+    TaskCount.objects.all().delete()
+    TaskDayCount.objects.all().delete()
+    TaskCount.objects.bulk_create(
+        (
+            TaskCount(
+                workspace_id=workspace_id,
+                key=key,
+                deleted=key[0] == "1",
+                archived=key[1] == "1",
+                awaiting_input=key[2] == "1",
+                status=key.split("|")[1],
+                workflow_status=key.split("|")[2] or None,
+                n=n,
+            )
+            for (workspace_id, key), n in cells.items()
+        ),
+        batch_size=500,
+    )
+    TaskDayCount.objects.bulk_create(
+        (TaskDayCount(workspace_id=w, day=day, n=n) for (w, day), n in days.items()),
+        batch_size=500,
+    )
+    return wrong
+
+
+# -- reads --------------------------------------------------------------------------------------
+
+
+def live_cells(workspace_ids: Sequence[UUID]) -> QuerySet[TaskCount]:
+    """The counters of the live tasks of these workspaces; filter them with the task
+    list's own conditions (their columns have the task's names)."""
+    return TaskCount.objects.filter(workspace_id__in=workspace_ids, deleted=False)
+
+
+def total(cells: QuerySet[TaskCount]) -> int:
+    return int(cells.aggregate(n=Coalesce(Sum("n"), 0))["n"])
+
+
+def created_per_day(workspace_ids: Sequence[UUID], start: date, end: date) -> dict[date, int]:
+    """Live tasks created per UTC day `start`..`end` in these workspaces."""
+    return dict(
+        TaskDayCount.objects.filter(workspace_id__in=workspace_ids, day__gte=start, day__lte=end)
+        .order_by()
+        .values_list("day")
+        .annotate(n=Sum("n"))
+        .values_list("day", "n")
+    )
