@@ -19,3 +19,6 @@ if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
 from config.settings import *  # noqa: F403
 
 REALTIME_PUBLISHER = "tests.recording.RecordingPublisher"
+# The API takes JSON bodies (uploads and channel auth name their own formats), as its
+# clients send them: so does the test client, unless a test says otherwise.
+REST_FRAMEWORK = {**REST_FRAMEWORK, "TEST_REQUEST_DEFAULT_FORMAT": "json"}  # noqa: F405

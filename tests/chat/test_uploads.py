@@ -11,7 +11,8 @@ from tests.personas import PERSONAS, READ, WRITE, assert_error, expect
 
 def upload(client, workspace_id, name="notes.txt", content=b"hello file", mime="text/plain"):
     file = SimpleUploadedFile(name, content, content_type=mime)
-    return client.post("/api/uploads", {"workspaceId": str(workspace_id), "file": file})
+    body = {"workspaceId": str(workspace_id), "file": file}
+    return client.post("/api/uploads", body, format="multipart")
 
 
 def attach(client, task, stored):
@@ -64,10 +65,14 @@ def test_upload_to_another_workspace_is_404(api, people):
 def test_upload_without_file_or_workspace_is_400(api, workspace):
     client = api("developer")
     assert_error(
-        client.post("/api/uploads", {"workspaceId": str(workspace.id)}), 400, "VALIDATION_ERROR"
+        client.post("/api/uploads", {"workspaceId": str(workspace.id)}, format="multipart"),
+        400,
+        "VALIDATION_ERROR",
     )
     file = SimpleUploadedFile("a.txt", b"a")
-    assert_error(client.post("/api/uploads", {"file": file}), 400, "VALIDATION_ERROR")
+    assert_error(
+        client.post("/api/uploads", {"file": file}, format="multipart"), 400, "VALIDATION_ERROR"
+    )
 
 
 def test_uploaded_file_attaches_and_downloads_through_its_url(api, task, workspace):
