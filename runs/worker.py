@@ -50,6 +50,45 @@ logger = logging.getLogger(__name__)
 
 REQUEUED = "Requeued after no heartbeat for {seconds} s (the worker stopped)."
 REAPED = "No heartbeat for {seconds} s: the worker running it stopped."
+WORKER_STOPPED = "requeued: worker stopped"
+
+
+class LiveRuns:
+    """The runs this process executes, so that a stopping worker can stop and requeue
+    them (runs.worker_pool): run id -> the run's stop event."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.stops: dict[str, threading.Event] = {}
+        self.requeue: set[str] = set()
+
+    def add(self, run_id: str, stop: threading.Event) -> None:
+        with self.lock:
+            self.stops[run_id] = stop
+
+    def remove(self, run_id: str) -> bool:
+        """Forgets the run; returns whether it was asked to go back to the queue."""
+        with self.lock:
+            self.stops.pop(run_id, None)
+            asked = run_id in self.requeue
+            self.requeue.discard(run_id)
+            return asked
+
+    def stop_all(self) -> int:
+        with self.lock:
+            for run_id, stop in self.stops.items():
+                self.requeue.add(run_id)
+                stop.set()
+            return len(self.stops)
+
+
+live_runs = LiveRuns()
+
+
+def requeue_live() -> int:
+    """Stops every run of this process; each goes back to PENDING once its runner has
+    stopped (execute_run). Returns how many were running."""
+    return live_runs.stop_all()
 
 
 @task()
@@ -226,6 +265,7 @@ def execute_run(run_id: str, worker_id: str | None = None) -> str | None:
     writer = LogWriter(run, secrets)
     heartbeat = Heartbeat(run.pk, context.stop)
     heartbeat.start()
+    live_runs.add(str(run.pk), context.stop)
     outcome: Outcome | None = None
     try:
         if problem is not None:
@@ -243,6 +283,9 @@ def execute_run(run_id: str, worker_id: str | None = None) -> str | None:
         outcome = Outcome(W.ERROR, error=f"{type(error).__name__}: {error}")
     finally:
         heartbeat.finish()
+        requeue = live_runs.remove(str(run.pk))
+    if requeue and outcome.status == W.HALTED and not heartbeat.halted and not heartbeat.lost:
+        return requeue_run(run, writer)
     if heartbeat.halted and outcome.status != W.ERROR:
         outcome = replace(outcome, status=W.HALTED, error="Halted.", waiting=False)
     try:
@@ -251,6 +294,27 @@ def execute_run(run_id: str, worker_id: str | None = None) -> str | None:
     except Exception:
         logger.exception("Could not write the last log lines of run %s", run_id)
     return finish_run(run, outcome, secrets)
+
+
+def requeue_run(run: TaskRun, writer: LogWriter) -> str | None:
+    """IN_PROGRESS -> PENDING for a run its stopping worker could not finish: it keeps its
+    number and lines, says why, and its job is enqueued again on commit."""
+    try:
+        writer.write(LogStream.SYSTEM, f"run {run.number} {WORKER_STOPPED}")
+        writer.flush()
+    except Exception:
+        logger.exception("Could not write the last log lines of run %s", run.pk)
+    with transaction.atomic():
+        task = lock_task(run.task_id)
+        if not TaskRun.objects.filter(pk=run.pk, status=W.IN_PROGRESS).transition(
+            W.PENDING, error=WORKER_STOPPED, worker_id="", heartbeat_at=None, started_at=None
+        ):
+            return None
+        if workflow.move(task, W.PENDING):
+            announce(task, "task-updated")
+        transaction.on_commit(lambda: enqueue(run.pk))
+    logger.warning("Run %s %s", run.pk, WORKER_STOPPED)
+    return W.PENDING
 
 
 def record_end(run: TaskRun, task: Any, status: str) -> None:
