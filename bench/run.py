@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from api import Endpoint, environment_facts, json_body, measure  # noqa: E402
 from delivery import run_realtime  # noqa: E402
-from execution import run_execution  # noqa: E402
+from execution import run_execution, run_message_latency  # noqa: E402
 from generate import generate  # noqa: E402
 from report import check_complete, render_markdown  # noqa: E402
 
@@ -38,10 +38,15 @@ SERVER_LOG = ROOT / "var" / "bench-server.log"  # read it when a part fails
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 1,000,000 tasks")
-    parser.add_argument("--parts", default="api,realtime,execution", help="comma list of them")
+    parser.add_argument(
+        "--parts", default="api,realtime,latency,execution", help="comma list of them"
+    )
     parser.add_argument("--repetitions", type=int, default=50)
     parser.add_argument("--crowd", type=int, default=1000, help="pusher-js clients, SSE streams")
-    parser.add_argument("--runs", type=int, default=1000, help="scripted runs per worker count")
+    parser.add_argument("--runs", type=int, default=2000, help="scripted runs per worker count")
+    parser.add_argument(
+        "--messages", type=int, default=200, help="messages for the latency part, per mode"
+    )
     parser.add_argument("--reuse", action="store_true", help="keep the data of a previous run")
     parser.add_argument("--compare", type=Path, help="a previous results JSON file")
     parser.add_argument("--smoke", action="store_true", help="check every figure is a number")
@@ -84,7 +89,7 @@ def main() -> int:
         "counts": counts(dsn),
     }
     parts = set(args.parts.split(","))
-    if parts & {"api", "realtime"}:
+    if parts & {"api", "realtime", "latency"}:
         from accounts.models import ApiToken, User
 
         _, token = ApiToken.issue(User.objects.get(username="bench"), "bench")
@@ -102,6 +107,13 @@ def main() -> int:
                         repetitions=args.repetitions,
                         crowd=args.crowd,
                     )
+            if "latency" in parts:
+                report["latency"] = run_message_latency(
+                    server_url=f"http://127.0.0.1:{port}",
+                    token=token,
+                    env={**os.environ, **server_env(database_url)},
+                    messages=args.messages,
+                )
         finally:
             server.terminate()
             server.wait(10)

@@ -64,7 +64,7 @@ def append_lines(run: TaskRun, lines: list[tuple[str, str]]) -> list[TaskLog]:
     """Writes lines `(stream, text)` of a run with the next seq numbers of its task."""
     if not lines:
         return []
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # its own, or the run's end's
         first = reserve_seq(run.task_id, len(lines))
         rows = TaskLog.objects.bulk_create(
             TaskLog(task_id=run.task_id, run=run, seq=first + i, stream=stream, line=text)

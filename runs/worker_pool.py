@@ -33,6 +33,9 @@ from runs import worker as runs_worker
 from runs.wakeup import Listener, wakeup_enabled
 
 logger = logging.getLogger("taskdesk.worker")
+# Upstream's logger, which `db_worker` sets to its verbosity: "Starting worker" is what
+# scripts wait for (bench, tests).
+started_logger = logging.getLogger("django_tasks_db")
 RETRY_SECONDS = 2.0
 
 
@@ -88,7 +91,7 @@ class PoolWorker:
     # -- the loop ----------------------------------------------------------------------
 
     def run(self) -> None:
-        logger.info(
+        started_logger.info(
             "Starting worker worker_id=%s queues=%s concurrency=%s wakeup=%s",
             self.worker_id,
             ",".join(self.queue_names),
