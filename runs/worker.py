@@ -197,8 +197,10 @@ class Heartbeat(threading.Thread):
             self.stop.set()
 
     def finish(self) -> None:
+        """Ends the thread without waiting for it (it closes its own connection): a join
+        cost a run up to 0.4 s of scheduling on a loaded machine. `halted` and `lost` are
+        set before `stop`, so the runner that stopped for them has them."""
         self.done.set()
-        self.join(timeout=10)
 
 
 def context_for(run: TaskRun, resolved: Resolved) -> RunContext:
@@ -312,7 +314,7 @@ def execute_claimed(run: TaskRun) -> str | None:
         return requeue_run(run, writer)
     if heartbeat.halted and outcome.status != W.ERROR:
         outcome = replace(outcome, status=W.HALTED, error="Halted.", waiting=False)
-    writer.write(LogStream.SYSTEM, f"run {run.number} ended: {outcome.status}")
+    writer.write(LogStream.SYSTEM, f"run {run.number} ended: {outcome.status}", hold=True)
     return finish_run(run, outcome, secrets, writer=writer)
 
 
