@@ -109,4 +109,4 @@ bench: $(VENV)/.installed-dev $(BENCH_JS)/node_modules/.installed
 
 bench-smoke: $(VENV)/.installed-dev $(BENCH_JS)/node_modules/.installed
 	BENCH_DATABASE=taskdesk_bench_smoke $(BIN)/python bench/run.py --scales 0.001,0.003 \
-	  --repetitions 5 --crowd 20 --runs 20 --smoke --out bench/results/smoke.json
+	  --repetitions 5 --crowd 20 --runs 20 --messages 10 --smoke --out bench/results/smoke.json

@@ -102,11 +102,21 @@ class Listener:
 
 
 @contextmanager
-def pusher_clients(server_url: str, token: str, channel: str, clients: int) -> Iterator[Listener]:
+def pusher_clients(
+    server_url: str, token: str, channel: str, clients: int, event: str | None = None
+) -> Iterator[Listener]:
+    """`clients` pusher-js connections on `channel`; `event`: print each such event."""
     node = shutil.which("node")
     if node is None:
         raise RuntimeError("Node 20 is needed for the realtime benchmark")
-    config = {"server": server_url, "token": token, "channel": channel, "clients": clients}
+    config: dict[str, Any] = {
+        "server": server_url,
+        "token": token,
+        "channel": channel,
+        "clients": clients,
+    }
+    if event:
+        config["event"] = event
     process = subprocess.Popen(
         [node, "pusher.js", json.dumps(config)],
         cwd=JS_DIR,

@@ -10,15 +10,30 @@ assistant message: those tasks are counted.
 
 The floor is the same work with no queue and no processes: `execute_run` called in this
 process, one run after another (one worker without polling, claiming or IPC).
+
+Latency (`run_message_latency`, with the server running): one idle `db_worker`; a USER
+message is POSTed to a task of the echo robot; the clock runs from just before the POST
+to (a) the run's first log line at an SSE client (`/logs/stream?after=`, opened when the
+POST returns: the stream stays open only while a run is queued or running) and (b) the
+robot's ASSISTANT `new-message` at a real pusher-js client. Once with the wake-up
+(NOTIFY/LISTEN), once with polling only (WORKER_WAKEUP=false, the 0.5 s poll `make run`
+used before the wake-up).
 """
 
+import http.client
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from api import percentiles
+from delivery import pusher_clients
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -114,7 +129,9 @@ def drop_queued_jobs() -> None:
     DBTaskResult.objects.filter(status="READY").delete()
 
 
-def start_workers(count: int, env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
+def start_workers(
+    count: int, env: dict[str, str], interval: float = 0.05
+) -> list[subprocess.Popen[bytes]]:
     """`count` db_workers, returned once each is idle and polling. Their output goes to
     var/bench-worker-N.log (a pipe nobody reads would fill up and stop them)."""
     logs = [ROOT / "var" / f"bench-worker-{n}.log" for n in range(count)]
@@ -128,7 +145,7 @@ def start_workers(count: int, env: dict[str, str]) -> list[subprocess.Popen[byte
                         "manage.py",
                         "db_worker",
                         "--interval",
-                        "0.05",
+                        str(interval),
                         "--no-reload",
                         "--no-startup-delay",
                         "--worker-id",
@@ -206,3 +223,139 @@ def incomplete(run_ids: list[Any]) -> int:
     from tasks.models import WorkflowStatus
 
     return TaskRun.objects.filter(pk__in=run_ids).exclude(status=WorkflowStatus.COMPLETED).count()
+
+
+# -- message latency -------------------------------------------------------------------------
+
+POLL_BASELINE_SECONDS = 0.5  # `make run`'s poll before the wake-up (Procfile)
+WARM_UP = 2
+
+
+def run_message_latency(
+    *, server_url: str, token: str, env: dict[str, str], messages: int
+) -> dict[str, Any]:
+    """Message to first log line (SSE) and to the answer (pusher-js), p50/p99 in ms, with the
+    wake-up and with polling only; one idle worker publishing to the bench server."""
+    port = str(urlsplit(server_url).port)
+    publishing = {
+        **env,
+        "REALTIME_PUBLISHER": "pusher",
+        "PUSHER_HOST": "127.0.0.1",
+        "PUSHER_PORT": port,
+        "PUSHER_SSL": "false",
+        "PUSHER_CLUSTER": "",
+    }
+    result: dict[str, Any] = {"messages": messages}
+    print(f"Latency: {messages} messages, one idle worker, with the wake-up and polling only")
+    for label, wakeup, interval in (
+        ("wakeup", "true", 5.0),
+        ("polling", "false", POLL_BASELINE_SECONDS),
+    ):
+        workers = start_workers(1, {**publishing, "WORKER_WAKEUP": wakeup}, interval=interval)
+        try:
+            row = message_latency(server_url, token, messages)
+        finally:
+            stop_workers(workers)
+        row["poll_seconds"] = interval
+        result[label] = row
+        print(
+            f"  {label:<8} first log line p50 {row['log_ms']['p50']:.1f} ms "
+            f"p99 {row['log_ms']['p99']:.1f} ms; answer p50 {row['answer_ms']['p50']:.1f} ms "
+            f"p99 {row['answer_ms']['p99']:.1f} ms"
+        )
+    return result
+
+
+def message_latency(server_url: str, token: str, messages: int) -> dict[str, Any]:
+    from accounts.models import Workspace
+    from realtime.events import task_channel
+    from runs.models import TaskRun
+    from tasks.models import Task
+
+    task = Task.objects.create(workspace=Workspace.objects.get(slug="ws0"), title="bench latency")
+    log_ms: list[float] = []
+    answer_ms: list[float] = []
+    with pusher_clients(server_url, token, task_channel(task.pk), 1, "new-message") as listener:
+        for n in range(messages + WARM_UP):
+            after = Task.objects.values_list("log_seq", flat=True).get(pk=task.pk)
+            started = time.time() * 1000
+            asked = post_message(server_url, token, task.pk, f"bench {n}")
+            first_line = FirstLogLine(server_url, token, task.pk, after)
+            first_line.start()
+            while True:
+                line = listener.next_line()
+                if line["type"] == "event" and line["data"] != asked:
+                    answered = float(line["at"])
+                    break
+            logged = first_line.wait()
+            deadline = time.monotonic() + 30
+            while TaskRun.objects.filter(task=task).active().exists():
+                if time.monotonic() > deadline:
+                    raise RuntimeError("a latency run did not end")
+                time.sleep(0.002)
+            if n >= WARM_UP:
+                log_ms.append(logged - started)
+                answer_ms.append(answered - started)
+    return {"log_ms": percentiles(log_ms), "answer_ms": percentiles(answer_ms)}
+
+
+def post_message(server_url: str, token: str, task_id: Any, text: str) -> str:
+    parts = urlsplit(server_url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+    try:
+        conn.request(
+            "POST",
+            "/api/chat/message",
+            json.dumps({"taskId": str(task_id), "message": text}),
+            {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        response = conn.getresponse()
+        body = json.loads(response.read())
+        if response.status != 201:
+            raise RuntimeError(f"POST /api/chat/message: {response.status} {body}")
+        return str(body["message"]["id"])
+    finally:
+        conn.close()
+
+
+class FirstLogLine(threading.Thread):
+    """Opens the task's SSE log stream after `after` and notes when its first `log` event
+    arrives (epoch ms)."""
+
+    def __init__(self, server_url: str, token: str, task_id: Any, after: int):
+        super().__init__(daemon=True)
+        self.parts = urlsplit(server_url)
+        self.path = f"/api/tasks/{task_id}/logs/stream?after={after}"
+        self.token = token
+        self.at: float | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        conn = http.client.HTTPConnection(
+            self.parts.hostname or "127.0.0.1", self.parts.port, timeout=30
+        )
+        try:
+            conn.request(
+                "GET",
+                self.path,
+                headers={"Authorization": f"Bearer {self.token}", "Accept": "text/event-stream"},
+            )
+            response = conn.getresponse()
+            if response.status != 200:
+                raise RuntimeError(f"log stream: {response.status}")
+            while self.at is None:
+                raw = response.fp.readline()
+                if not raw:
+                    raise RuntimeError("the log stream ended before a log line")
+                if raw.startswith(b"event: log"):
+                    self.at = time.time() * 1000
+        except BaseException as error:  # reported by wait()
+            self.error = error
+        finally:
+            conn.close()
+
+    def wait(self) -> float:
+        self.join(30)
+        if self.at is None:
+            raise RuntimeError(f"no log line at the SSE client: {self.error}")
+        return self.at

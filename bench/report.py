@@ -27,6 +27,8 @@ def render_markdown(report: dict[str, Any], previous: dict[str, Any] | None) -> 
         lines += api_table(report["api"], previous.get("api"))
     if "realtime" in report:
         lines += realtime_table(report["realtime"], previous.get("realtime"))
+    if "latency" in report:
+        lines += latency_table(report["latency"], previous.get("latency"))
     if "execution" in report:
         lines += execution_table(report["execution"], previous.get("execution"))
     return "\n".join(lines)
@@ -135,6 +137,32 @@ def realtime_table(result: dict[str, Any], previous: dict[str, Any] | None) -> l
     return lines
 
 
+def latency_table(result: dict[str, Any], previous: dict[str, Any] | None) -> list[str]:
+    lines = [
+        f"## Message to run: {result['messages']} USER messages to the echo robot, one idle worker",
+        "",
+        "From just before the POST to the run's first log line at an SSE client, and to the "
+        "ASSISTANT `new-message` at a pusher-js client. Target (wake-up): p50 <= 50 ms, "
+        "p99 <= 200 ms.",
+        "",
+        "| worker | first log line p50 | p99 | answer p50 | p99 |"
+        + (" prev answer p50 |" if previous else ""),
+        "| --- | ---: | ---: | ---: | ---: |" + (" ---: |" if previous else ""),
+    ]
+    for key, label in (("wakeup", "NOTIFY/LISTEN wake-up"), ("polling", "polling only")):
+        row = result[key]
+        line = (
+            f"| {label} (poll {row['poll_seconds']} s) | {row['log_ms']['p50']:.1f} ms | "
+            f"{row['log_ms']['p99']:.1f} ms | {row['answer_ms']['p50']:.1f} ms | "
+            f"{row['answer_ms']['p99']:.1f} ms |"
+        )
+        if previous:
+            old = previous.get(key)
+            line += f" {old['answer_ms']['p50']:.1f} ms |" if old else " - |"
+        lines.append(line)
+    return [*lines, ""]
+
+
 def execution_table(result: dict[str, Any], previous: dict[str, Any] | None) -> list[str]:
     before = {row["workers"]: row for row in (previous or {}).get("workers", [])}
     lines = [
@@ -177,6 +205,10 @@ def check_complete(report: dict[str, Any], parts: set[str]) -> int:
             missing.append(key)
     if realtime and not (realtime["sse"]["last_ms"]["n"] and realtime["sse"]["rss_mb"]):
         missing.append("sse")
+    for key in ("wakeup", "polling"):
+        row = report.get("latency", {}).get(key)
+        if row is not None and not (row["log_ms"]["n"] and row["answer_ms"]["n"]):
+            missing.append(f"latency ({key})")
     for row in report.get("execution", {}).get("workers", []):
         if not row["runs_per_s"] or row["double_runs"] or row["incomplete"]:
             missing.append(f"execution with {row['workers']} workers")

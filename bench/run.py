@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from api import Callers, Endpoint, environment_facts, json_body, measure  # noqa: E402
 from delivery import run_realtime  # noqa: E402
-from execution import run_execution  # noqa: E402
+from execution import run_execution, run_message_latency  # noqa: E402
 from generate import generate  # noqa: E402
 from report import check_complete, render_markdown  # noqa: E402
 
@@ -45,10 +45,15 @@ def main() -> int:
         "the smallest to the largest is reported beside its floor ratio",
     )
     parser.add_argument("--scale", type=float, help="one scale (same as --scales SCALE)")
-    parser.add_argument("--parts", default="api,realtime,execution", help="comma list of them")
+    parser.add_argument(
+        "--parts", default="api,realtime,latency,execution", help="comma list of them"
+    )
     parser.add_argument("--repetitions", type=int, default=50)
     parser.add_argument("--crowd", type=int, default=1000, help="pusher-js clients, SSE streams")
-    parser.add_argument("--runs", type=int, default=1000, help="scripted runs per worker count")
+    parser.add_argument("--runs", type=int, default=2000, help="scripted runs per worker count")
+    parser.add_argument(
+        "--messages", type=int, default=200, help="messages for the latency part, per mode"
+    )
     parser.add_argument("--reuse", action="store_true", help="keep the data of a previous run")
     parser.add_argument("--compare", type=Path, help="a previous results JSON file")
     parser.add_argument("--smoke", action="store_true", help="check every figure is a number")
@@ -90,7 +95,7 @@ def run_scales(args: argparse.Namespace, scales: list[float], parts: set[str]) -
         argv = [sys.executable, str(Path(__file__).resolve()), "--scales", str(scale)]
         argv += ["--parts", ",".join(sorted(scale_parts or {"api"})), "--out", str(out)]
         argv += ["--repetitions", str(args.repetitions), "--crowd", str(args.crowd)]
-        argv += ["--runs", str(args.runs)]
+        argv += ["--runs", str(args.runs), "--messages", str(args.messages)]
         argv += ["--reuse"] * args.reuse + ["--generate-only"] * generate_only
         print(f"== scale {scale}", flush=True)
         subprocess.run(argv, cwd=ROOT, check=True)
@@ -174,7 +179,7 @@ def run_scale(args: argparse.Namespace, scale: float, parts: set[str]) -> Any:
         "machine": {**environment_facts(), "postgresql": postgres_version(dsn)},
         "counts": counts(dsn),
     }
-    if parts & {"api", "realtime"}:
+    if parts & {"api", "realtime", "latency"}:
         from accounts.models import ApiToken, User
 
         _, token = ApiToken.issue(User.objects.get(username="bench"), "bench")
@@ -194,6 +199,13 @@ def run_scale(args: argparse.Namespace, scale: float, parts: set[str]) -> Any:
                         repetitions=args.repetitions,
                         crowd=args.crowd,
                     )
+            if "latency" in parts:
+                report["latency"] = run_message_latency(
+                    server_url=f"http://127.0.0.1:{port}",
+                    token=token,
+                    env={**os.environ, **server_env(database_url)},
+                    messages=args.messages,
+                )
         finally:
             server.terminate()
             server.wait(10)

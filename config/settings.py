@@ -42,6 +42,14 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from None
 
 
+def env_float(name: str, default: float) -> float:
+    value = env(name)
+    try:
+        return float(value) if value else default
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
+
+
 def installation_secret(name: str) -> str:
     """A random secret generated once per installation, kept in var/NAME (mode 0600).
     Made in a temporary file and linked into place, so two processes starting at once
@@ -252,6 +260,19 @@ TASKS = {
         "BACKEND": env("TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
     }
 }
+# The worker (`manage.py db_worker`, runs.worker_pool). On PostgreSQL an enqueued job sends
+# NOTIFY on commit and idle workers LISTEN, so the poll is only a safety net; SQLite has
+# no such channel between processes, so its workers poll often (one indexed read each time).
+WORKER_WAKEUP = env_bool("WORKER_WAKEUP", True)  # off: poll only (the bench's baseline)
+_postgres = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
+WORKER_POLL_SECONDS = env_float("WORKER_POLL_SECONDS", 5.0 if _postgres and WORKER_WAKEUP else 0.05)
+# Jobs one worker process runs at once, on threads (runners wait on I/O: processes, HTTP).
+WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 4)
+if WORKER_CONCURRENCY < 1:
+    raise ImproperlyConfigured("WORKER_CONCURRENCY must be at least 1")
+# SIGTERM/SIGINT: the worker stops claiming, lets its runs end this long, then stops them
+# and puts them back in the queue ("requeued: worker stopped") for another worker.
+WORKER_GRACE_SECONDS = env_float("WORKER_GRACE_SECONDS", 30.0)
 
 # Realtime: the built-in Pusher-protocol server by default, Pusher's service when
 # PUSHER_URL or PUSHER_APP_ID/KEY/SECRET/CLUSTER are set.

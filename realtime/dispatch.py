@@ -1,7 +1,8 @@
 """Sends the outbox: committed events, through the configured publisher, in seq order
 per channel, each marked sent once the publisher accepted it.
 
-Three callers: `publish` (on commit, for the channel it wrote), the periodic job
+Three callers: `publish` (on commit: the channels its transaction wrote, in one batch), the
+periodic job
 (`dispatch_outbox` task / `manage.py realtime_dispatch`) for whatever failed, and
 tests. One dispatcher at a time works a channel (a lease on its OutboxChannel row),
 so events go out in order and once. A failure leaves the channel's first unsent
@@ -15,6 +16,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.tasks import task
 from django.utils import timezone
@@ -35,12 +37,140 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(2 ** max(attempts - 1, 0), settings.OUTBOX_MAX_BACKOFF_SECONDS))
 
 
-def dispatch_after_commit(channel: str) -> None:
-    """The on-commit hook of `publish`: never lets a push failure reach the caller."""
-    try:
-        dispatch_channel(channel)
-    except Exception:
-        logger.exception("Dispatching %s failed; the periodic job retries it", channel)
+class CommitBatch:
+    """The on-commit hook of `publish`: one per transaction (and savepoint level), holding
+    the channels the transaction wrote to. Their events go out together: one lease
+    statement, one read, one publisher call per BATCH_SIZE events, one mark, one release,
+    whatever the number of events and channels. Never lets a push failure reach the
+    caller."""
+
+    def __init__(self) -> None:
+        self.channels: list[str] = []
+
+    def add(self, channel: str) -> None:
+        if channel not in self.channels:
+            self.channels.append(channel)
+
+    def __call__(self) -> None:
+        try:
+            dispatch_channels(self.channels)
+        except Exception:
+            logger.exception("Dispatching %s failed; the periodic job retries it", self.channels)
+
+
+def dispatch_on_commit(channel: str) -> None:
+    """Sends the channel's events once the current transaction commits (at once outside
+    one), with the other channels the transaction wrote to."""
+    connection = transaction.get_connection()
+    if connection.in_atomic_block:
+        sids = set(connection.savepoint_ids)
+        for hook_sids, hook, _robust in reversed(connection.run_on_commit):
+            if isinstance(hook, CommitBatch) and set(hook_sids) == sids:
+                hook.add(channel)
+                return
+    batch = CommitBatch()
+    batch.add(channel)
+    transaction.on_commit(batch)
+
+
+def dispatch_channels(channels: list[str]) -> int:
+    """Sends the due events of these channels, in one batch when every lease is free and
+    every head due; otherwise channel by channel (`dispatch_channel`).
+
+    A statement here never waits for a row lock while it holds another: a publisher's
+    transaction holds its channels' counter rows (`_next_seq`) until it commits, in its
+    own order, so the batch takes and gives back only rows nobody holds (SKIP LOCKED);
+    the rest goes one channel at a time, as `dispatch_channel` always did."""
+    if len(channels) == 1:
+        return dispatch_channel(channels[0])
+    owner = uuid.uuid4().hex
+    claimed = _claim_free(channels, owner)
+    sent = 0
+    if len(claimed) == len(channels):
+        pending = list(
+            OutboxEvent.objects.filter(channel__in=channels, sent_at__isnull=True).order_by(
+                "channel", "seq"
+            )[:EVENTS_PER_LEASE]
+        )
+        if pending and all(_is_due(event, None) for event in pending):
+            sent = _send_in_order(pending)
+        released = set(_release_done(channels, owner))
+    else:
+        released = set()
+    for channel in channels:
+        if channel in released:
+            continue
+        if channel in claimed:
+            _release(channel, owner)
+        sent += dispatch_channel(channel)
+    return sent
+
+
+def _lease_sql(set_clause: str, where: str, count: int) -> str:
+    """An UPDATE of the free-to-take OutboxChannel rows among `count` names, returning
+    their names; rows another transaction holds are skipped, never waited for."""
+    table = OutboxChannel._meta.db_table
+    marks = ", ".join(["%s"] * count)
+    skip = (
+        " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    )
+    return (
+        f"UPDATE {table} SET {set_clause} WHERE name IN ("
+        f"SELECT name FROM {table} WHERE name IN ({marks}) AND {where}{skip}) RETURNING name"
+    )
+
+
+def _claim_free(channels: list[str], owner: str) -> list[str]:
+    clock = timezone.now()
+    sql = _lease_sql(
+        "lease_owner = %s, lease_until = %s",
+        "(lease_until IS NULL OR lease_until < %s)",
+        len(channels),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [owner, clock + LEASE, *channels, clock])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _release_done(channels: list[str], owner: str) -> list[str]:
+    """Gives back the leases of the channels with nothing left unsent (see
+    `_release_when_done`)."""
+    events = OutboxEvent._meta.db_table
+    table = OutboxChannel._meta.db_table
+    sql = _lease_sql(
+        "lease_owner = '', lease_until = NULL",
+        f"lease_owner = %s AND NOT EXISTS (SELECT 1 FROM {events} e "
+        f"WHERE e.channel = {table}.name AND e.sent_at IS NULL)",
+        len(channels),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*channels, owner])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _send_in_order(pending: list[OutboxEvent]) -> int:
+    """Sends the events (already in per-channel seq order), BATCH_SIZE a call; marks the
+    ones accepted. Stops at the first failure, leaving the rest to `dispatch_channel`."""
+    publisher = get_publisher()
+    accepted: list[OutboxEvent] = []
+    for start in range(0, len(pending), BATCH_SIZE):
+        chunk = pending[start : start + BATCH_SIZE]
+        metrics.outbox_delivery_attempts.inc()
+        try:
+            publisher.send([_outgoing(event) for event in chunk])
+        except Exception:
+            metrics.outbox_delivery_failures.inc()
+            break
+        accepted.extend(chunk)
+    if accepted:
+        delivered_at = timezone.now()
+        OutboxEvent.objects.filter(pk__in=[e.pk for e in accepted]).update(sent_at=delivered_at)
+        metrics.outbox_delivered.inc(len(accepted))
+        for event in accepted:
+            metrics.outbox_delivery_lag.observe(
+                max((delivered_at - event.created_at).total_seconds(), 0)
+            )
+    return len(accepted)
 
 
 def dispatch_channel(channel: str, *, now: datetime | None = None) -> int:

@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.dispatch import Signal
 
 from config.exceptions import PayloadTooLarge
-from realtime.dispatch import dispatch_after_commit
+from realtime.dispatch import dispatch_on_commit
 from realtime.models import OutboxChannel, OutboxEvent
 from realtime.protocol import CHANNEL_NAME, MAX_EVENT_BYTES, SOCKET_ID, encode_data
 
@@ -67,7 +67,7 @@ def publish(channel: str, event: str, data: Any, *, exclude_socket_id: str | Non
             exclude_socket_id=exclude_socket_id or None,
         )
         published.send(sender=OutboxEvent, channel=channel, event=event, data=data)
-    transaction.on_commit(lambda: dispatch_after_commit(channel))
+    dispatch_on_commit(channel)
 
 
 def _next_seq(channel: str) -> int:

@@ -6,7 +6,9 @@ class RunsConfig(AppConfig):
     verbose_name = "Runs and logs"
 
     def ready(self) -> None:
-        from runs import queueing, serializers, services
+        from django.tasks.signals import task_enqueued
+
+        from runs import queueing, serializers, services, wakeup
         from tasks import queueing as task_queueing
         from tasks import sections, signals
 
@@ -19,3 +21,4 @@ class RunsConfig(AppConfig):
             services.on_workflow_set_by_person, dispatch_uid="runs"
         )
         signals.task_deleting.connect(services.on_task_deleting, dispatch_uid="runs")
+        task_enqueued.connect(wakeup.on_task_enqueued, dispatch_uid="runs.wakeup")

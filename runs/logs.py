@@ -64,7 +64,7 @@ def append_lines(run: TaskRun, lines: list[tuple[str, str]]) -> list[TaskLog]:
     """Writes lines `(stream, text)` of a run with the next seq numbers of its task."""
     if not lines:
         return []
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # its own, or the run's end's
         first = reserve_seq(run.task_id, len(lines))
         rows = TaskLog.objects.bulk_create(
             TaskLog(task_id=run.task_id, run=run, seq=first + i, stream=stream, line=text)
@@ -130,7 +130,9 @@ class LogWriter:
         self.buffer: list[tuple[str, str]] = []
         self.last_flush = time.monotonic()
 
-    def write(self, stream: str, line: str) -> None:
+    def write(self, stream: str, line: str, *, hold: bool = False) -> None:
+        """Buffers a line; writes the batch when it is full or due, unless `hold` (the
+        run's last line: written in the end's transaction)."""
         if self.truncated:
             metrics.log_lines_truncated.inc()
             return
@@ -151,7 +153,7 @@ class LogWriter:
         self.lines_kept += 1
         self.bytes_kept += size
         self.buffer.append((stream if stream in LogStream.values else LogStream.STDOUT, text))
-        if (
+        if not hold and (
             len(self.buffer) >= self.batch_lines
             or time.monotonic() - self.last_flush >= self.batch_seconds
         ):

@@ -17,7 +17,8 @@ W = WorkflowStatus
 # A run's status moves only along these, and only through TaskRunQuerySet.transition.
 RUN_TRANSITIONS: dict[str, frozenset[str]] = {
     W.PENDING: frozenset({W.IN_PROGRESS, W.HALTED, W.ERROR}),  # claimed; halted; superseded
-    W.IN_PROGRESS: frozenset({W.COMPLETED, W.FAILED, W.ERROR, W.HALTED}),  # its outcome
+    # its outcome; or back to the queue when its worker stops (runs.worker.requeue_run)
+    W.IN_PROGRESS: frozenset({W.COMPLETED, W.FAILED, W.ERROR, W.HALTED, W.PENDING}),
 }
 RUN_ACTIVE = (W.PENDING, W.IN_PROGRESS)
 
@@ -29,13 +30,14 @@ class TaskRunQuerySet(models.QuerySet["TaskRun"]):
     def transition(self, to: str, **fields: object) -> int:
         """The one writer of run status: moves the runs of this queryset whose status may
         go to `to` (RUN_TRANSITIONS), in one conditional UPDATE, stamping `started_at` or
-        `finished_at`; returns how many moved (0: another writer got there first)."""
+        `finished_at` (not when requeued); returns how many moved (0: another writer got
+        there first)."""
         sources = [status for status, targets in RUN_TRANSITIONS.items() if to in targets]
         if not sources:
             raise ValueError(f"No run moves to {to}.")
-        now = timezone.now()
-        stamp = "started_at" if to == W.IN_PROGRESS else "finished_at"
-        fields.setdefault(stamp, now)
+        if to != W.PENDING:  # requeued: neither started nor finished
+            stamp = "started_at" if to == W.IN_PROGRESS else "finished_at"
+            fields.setdefault(stamp, timezone.now())
         return self.filter(status__in=sources).update(status=to, **fields)
 
 

@@ -32,6 +32,18 @@ def lock_task(task_id: Any) -> Task:
     )
 
 
+def lock_for_claim(task_id: Any, group_id: Any) -> Task:
+    """`lock_task` for the worker's claim, which read the task's group with the run: the
+    group's row, then the task's with what a run needs (robot, repository, workspace)."""
+    if group_id is not None:
+        list(TaskGroup.objects.select_for_update().filter(pk=group_id).values_list("pk"))
+    return (
+        Task.objects.select_for_update(of=("self",))
+        .select_related("repository", "workspace", "robot")
+        .get(pk=task_id)
+    )
+
+
 def run_is_stale(run: TaskRun) -> bool:
     last_sign = run.heartbeat_at or run.started_at or run.created_at
     return last_sign < timezone.now() - timedelta(seconds=settings.STALE_RUN_SECONDS)

@@ -14,12 +14,14 @@ import logging
 import os
 import socket
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Exists
 from django.tasks import task
 from django.utils import timezone
 
@@ -41,7 +43,7 @@ from runs.runners import (
     runner_for,
 )
 from runs.signals import run_finished
-from runs.turns import lock_task, runs_in_turn
+from runs.turns import lock_for_claim, lock_task, runs_in_turn
 from tasks import workflow
 from tasks.events import announce
 from tasks.redaction import redact
@@ -50,16 +52,50 @@ logger = logging.getLogger(__name__)
 
 REQUEUED = "Requeued after no heartbeat for {seconds} s (the worker stopped)."
 REAPED = "No heartbeat for {seconds} s: the worker running it stopped."
+WORKER_STOPPED = "requeued: worker stopped"
+
+
+class LiveRuns:
+    """The runs this process executes, so that a stopping worker can stop and requeue
+    them (runs.worker_pool): run id -> the run's stop event."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.stops: dict[str, threading.Event] = {}
+        self.requeue: set[str] = set()
+
+    def add(self, run_id: str, stop: threading.Event) -> None:
+        with self.lock:
+            self.stops[run_id] = stop
+
+    def remove(self, run_id: str) -> bool:
+        """Forgets the run; returns whether it was asked to go back to the queue."""
+        with self.lock:
+            self.stops.pop(run_id, None)
+            asked = run_id in self.requeue
+            self.requeue.discard(run_id)
+            return asked
+
+    def stop_all(self) -> int:
+        with self.lock:
+            for run_id, stop in self.stops.items():
+                self.requeue.add(run_id)
+                stop.set()
+            return len(self.stops)
+
+
+live_runs = LiveRuns()
+
+
+def requeue_live() -> int:
+    """Stops every run of this process; each goes back to PENDING once its runner has
+    stopped (execute_run). Returns how many were running."""
+    return live_runs.stop_all()
 
 
 @task()
 def run_task(run_id: str) -> str | None:
-    # The run's records carry the id of the request that queued it (config.logs).
-    ids = TaskRun.objects.filter(pk=run_id).values_list("request_id", "task__workspace_id")
-    request_id, workspace_id = ids.first() or ("", None)
-    with log_context(request_id or None, workspace=str(workspace_id) if workspace_id else None):
-        logger.info("Run %s picked up", run_id)
-        return execute_run(run_id)
+    return execute_run(run_id)
 
 
 def enqueue(run_id: Any) -> None:
@@ -84,28 +120,45 @@ def this_worker() -> str:
 
 
 def claim(run_id: str, worker_id: str) -> TaskRun | None:
-    """PENDING -> IN_PROGRESS, only when neither the task nor its group runs anything."""
-    run = TaskRun.objects.filter(pk=run_id).only("task_id", "status", "created_at").first()
-    if run is None or run.status != W.PENDING:
+    """PENDING -> IN_PROGRESS, only when neither the task nor its group runs anything.
+    One read finds the run and its task's group; under the group's and the task's locks
+    (the task read with its robot and repository: all the run needs), one conditional
+    UPDATE claims it if nothing of its turn runs."""
+    found = (
+        TaskRun.objects.filter(pk=run_id, status=W.PENDING)
+        .values_list("task_id", "task__group_id", "number", "created_at", "request_id")
+        .first()
+    )
+    if found is None:
         return None
+    task_id, group_id, number, created_at, request_id = found
     with transaction.atomic():
-        task = lock_task(run.task_id)
+        task = lock_for_claim(task_id, group_id)
         pending = TaskRun.objects.filter(pk=run_id, status=W.PENDING)
         if task.deleted:  # deleted while queued: it never starts
             pending.transition(W.HALTED, error="Task deleted.")
             return None
-        if runs_in_turn(task.pk, task.group_id).filter(status=W.IN_PROGRESS).exists():
-            return None  # started by start_next when the running one ends
         now = timezone.now()
-        if not pending.transition(
+        running = runs_in_turn(task.pk, task.group_id).filter(status=W.IN_PROGRESS)
+        if not pending.filter(~Exists(running)).transition(
             W.IN_PROGRESS, started_at=now, heartbeat_at=now, worker_id=worker_id
         ):
-            return None
+            return None  # taken, or its turn runs: start_next starts it when that ends
         metrics.runs_started.inc()
-        metrics.run_queue_wait.observe(max((now - run.created_at).total_seconds(), 0))
+        metrics.run_queue_wait.observe(max((now - created_at).total_seconds(), 0))
         if workflow.move(task, W.IN_PROGRESS, now=now, workflow_started_at=now):
             announce(task, "task-updated")
-    return TaskRun.objects.select_related("task__robot", "task__repository").get(pk=run_id)
+    return TaskRun(
+        pk=uuid.UUID(str(run_id)),
+        task=task,
+        number=number,
+        status=W.IN_PROGRESS,
+        worker_id=worker_id,
+        created_at=created_at,
+        started_at=now,
+        heartbeat_at=now,
+        request_id=request_id,
+    )
 
 
 class Heartbeat(threading.Thread):
@@ -144,8 +197,10 @@ class Heartbeat(threading.Thread):
             self.stop.set()
 
     def finish(self) -> None:
+        """Ends the thread without waiting for it (it closes its own connection): a join
+        cost a run up to 0.4 s of scheduling on a loaded machine. `halted` and `lost` are
+        set before `stop`, so the runner that stopped for them has them."""
         self.done.set()
-        self.join(timeout=10)
 
 
 def context_for(run: TaskRun, resolved: Resolved) -> RunContext:
@@ -212,7 +267,17 @@ def execute_run(run_id: str, worker_id: str | None = None) -> str | None:
     """Runs one TaskRun to its end; returns its final status, or None if not claimed."""
     run = claim(run_id, worker_id or this_worker())
     if run is None:
+        logger.debug("Run %s not claimed", run_id)
         return None
+    # The run's records carry the id of the request that queued it (config.logs).
+    workspace = str(run.task.workspace_id)
+    with log_context(run.request_id or None, workspace=workspace):
+        logger.info("Run %s picked up", run_id)
+        return execute_claimed(run)
+
+
+def execute_claimed(run: TaskRun) -> str | None:
+    run_id = str(run.pk)
     robot = run.task.robot
     try:
         resolved = resolve(robot)
@@ -226,6 +291,7 @@ def execute_run(run_id: str, worker_id: str | None = None) -> str | None:
     writer = LogWriter(run, secrets)
     heartbeat = Heartbeat(run.pk, context.stop)
     heartbeat.start()
+    live_runs.add(str(run.pk), context.stop)
     outcome: Outcome | None = None
     try:
         if problem is not None:
@@ -243,14 +309,34 @@ def execute_run(run_id: str, worker_id: str | None = None) -> str | None:
         outcome = Outcome(W.ERROR, error=f"{type(error).__name__}: {error}")
     finally:
         heartbeat.finish()
+        requeue = live_runs.remove(str(run.pk))
+    if requeue and outcome.status == W.HALTED and not heartbeat.halted and not heartbeat.lost:
+        return requeue_run(run, writer)
     if heartbeat.halted and outcome.status != W.ERROR:
         outcome = replace(outcome, status=W.HALTED, error="Halted.", waiting=False)
+    writer.write(LogStream.SYSTEM, f"run {run.number} ended: {outcome.status}", hold=True)
+    return finish_run(run, outcome, secrets, writer=writer)
+
+
+def requeue_run(run: TaskRun, writer: LogWriter) -> str | None:
+    """IN_PROGRESS -> PENDING for a run its stopping worker could not finish: it keeps its
+    number and lines, says why, and its job is enqueued again on commit."""
     try:
-        writer.write(LogStream.SYSTEM, f"run {run.number} ended: {outcome.status}")
+        writer.write(LogStream.SYSTEM, f"run {run.number} {WORKER_STOPPED}")
         writer.flush()
     except Exception:
-        logger.exception("Could not write the last log lines of run %s", run_id)
-    return finish_run(run, outcome, secrets)
+        logger.exception("Could not write the last log lines of run %s", run.pk)
+    with transaction.atomic():
+        task = lock_task(run.task_id)
+        if not TaskRun.objects.filter(pk=run.pk, status=W.IN_PROGRESS).transition(
+            W.PENDING, error=WORKER_STOPPED, worker_id="", heartbeat_at=None, started_at=None
+        ):
+            return None
+        if workflow.move(task, W.PENDING):
+            announce(task, "task-updated")
+        transaction.on_commit(lambda: enqueue(run.pk))
+    logger.warning("Run %s %s", run.pk, WORKER_STOPPED)
+    return W.PENDING
 
 
 def record_end(run: TaskRun, task: Any, status: str) -> None:
@@ -261,11 +347,16 @@ def record_end(run: TaskRun, task: Any, status: str) -> None:
     logger.info("Run %s ended: %s", run.pk, status)
 
 
-def finish_run(run: TaskRun, outcome: Outcome, secrets: list[str]) -> str | None:
+def finish_run(
+    run: TaskRun, outcome: Outcome, secrets: list[str], *, writer: LogWriter | None = None
+) -> str | None:
     """Records the outcome (only if the run is still IN_PROGRESS: the reaper may have taken
-    it), moves the task on, sends its events, and starts what waits behind it."""
+    it) with the run's last log lines, moves the task on, sends its events, and starts
+    what waits behind it: one transaction."""
     with transaction.atomic():
         task = lock_task(run.task_id)
+        if writer is not None:
+            flush_last_lines(writer, run)
         error = redact(outcome.error, secrets)
         ended = TaskRun.objects.filter(pk=run.pk, status=W.IN_PROGRESS).transition(
             outcome.status, exit_code=outcome.exit_code, error=error
@@ -277,7 +368,8 @@ def finish_run(run: TaskRun, outcome: Outcome, secrets: list[str]) -> str | None
         if outcome.output_text:
             changes["output_text"] = redact(outcome.output_text, secrets)
         status: str
-        if task.runs.filter(status=W.PENDING).exists():
+        next_turn = task.runs.filter(status=W.PENDING).exists()
+        if next_turn:
             status = W.PENDING  # its next turn
         elif outcome.waiting:
             status = W.IN_PROGRESS  # waits for the FORM reply
@@ -288,8 +380,18 @@ def finish_run(run: TaskRun, outcome: Outcome, secrets: list[str]) -> str | None
         run.status = outcome.status
         run_finished.send(sender=TaskRun, run=run, task=task)
         group_id = task.group_id
-        transaction.on_commit(lambda: start_next(task.pk, group_id))
+        if next_turn or group_id is not None:  # else nothing of its turn waits
+            transaction.on_commit(lambda: start_next(task.pk, group_id))
         transaction.on_commit(
             lambda: notify(task.pk, {"type": "log.status", "workflowStatus": status, "ended": True})
         )
     return outcome.status
+
+
+def flush_last_lines(writer: LogWriter, run: TaskRun) -> None:
+    """In the end's transaction; lines that cannot be written never keep the run open."""
+    try:
+        with transaction.atomic():
+            writer.flush()
+    except Exception:
+        logger.exception("Could not write the last log lines of run %s", run.pk)

@@ -6,6 +6,8 @@
 //   {"type": "ready", "clients"}                         all subscribed
 //   {"type": "received", "n", "count", "first", "last"}  event n (its data is {n})
 // Partial counts are printed when stdin closes. Usage: node pusher.js '<json config>'
+// With `event` in the config (e.g. "new-message"), each such event is printed as it
+// arrives instead: {"type": "event", "data", "at"} (bench/execution.py's latency part).
 const Pusher = require("pusher-js");
 
 const config = JSON.parse(process.argv[2]);
@@ -48,7 +50,11 @@ function open(realtime) {
     channel.bind("pusher:subscription_error", (error) =>
       reject(new Error(`subscription refused: ${error.status}`)),
     );
-    channel.bind("bench", receive);
+    if (config.event) {
+      channel.bind(config.event, (data) => print({ type: "event", data, at: now() }));
+    } else {
+      channel.bind("bench", receive);
+    }
     clients.push(pusher);
   });
 }

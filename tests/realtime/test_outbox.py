@@ -180,3 +180,41 @@ def test_a_malformed_socket_id_to_exclude_excludes_nobody(db):
         None,
         "12.34",
     ]
+
+
+class CallsPublisher:
+    def __init__(self):
+        self.calls: list[list[Outgoing]] = []
+
+    def send(self, outgoing: list[Outgoing]) -> None:
+        self.calls.append(list(outgoing))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_events_of_one_commit_go_out_in_one_publisher_call(monkeypatch):
+    publisher = CallsPublisher()
+    monkeypatch.setattr(dispatch, "get_publisher", lambda: publisher)
+    with transaction.atomic():
+        publish("private-task-a", "e", 1)
+        publish("private-workspace-w", "e", 2)
+        publish("private-task-a", "e", 3)
+    assert [[(o.channel, o.data) for o in call] for call in publisher.calls] == [
+        [("private-task-a", "1"), ("private-task-a", "3"), ("private-workspace-w", "2")]
+    ]
+    assert not OutboxEvent.objects.filter(sent_at__isnull=True).exists()
+    assert not dispatch.OutboxChannel.objects.exclude(lease_owner="").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_leaves_a_leased_channel_to_its_dispatcher_and_sends_the_others(monkeypatch):
+    publisher = CallsPublisher()
+    monkeypatch.setattr(dispatch, "get_publisher", lambda: publisher)
+    publish("private-task-a", "e", 0)  # the channel rows exist
+    publisher.calls.clear()
+    assert dispatch._claim("private-task-a", "someone-else")
+    with transaction.atomic():
+        publish("private-task-a", "e", 1)
+        publish("private-workspace-w", "e", 2)
+    sent = [(o.channel, o.data) for call in publisher.calls for o in call]
+    assert sent == [("private-workspace-w", "2")]
+    assert OutboxEvent.objects.get(channel="private-task-a", seq=2).sent_at is None

@@ -50,6 +50,8 @@ def stack(tmp_path):
         "STALE_RUN_SECONDS": "3",
         "RUN_HEARTBEAT_SECONDS": "1",
         "REAPER_INTERVAL_SECONDS": "1",
+        # SIGTERM: a run goes on 2 s, then is stopped and requeued.
+        "WORKER_GRACE_SECONDS": "2",
         "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
         # One user starts 500 runs in seconds here: the run-starting throttle is not
         # what these tests are about.
@@ -222,3 +224,79 @@ def test_a_worker_killed_mid_run_is_reaped_and_the_task_can_be_retried(
     )
     assert not TaskRun.objects.filter(status="IN_PROGRESS").exists()
     assert list(task.runs.values_list("number", "status")) == [(1, "ERROR"), (2, "COMPLETED")]
+
+
+def blocked_command_task(workspace, checkout, *, then: str = "") -> tuple[Task, Path]:
+    """A `command` task that prints 'working' and waits while its marker file exists."""
+    marker = checkout / "block-the-run"
+    marker.touch()
+    script = (
+        "import os,sys,time\nprint('working', flush=True)\n"
+        f"while os.path.exists('block-the-run'): time.sleep(0.05)\n{then}print('done')"
+    )
+    robot = RobotFactory(
+        workspace=workspace,
+        runner="command",
+        config={"argv": ["python3", "-c", script, str(marker)]},
+    )
+    repo = RepositoryFactory(workspace=workspace, checkout_path=str(checkout))
+    return TaskFactory(workspace=workspace, robot=robot, repository=repo), marker
+
+
+def start_and_find_its_worker(stack, people, task) -> tuple[TaskRun, str]:
+    token = ApiToken.issue(people["developer"], "processes")[1]
+    status, body = post(f"{stack['url']}/api/tasks/{task.pk}/retry", token)
+    assert status == 202, body
+    wait_for(
+        lambda: TaskLog.objects.filter(task=task, line="working").exists(),
+        30,
+        "the command to print",
+    )
+    run = TaskRun.objects.get(task=task)
+    pid = int(run.worker_id.rsplit(":", 1)[1])
+    name = next(name for name, proc in stack["procs"].items() if proc.pid == pid)
+    return run, name
+
+
+def test_sigterm_mid_command_run_requeues_it_and_another_worker_completes_it_once(
+    stack, people, workspace, checkout
+):
+    task, marker = blocked_command_task(workspace, checkout)
+    run, name = start_and_find_its_worker(stack, people, task)
+    stopping = stack["procs"][name]
+    stopping.send_signal(signal.SIGTERM)
+    # The grace (2 s) passes, the command is stopped, the run goes back to the queue and
+    # the worker exits cleanly; the other worker claims the run.
+    assert stopping.wait(timeout=30) == 0
+    other = "worker2" if name == "worker1" else "worker1"
+    wait_for(
+        lambda: TaskRun.objects.filter(
+            pk=run.pk, status="IN_PROGRESS", worker_id__endswith=str(stack["procs"][other].pid)
+        ).exists(),
+        30,
+        "the other worker to claim the requeued run",
+    )
+    assert TaskLog.objects.filter(task=task, line="run 1 requeued: worker stopped").count() == 1
+    wait_for(lambda: TaskLog.objects.filter(task=task, line="working").count() == 2, 30, "rerun")
+    marker.unlink()
+    wait_for(lambda: Task.objects.get(pk=task.pk).workflow_status == "COMPLETED", 30, "completion")
+    assert list(task.runs.values_list("number", "status", "error")) == [(1, "COMPLETED", "")]
+    lines = list(TaskLog.objects.filter(task=task).order_by("seq").values_list("line", flat=True))
+    assert lines.count("run 1 ended: COMPLETED") == 1 and lines.count("done") == 1
+    assert not any("ERROR" in line for line in lines)
+
+
+def test_sigterm_lets_a_run_that_ends_within_the_grace_finish_on_its_worker(
+    stack, people, workspace, checkout
+):
+    task, marker = blocked_command_task(workspace, checkout, then="time.sleep(0.5)\n")
+    run, name = start_and_find_its_worker(stack, people, task)
+    stopping = stack["procs"][name]
+    stopping.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    marker.unlink()  # the run ends about 0.6 s into the 2 s grace
+    assert stopping.wait(timeout=30) == 0
+    run.refresh_from_db()
+    assert (run.status, run.number) == ("COMPLETED", 1)
+    assert run.worker_id.endswith(f":{stopping.pid}")
+    assert not TaskLog.objects.filter(task=task, line__contains="requeued").exists()

@@ -1,0 +1,211 @@
+"""The `db_worker` process: claims jobs of django-tasks-db's table in batches and runs them
+on a pool of threads.
+
+- A round trip claims up to as many READY jobs as the pool has free threads
+  (WORKER_CONCURRENCY), with SKIP LOCKED on PostgreSQL, in SQLite's exclusive
+  transaction otherwise (after a plain read that finds work, so an idle SQLite worker
+  never takes the write lock).
+- An idle worker sleeps until a job is enqueued (runs.wakeup: NOTIFY/LISTEN on
+  PostgreSQL), a thread frees up, or WORKER_POLL_SECONDS pass.
+- SIGTERM or SIGINT: it stops claiming, lets its runs go on for WORKER_GRACE_SECONDS,
+  then stops the ones left and puts them back in the queue (runs.worker.requeue_live):
+  another worker runs them. A second signal skips the grace.
+- A database outage is logged and waited out, never the
+  end of the process (under `make run`, honcho would stop the server with it); it tries
+  again every RETRY_SECONDS.
+"""
+
+import logging
+import signal
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from types import FrameType
+from typing import Any
+
+from django.db import InterfaceError, OperationalError, close_old_connections, connections
+from django.utils import timezone
+from django_tasks_db.compat import task_finished, task_started
+from django_tasks_db.models import DBTaskResult, TaskResultStatus
+from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
+
+from runs import worker as runs_worker
+from runs.wakeup import Listener, wakeup_enabled
+
+logger = logging.getLogger("taskdesk.worker")
+# Upstream's logger, which `db_worker` sets to its verbosity: "Starting worker" is what
+# scripts wait for (bench, tests).
+started_logger = logging.getLogger("django_tasks_db")
+RETRY_SECONDS = 2.0
+
+
+class PoolWorker:
+    def __init__(
+        self,
+        *,
+        worker_id: str,
+        backend_name: str,
+        queue_names: list[str],
+        excluded_queue_names: list[str],
+        interval: float,
+        concurrency: int,
+        grace_seconds: float,
+        batch: bool = False,
+        max_tasks: int | None = None,
+    ):
+        self.worker_id = worker_id
+        self.backend_name = backend_name
+        self.queue_names = queue_names
+        self.excluded_queue_names = excluded_queue_names
+        self.interval = interval
+        self.concurrency = concurrency
+        self.grace_seconds = grace_seconds
+        self.batch = batch
+        self.max_tasks = max_tasks
+        self.running = True
+        self.hurry = threading.Event()  # a second signal: no grace
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.claimed = 0
+
+    # -- signals ---------------------------------------------------------------------
+
+    def configure_signals(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
+            signal.signal(sig, self.shutdown)
+
+    def shutdown(self, signum: int, frame: FrameType | None) -> None:
+        if self.running:
+            logger.warning(
+                "Worker %s: %s, stopping: no new jobs; running ones get %s s",
+                self.worker_id,
+                signal.strsignal(signum),
+                self.grace_seconds,
+            )
+            self.running = False
+        else:
+            logger.warning("Worker %s: %s again, no more grace", self.worker_id, signum)
+            self.hurry.set()
+        self.wake.set()
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def run(self) -> None:
+        started_logger.info(
+            "Starting worker worker_id=%s queues=%s concurrency=%s wakeup=%s",
+            self.worker_id,
+            ",".join(self.queue_names),
+            self.concurrency,
+            "listen" if wakeup_enabled() else f"poll {self.interval} s",
+        )
+        listener = None
+        if wakeup_enabled():
+            listener = Listener(self.wake, self.stopping)
+            listener.start()
+            listener.listening.wait(10)
+        pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="job")
+        busy: set[Future[None]] = set()
+        try:
+            while self.running:
+                self.wake.clear()
+                free = self.concurrency - len(busy)
+                jobs = self.claim_or_wait_out_outage(free) if free else []
+                for job in jobs:
+                    future = pool.submit(self.run_job, job)
+                    busy.add(future)
+                    future.add_done_callback(self.freed(busy))
+                if self.batch and not jobs and not busy:
+                    logger.info("No more tasks to run for worker_id=%s", self.worker_id)
+                    break
+                if self.max_tasks is not None and self.claimed >= self.max_tasks:
+                    break
+                if self.running and (len(jobs) < free or not free):
+                    self.wake.wait(self.interval)
+        finally:
+            self.stopping.set()
+            self.let_finish(busy)
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def freed(self, busy: set[Future[None]]) -> Any:
+        def done(future: Future[None]) -> None:
+            busy.discard(future)
+            self.wake.set()
+
+        return done
+
+    def let_finish(self, busy: set[Future[None]]) -> None:
+        """The grace period, then the runs left are stopped and requeued."""
+        deadline = time.monotonic() + self.grace_seconds
+        while busy and not self.hurry.is_set() and time.monotonic() < deadline:
+            wait(set(busy), timeout=0.2, return_when=FIRST_COMPLETED)
+        if busy:
+            stopped = runs_worker.requeue_live()
+            logger.warning("Worker %s: stopping %s run(s) to requeue them", self.worker_id, stopped)
+            wait(set(busy), timeout=60)
+
+    def claim_or_wait_out_outage(self, limit: int) -> list[DBTaskResult]:
+        try:
+            close_old_connections()
+            return self.claim(limit)
+        except (OperationalError, InterfaceError) as error:
+            logger.warning(
+                "Worker %s: the database is unreachable (%s); trying again in %s s",
+                self.worker_id,
+                type(error).__name__,
+                RETRY_SECONDS,
+            )
+            connections.close_all()
+            time.sleep(RETRY_SECONDS)
+            return []
+
+    def ready_jobs(self) -> Any:
+        jobs = DBTaskResult.objects.ready().filter(backend_name=self.backend_name)
+        if "*" not in self.queue_names:
+            jobs = jobs.filter(queue_name__in=self.queue_names)
+        if self.excluded_queue_names:
+            jobs = jobs.exclude(queue_name__in=self.excluded_queue_names)
+        return jobs
+
+    def claim(self, limit: int) -> list[DBTaskResult]:
+        """Up to `limit` READY jobs, RUNNING under this worker's id, in one round trip
+        (two statements in one transaction)."""
+        jobs = self.ready_jobs()
+        if jobs.db and connections[jobs.db].vendor == "sqlite" and not jobs.exists():
+            return []  # idle: no write lock taken
+        try:
+            with exclusive_transaction(jobs.db):
+                claimed = list(jobs.select_for_update(skip_locked=True)[:limit])
+                if claimed:
+                    now = timezone.now()
+                    DBTaskResult.objects.filter(pk__in=[j.pk for j in claimed]).update(
+                        status=TaskResultStatus.RUNNING, started_at=now, worker_ids=[self.worker_id]
+                    )
+                    for job in claimed:
+                        job.status, job.started_at = TaskResultStatus.RUNNING, now
+                        job.worker_ids = [self.worker_id]
+        except OperationalError as error:
+            if is_locked_database_exception(error):
+                return []
+            raise
+        self.claimed += len(claimed)
+        return claimed
+
+    def run_job(self, job: DBTaskResult) -> None:
+        """Upstream's Worker.run_task, on a pool thread (its own database connection)."""
+        close_old_connections()
+        try:
+            task = job.task
+            backend_type = task.get_backend()
+            task_started.send(sender=backend_type, task_result=job.task_result)
+            return_value = task.call(*job.task_result.args, **job.task_result.kwargs)
+            job.set_successful(return_value)
+            task_finished.send(sender=backend_type, task_result=job.task_result)
+        except BaseException as error:
+            logger.exception("Job %s failed", job.pk)
+            try:
+                job.set_failed(error)
+                task_finished.send(sender=type(job.task.get_backend()), task_result=job.task_result)
+            except Exception:
+                logger.exception("Could not record the failure of job %s", job.pk)
+        finally:
+            close_old_connections()

@@ -1,0 +1,49 @@
+"""What one run costs the database: the statements of a scripted run, from its job
+picking it up to its end, counted so that they cannot creep back (issue 17).
+
+The echo robot's run is four transactions: the claim (one read before it, then the run
+and the task moved, two events), the first log lines, the answer (chat's writer of
+messages, two events), and the end (last line, run, task, two events, the run.finished
+webhook check); after each commit with events, one batched send of the outbox (lease,
+read, mark, release). Each event costs three statements (the channel's seq, the event,
+the webhook subscribers' lookup): most of what is left.
+"""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from runs.models import TaskRun
+from runs.services import queue_run
+from runs.worker import run_task
+from tests.factories import TaskFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# Measured on this code (PostgreSQL 63, SQLite 61, BEGIN/COMMIT/SAVEPOINT included); the
+# issue's aim is 15, which needs events that cost less than three statements each.
+STATEMENTS_PER_RUN = 63
+
+
+@pytest.fixture
+def queued_run(settings, workspace):
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    task = TaskFactory(workspace=workspace, title="Fix the login")
+    return queue_run(task)
+
+
+def test_a_scripted_run_costs_a_bounded_number_of_statements(queued_run):
+    with CaptureQueriesContext(connection) as queries:
+        assert run_task.call(str(queued_run.pk)) == "COMPLETED"
+    assert TaskRun.objects.get(pk=queued_run.pk).status == "COMPLETED"
+    assert len(queries) <= STATEMENTS_PER_RUN, "\n".join(q["sql"][:120] for q in queries)
+
+
+def test_the_end_of_a_run_is_one_transaction_with_its_last_log_line(queued_run):
+    with CaptureQueriesContext(connection) as queries:
+        run_task.call(str(queued_run.pk))
+    sql = [q["sql"] for q in queries]
+    last_line = max(i for i, s in enumerate(sql) if "tasks_tasklog" in s and "INSERT" in s)
+    ended = next(i for i, s in enumerate(sql) if "tasks_taskrun" in s and "'COMPLETED'" in s)
+    begin = max(i for i, s in enumerate(sql[:last_line]) if s.startswith("BEGIN"))
+    assert not any(s.startswith("COMMIT") for s in sql[begin:ended])
