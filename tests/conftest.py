@@ -88,6 +88,17 @@ def people(db: Any) -> People:
 
 
 @pytest.fixture
+def staff_client(client: Any, people: People) -> Any:
+    """The Django test client signed in as the owner, made staff superuser (the admin)."""
+    staff = people["owner"]
+    staff.is_staff = True
+    staff.is_superuser = True
+    staff.save()
+    client.force_login(staff)
+    return client
+
+
+@pytest.fixture
 def workspace(people: People) -> Workspace:
     return people.workspace
 

@@ -24,16 +24,6 @@ from tests.factories import (
 )
 
 
-@pytest.fixture
-def staff_client(client, people):
-    staff = people["owner"]
-    staff.is_staff = True
-    staff.is_superuser = True
-    staff.save()
-    client.force_login(staff)
-    return client
-
-
 def add_tasks(workspace: Any, n: int) -> None:
     for _ in range(n):
         TaskFactory(workspace=workspace, ran=True)

@@ -14,16 +14,6 @@ from tests.integrations.test_inbound import github
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def staff_client(client, people):
-    staff = people["owner"]
-    staff.is_staff = True
-    staff.is_superuser = True
-    staff.save()
-    client.force_login(staff)
-    return client
-
-
 def test_the_repository_page_shows_the_webhook_urls_and_not_the_secret(staff_client, repo):
     page = staff_client.get(reverse("admin:tasks_repository_change", args=[repo.id]))
     html = page.content.decode()

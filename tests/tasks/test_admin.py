@@ -15,16 +15,6 @@ from tests.factories import (
 
 
 @pytest.fixture
-def staff_client(client, people):
-    staff = people["owner"]
-    staff.is_staff = True
-    staff.is_superuser = True
-    staff.save()
-    client.force_login(staff)
-    return client
-
-
-@pytest.fixture
 def rows(workspace):
     repo = RepositoryFactory(workspace=workspace)
     robot = RobotFactory(workspace=workspace, repository=repo)
