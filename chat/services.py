@@ -19,7 +19,6 @@ from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 from rest_framework.exceptions import ValidationError
@@ -130,15 +129,18 @@ def post_message(
             client_message_id=client_message_id or None,
             created_by=author,
         )
-        try:
-            with transaction.atomic():
-                chat_message.save(force_insert=True)
-        except IntegrityError:
-            # Only where rows are not locked: a concurrent twin committed first.
-            earlier = _earlier(task, client_message_id) if client_message_id else None
-            if earlier is None:
-                raise
-            return PostedMessage(earlier, created=False)
+        if not client_message_id:
+            chat_message.save(force_insert=True)
+        else:
+            try:
+                with transaction.atomic():
+                    chat_message.save(force_insert=True)
+            except IntegrityError:
+                # Only where rows are not locked: a concurrent twin committed first.
+                earlier = _earlier(task, client_message_id)
+                if earlier is None:
+                    raise
+                return PostedMessage(earlier, created=False)
 
         Artifact.objects.bulk_create(
             Artifact(message=chat_message, type=a.type, content=a.content, icon=a.icon, position=i)
@@ -213,7 +215,9 @@ def _update_task(
     replied: ChatMessage | None,
     now: Any,
 ) -> None:
-    changes: dict[str, Any] = {"message_count": F("message_count") + 1, "updated_at": now}
+    """The locked task's counters and FORM state, written and set on `task` (its lock makes
+    them exact without reading them back)."""
+    changes: dict[str, Any] = {"message_count": task.message_count + 1, "updated_at": now}
     if chat_message.role == ChatRole.ASSISTANT:
         # The newest ASSISTANT message decides whether the task waits for input.
         changes["awaiting_input"] = any(a.type == ArtifactType.FORM for a in artifacts)
@@ -227,7 +231,8 @@ def _update_task(
     Task.objects.filter(pk=task.pk).update(**changes)
     if task.group_id:
         TaskGroup.objects.filter(pk=task.group_id).update(updated_at=now)
-    task.refresh_from_db(fields=["message_count", "awaiting_input", "updated_at"])
+    for name, value in changes.items():
+        setattr(task, name, value)
     counters.changed(task, before)  # awaiting_input decides "waiting for input"
 
 

@@ -6,7 +6,10 @@ class IntegrationsConfig(AppConfig):
     verbose_name = "Integrations: repository webhooks in, signed webhooks out"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
         from integrations import outbound
+        from integrations.models import WebhookEndpoint
         from realtime import events
         from runs import signals
 
@@ -14,3 +17,6 @@ class IntegrationsConfig(AppConfig):
         # outbound webhook endpoints, in the same transaction (outbox-style).
         events.published.connect(outbound.on_published, dispatch_uid="integrations")
         signals.run_finished.connect(outbound.on_run_finished, dispatch_uid="integrations")
+        # A transaction remembers who listens (outbound._listening) until one changes.
+        for changed in (post_save, post_delete):
+            changed.connect(outbound.forget_listening, sender=WebhookEndpoint)

@@ -25,6 +25,7 @@ from standardwebhooks.webhooks import Webhook
 
 from chat.models import ChatMessage
 from config import metrics
+from config.memo import forget, transaction_memo
 from integrations import targets
 from integrations.models import (
     DeliveryStatus,
@@ -102,12 +103,29 @@ def _task_id(channel: str, data: Any) -> uuid.UUID | None:
         return None
 
 
+LISTENING = "integrations.listening"
+
+
 def _listening(task_id: Any) -> list[WebhookEndpoint]:
-    return list(
+    """The enabled endpoints of the task's workspace, looked up once per transaction: a
+    run's end or a message sends several events in one (forgotten when an endpoint is
+    saved or deleted: `forget_listening`)."""
+    memo = transaction_memo(LISTENING)
+    if memo is not None and task_id in memo:
+        return memo[task_id]  # type: ignore[return-value]
+    endpoints = list(
         WebhookEndpoint.objects.filter(
             enabled=True, workspace_id__in=Task.objects.filter(pk=task_id).values("workspace_id")
         )
     )
+    if memo is not None:
+        memo[task_id] = endpoints
+    return endpoints
+
+
+def forget_listening(sender: Any, **kwargs: Any) -> None:
+    """Connected to WebhookEndpoint's post_save and post_delete (IntegrationsConfig)."""
+    forget(LISTENING)
 
 
 def _task_data(task: Task) -> dict[str, Any]:

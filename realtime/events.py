@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.dispatch import Signal
+from django.utils import timezone
 
 from config.exceptions import PayloadTooLarge
 from realtime.dispatch import dispatch_on_commit
@@ -58,14 +59,16 @@ def publish(channel: str, event: str, data: Any, *, exclude_socket_id: str | Non
             f"the limit is {MAX_EVENT_BYTES} bytes."
         )
     with transaction.atomic(savepoint=False):  # the caller's transaction, or one of its own
-        seq = _next_seq(channel)
-        OutboxEvent.objects.create(
-            channel=channel,
-            event=event,
-            data=data,
-            seq=seq,
-            exclude_socket_id=exclude_socket_id or None,
-        )
+        if connection.vendor == "postgresql":
+            _insert_numbered(channel, event, data, exclude_socket_id or None)
+        else:
+            OutboxEvent.objects.create(
+                channel=channel,
+                event=event,
+                data=data,
+                seq=_next_seq(channel),
+                exclude_socket_id=exclude_socket_id or None,
+            )
         published.send(sender=OutboxEvent, channel=channel, event=event, data=data)
     dispatch_on_commit(channel)
 
@@ -83,3 +86,19 @@ def _next_seq(channel: str) -> int:
             [channel],
         )
         return int(cursor.fetchone()[0])
+
+
+def _insert_numbered(channel: str, event: str, data: Any, exclude_socket_id: str | None) -> None:
+    """`_next_seq` and the event's INSERT in one statement (PostgreSQL: a data-modifying
+    WITH), with the same lock on the channel's counter row."""
+    channels, events = OutboxChannel._meta.db_table, OutboxEvent._meta.db_table
+    payload = OutboxEvent._meta.get_field("data").get_db_prep_save(data, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH next AS (INSERT INTO {channels} (name, last_seq, lease_owner) "
+            f"VALUES (%s, 1, '') ON CONFLICT (name) DO UPDATE SET last_seq = "
+            f"{channels}.last_seq + 1 RETURNING last_seq) "
+            f"INSERT INTO {events} (channel, event, data, seq, exclude_socket_id, created_at, "
+            "attempts, last_error) SELECT %s, %s, %s, last_seq, %s, %s, 0, '' FROM next",
+            [channel, channel, event, payload, exclude_socket_id, timezone.now()],
+        )

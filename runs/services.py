@@ -38,7 +38,7 @@ def queue_run(
         run = new_run(
             lock_task(task.pk), trigger=trigger, requested_by=requested_by, retry_of=retry_of
         )
-        transaction.on_commit(lambda: worker.enqueue(run.pk))
+        worker.enqueue_with_run(run.pk)
         transaction.on_commit(reaper.schedule_reaper)
     task.refresh_from_db(
         fields=["workflow_status", "workflow_completed_at", "updated_at", "retries", "error"]

@@ -19,29 +19,26 @@ from tasks import workflow
 from tasks.events import announce
 from tasks.models import Task, TaskGroup
 
+UNKNOWN: Any = object()
 
-def lock_task(task_id: Any) -> Task:
-    """Locks the task's group row (if any), then the task row: always in this order."""
-    group_id = Task.objects.filter(pk=task_id).values_list("group_id", flat=True).first()
+
+def lock_task(
+    task_id: Any, *, group_id: Any = UNKNOWN, related: tuple[str, ...] = ("repository", "workspace")
+) -> Task:
+    """Locks the task's group row (if any), then the task row: always in this order. A
+    caller that knows the task's group (it never changes) saves the read of it; `related`
+    is what is read with the task."""
+    if group_id is UNKNOWN:
+        group_id = Task.objects.filter(pk=task_id).values_list("group_id", flat=True).first()
     if group_id is not None:
         list(TaskGroup.objects.select_for_update().filter(pk=group_id).values_list("pk"))
-    return (
-        Task.objects.select_for_update(of=("self",))
-        .select_related("repository", "workspace")
-        .get(pk=task_id)
-    )
+    return Task.objects.select_for_update(of=("self",)).select_related(*related).get(pk=task_id)
 
 
 def lock_for_claim(task_id: Any, group_id: Any) -> Task:
     """`lock_task` for the worker's claim, which read the task's group with the run: the
-    group's row, then the task's with what a run needs (robot, repository, workspace)."""
-    if group_id is not None:
-        list(TaskGroup.objects.select_for_update().filter(pk=group_id).values_list("pk"))
-    return (
-        Task.objects.select_for_update(of=("self",))
-        .select_related("repository", "workspace", "robot")
-        .get(pk=task_id)
-    )
+    task with what a run needs (robot, repository, workspace)."""
+    return lock_task(task_id, group_id=group_id, related=("repository", "workspace", "robot"))
 
 
 def run_is_stale(run: TaskRun) -> bool:

@@ -20,10 +20,11 @@ from dataclasses import replace
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Exists
-from django.tasks import task
+from django.tasks import task, task_backends
 from django.utils import timezone
+from django_tasks_db.backend import DatabaseBackend
 
 from chat.models import ArtifactType, ChatMessage
 from chat.services import MAX_MESSAGE_BYTES, ArtifactInput, post_assistant_message
@@ -100,6 +101,17 @@ def run_task(run_id: str) -> str | None:
 
 def enqueue(run_id: Any) -> None:
     run_task.enqueue(str(run_id))
+
+
+def enqueue_with_run(run_id: Any) -> None:
+    """Queues the job of a run being added in the current transaction. In the database
+    queue, its job row is written in that transaction: it commits with the run (no
+    process can die between the two) and its NOTIFY wakes a worker at that very commit,
+    before the commit's other hooks run. Other queues get the job after commit."""
+    if isinstance(task_backends[run_task.backend], DatabaseBackend):
+        enqueue(run_id)
+    else:
+        transaction.on_commit(lambda: enqueue(run_id))
 
 
 def start_next(task_id: Any, group_id: Any) -> TaskRun | None:
@@ -256,8 +268,9 @@ def drain(
         elif isinstance(event, LogLine):
             writer.write(event.stream, event.line)
         elif isinstance(event, AssistantMessage):
-            writer.flush()
-            post_answer(run, event, secrets)
+            with transaction.atomic():  # the lines before it, and the answer: one commit
+                writer.flush()
+                post_answer(run, event, secrets)
         elif isinstance(event, Outcome):
             return event
     return None
@@ -352,11 +365,25 @@ def finish_run(
 ) -> str | None:
     """Records the outcome (only if the run is still IN_PROGRESS: the reaper may have taken
     it) with the run's last log lines, moves the task on, sends its events, and starts
-    what waits behind it: one transaction."""
+    what waits behind it: one transaction. Lines that cannot be written never keep the
+    run open: it ends without them."""
+    try:
+        return end_run(run, outcome, secrets, writer)
+    except DatabaseError:
+        if writer is None or not writer.buffer:
+            raise
+        logger.exception("Could not write the last log lines of run %s", run.pk)
+        writer.buffer.clear()
+        return end_run(run, outcome, secrets, None)
+
+
+def end_run(
+    run: TaskRun, outcome: Outcome, secrets: list[str], writer: LogWriter | None
+) -> str | None:
     with transaction.atomic():
-        task = lock_task(run.task_id)
+        task = lock_task(run.task_id, group_id=run.task.group_id)
         if writer is not None:
-            flush_last_lines(writer, run)
+            writer.flush()
         error = redact(outcome.error, secrets)
         ended = TaskRun.objects.filter(pk=run.pk, status=W.IN_PROGRESS).transition(
             outcome.status, exit_code=outcome.exit_code, error=error
@@ -386,12 +413,3 @@ def finish_run(
             lambda: notify(task.pk, {"type": "log.status", "workflowStatus": status, "ended": True})
         )
     return outcome.status
-
-
-def flush_last_lines(writer: LogWriter, run: TaskRun) -> None:
-    """In the end's transaction; lines that cannot be written never keep the run open."""
-    try:
-        with transaction.atomic():
-            writer.flush()
-    except Exception:
-        logger.exception("Could not write the last log lines of run %s", run.pk)

@@ -7,6 +7,8 @@ on a pool of threads.
   never takes the write lock).
 - An idle worker sleeps until a job is enqueued (runs.wakeup: NOTIFY/LISTEN on
   PostgreSQL), a thread frees up, or WORKER_POLL_SECONDS pass.
+- The events its runs commit are sent from a thread of their own, in rounds
+  (realtime.dispatch.BackgroundDispatch): a run never waits for the push service.
 - SIGTERM or SIGINT: it stops claiming, lets its runs go on for WORKER_GRACE_SECONDS,
   then stops the ones left and puts them back in the queue (runs.worker.requeue_live):
   another worker runs them. A second signal skips the grace.
@@ -23,12 +25,19 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from types import FrameType
 from typing import Any
 
-from django.db import InterfaceError, OperationalError, close_old_connections, connections
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connections,
+)
 from django.utils import timezone
 from django_tasks_db.compat import task_finished, task_started
 from django_tasks_db.models import DBTaskResult, TaskResultStatus
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
+from realtime import dispatch
 from runs import worker as runs_worker
 from runs.wakeup import Listener, wakeup_enabled
 
@@ -98,6 +107,8 @@ class PoolWorker:
             self.concurrency,
             "listen" if wakeup_enabled() else f"poll {self.interval} s",
         )
+        # Runs never wait for the push service: their commits' events go out from a thread.
+        dispatch.start_background()
         listener = None
         if wakeup_enabled():
             listener = Listener(self.wake, self.stopping)
@@ -125,6 +136,7 @@ class PoolWorker:
             self.stopping.set()
             self.let_finish(busy)
             pool.shutdown(wait=False, cancel_futures=True)
+            dispatch.stop_background()
 
     def freed(self, busy: set[Future[None]]) -> Any:
         def done(future: Future[None]) -> None:
@@ -191,8 +203,10 @@ class PoolWorker:
         return claimed
 
     def run_job(self, job: DBTaskResult) -> None:
-        """Upstream's Worker.run_task, on a pool thread (its own database connection)."""
-        close_old_connections()
+        """Upstream's Worker.run_task, on a pool thread. The thread keeps its database
+        connection from job to job (taking one from the pool costs two round trips: its
+        check and its time zone), unless it broke."""
+        drop_broken_connection()
         try:
             task = job.task
             backend_type = task.get_backend()
@@ -207,5 +221,16 @@ class PoolWorker:
                 task_finished.send(sender=type(job.task.get_backend()), task_result=job.task_result)
             except Exception:
                 logger.exception("Could not record the failure of job %s", job.pk)
-        finally:
-            close_old_connections()
+
+
+def drop_broken_connection() -> None:
+    """Closes this thread's connection if a query failed on it and it no longer answers,
+    or a failure left it inside a transaction; otherwise keeps it."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    if connection.connection is None:
+        return
+    if not connection.get_autocommit() or (
+        connection.errors_occurred and not connection.is_usable()
+    ):
+        connection.close()
+    connection.errors_occurred = False

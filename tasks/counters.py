@@ -9,11 +9,15 @@ for one loaded row; `tracked` around writes it cannot follow, such as bulk updat
 the admin's saves and deletes). `record` adds the differences with one
 `INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n` per table: concurrent
 writers add to the row under its lock instead of overwriting each other, in a fixed
-key order so that two of them never wait on each other's rows.
+key order so that two of them never wait on each other's rows. A TaskCount is spread
+over SLOTS rows, one per writing thread, which reads sum: with one row per count, the
+workers' runs of a workspace queued behind each other's lock until commit.
 
 `rebuild` (manage.py repair_counters) recomputes both from the tasks.
 """
 
+import random
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -86,17 +90,18 @@ def record(before: Iterable[Fact], after: Iterable[Fact]) -> None:
                 days[fact.workspace_id, fact.day] = (
                     days.get((fact.workspace_id, fact.day), 0) + sign
                 )
+    slot = _slot()
     _add(
         TaskCount,
-        ("workspace", "key"),
+        ("workspace", "key", "slot"),
         [
-            ((cell[0], cell_key(cell), *cell[1:]), n)
+            ((cell[0], cell_key(cell), slot, *cell[1:]), n)
             for cell, n in sorted(
                 cells.items(), key=lambda item: (str(item[0][0]), cell_key(item[0]))
             )
             if n
         ],
-        ("workspace", "key", *CELL_FIELDS[1:]),
+        ("workspace", "key", "slot", *CELL_FIELDS[1:]),
     )
     _add(
         TaskDayCount,
@@ -108,6 +113,18 @@ def record(before: Iterable[Fact], after: Iterable[Fact]) -> None:
         ],
         ("workspace", "day"),
     )
+
+
+SLOTS = 16
+_thread = threading.local()
+
+
+def _slot() -> int:
+    """This thread's TaskCount slot, picked at random once: two threads seldom share one,
+    and the transactions of one thread never wait on each other."""
+    if not hasattr(_thread, "slot"):
+        _thread.slot = random.randrange(SLOTS)
+    return int(_thread.slot)
 
 
 def created(task: Task) -> None:
@@ -191,10 +208,13 @@ def recount() -> "Counts":
 
 def stored() -> "Counts":
     """What the counters hold, rows of 0 left out."""
-    cells = {
-        (w, key): n
-        for w, key, n in TaskCount.objects.exclude(n=0).values_list("workspace_id", "key", "n")
-    }
+    summed = (
+        TaskCount.objects.order_by()
+        .values_list("workspace_id", "key")
+        .annotate(total=Sum("n"))
+        .values_list("workspace_id", "key", "total")
+    )
+    cells = {(w, key): n for w, key, n in summed if n}
     days = {
         (w, day): n
         for w, day, n in TaskDayCount.objects.exclude(n=0).values_list("workspace_id", "day", "n")

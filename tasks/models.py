@@ -340,11 +340,17 @@ class TaskCount(models.Model):
         max_length=16, choices=WorkflowStatus.choices, null=True, blank=True
     )
     awaiting_input = models.BooleanField()
+    # A count is spread over a few rows (tasks.counters.SLOTS), summed by every read: a
+    # writer adds to its thread's row, so concurrent writers (the workers' runs) seldom
+    # wait on each other's row locks.
+    slot = models.PositiveSmallIntegerField(default=0)
     n = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["workspace", "key"], name="taskcount_unique_key")
+            models.UniqueConstraint(
+                fields=["workspace", "key", "slot"], name="taskcount_unique_key_slot"
+            )
         ]
 
     def __str__(self) -> str:

@@ -5,7 +5,8 @@ backoff, nothing for a rolled-back change, no private targets unless allowed."""
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
@@ -219,6 +220,24 @@ def test_workspaces_are_told_only_about_their_own_tasks(people):
         endpoint_for(people.elsewhere, hook.url, ALL_EVENTS)
         create_task(people)
     assert hook.requests == [] and not WebhookDelivery.objects.exists()
+
+
+def test_a_transaction_looks_up_its_listeners_once_and_sees_an_endpoint_added_in_it(people):
+    task = create_task(people)
+    with receiver() as hook, transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        task_services.update_task(task, actor=people["owner"], changes={"title": "One"})
+        task_services.update_task(task, actor=people["owner"], changes={"title": "Two"})
+        lookups = [q for q in queries if 'FROM "integrations_webhookendpoint"' in q["sql"]]
+        assert len(lookups) == 1  # four events, one lookup
+        endpoint_for(people.workspace, hook.url, ["task.updated"])
+        task_services.update_task(task, actor=people["owner"], changes={"title": "Three"})
+    [request] = hook.requests
+    assert (
+        Webhook(WebhookEndpoint.objects.get().secret).verify(request.body, request.headers)["data"][
+            "title"
+        ]
+        == "Three"
+    )
 
 
 # -- the API ----------------------------------------------------------------------------------

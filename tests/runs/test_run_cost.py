@@ -1,12 +1,14 @@
 """What one run costs the database: the statements of a scripted run, from its job
 picking it up to its end, counted so that they cannot creep back (issue 17).
 
-The echo robot's run is four transactions: the claim (one read before it, then the run
-and the task moved, two events), the first log lines, the answer (chat's writer of
-messages, two events), and the end (last line, run, task, two events, the run.finished
-webhook check); after each commit with events, one batched send of the outbox (lease,
-read, mark, release). Each event costs three statements (the channel's seq, the event,
-the webhook subscribers' lookup): most of what is left.
+The echo robot's run is three transactions: the claim (one read before it, then the run
+and the task moved, two events), the answer with the log lines before it (chat's writer
+of messages, two events), and the end (last line, run, task, two events, the
+run.finished webhook check). An event is one statement on PostgreSQL (its channel's
+seq and its row together), two on SQLite; the webhook subscribers are looked up once
+per transaction. After each commit with events, one batched send of the outbox (lease,
+read, mark, release): counted here, where the run executes in the test's thread; a
+worker sends them from its dispatch thread, in rounds shared by its runs.
 """
 
 import pytest
@@ -20,9 +22,9 @@ from tests.factories import TaskFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# Measured on this code (PostgreSQL 63, SQLite 61, BEGIN/COMMIT/SAVEPOINT included); the
-# issue's aim is 15, which needs events that cost less than three statements each.
-STATEMENTS_PER_RUN = 63
+# Measured on this code, BEGIN/COMMIT included (63 and 61 before the issue-17 work); the
+# issue's aim is 15.
+STATEMENTS_PER_RUN = {"postgresql": 47, "sqlite": 53}
 
 
 @pytest.fixture
@@ -36,7 +38,9 @@ def test_a_scripted_run_costs_a_bounded_number_of_statements(queued_run):
     with CaptureQueriesContext(connection) as queries:
         assert run_task.call(str(queued_run.pk)) == "COMPLETED"
     assert TaskRun.objects.get(pk=queued_run.pk).status == "COMPLETED"
-    assert len(queries) <= STATEMENTS_PER_RUN, "\n".join(q["sql"][:120] for q in queries)
+    assert len(queries) <= STATEMENTS_PER_RUN[connection.vendor], "\n".join(
+        q["sql"][:120] for q in queries
+    )
 
 
 def test_the_end_of_a_run_is_one_transaction_with_its_last_log_line(queued_run):

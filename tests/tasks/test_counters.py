@@ -143,13 +143,15 @@ def test_every_step_keeps_the_counters_exact(people):
 @pytest.mark.postgres_only
 def test_concurrent_writers_add_up(people):
     """Eight threads create, move and delete tasks of one workspace at once: each adds
-    to the shared counter rows under their lock instead of overwriting another's sum."""
+    to its slot's counter rows (two threads a slot) under their lock instead of
+    overwriting another's sum, and the reads sum the slots."""
     workspace, owner = people.workspace, people["owner"]
     errors: list[BaseException] = []
     start = threading.Barrier(8)
 
     def work(n: int) -> None:
         try:
+            counters._thread.slot = n % 4
             start.wait()
             for i in range(10):
                 task = services.create_task(actor=owner, workspace=workspace, title=f"{n}-{i}")
@@ -170,6 +172,7 @@ def test_concurrent_writers_add_up(people):
         thread.join()
     assert errors == []
     assert_exact()
+    assert set(TaskCount.objects.values_list("slot", flat=True)) == {0, 1, 2, 3}
     cells = counters.live_cells([workspace.id]).filter(archived=False)
     assert selectors.counted_stats(cells)["pending"] == 8 * 6
 
