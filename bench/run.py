@@ -243,8 +243,8 @@ def server_env(database_url: str) -> dict[str, str]:
         # The bench measures speed, not the throttles: the latency part posts 200 chat
         # messages per mode from one user (THROTTLE_CHAT is 60/min).
         **{f"THROTTLE_{scope}": "100000000/min" for scope in ("USER", "CHAT", "RUNS", "TOKENS")},
-        # The API and the workers send nothing; the realtime part aims this process's
-        # publisher at the server (publishing_to).
+        # The workers of the execution part send nothing; the server publishes to itself
+        # (start_server), the realtime part aims this process's publisher at it.
         "REALTIME_PUBLISHER": "none",
         "LOG_LEVEL": "WARNING",
         # As in production: the Redis channel layer (SSE streams hear the workers) and cache.
@@ -278,7 +278,19 @@ def free_port() -> int:
 
 
 def start_server(port: int, database_url: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **server_env(database_url), "PORT": str(port)}
+    # The server publishes to its own push server, as in production: a dispatcher sends
+    # whatever its channel holds, the workers' events too (a server publishing nowhere
+    # marked a worker's answer sent when the two dispatched the channel at once).
+    env = {
+        **os.environ,
+        **server_env(database_url),
+        "PORT": str(port),
+        "REALTIME_PUBLISHER": "pusher",
+        "PUSHER_HOST": "127.0.0.1",
+        "PUSHER_PORT": str(port),
+        "PUSHER_SSL": "false",
+        "PUSHER_CLUSTER": "",
+    }
     SERVER_LOG.parent.mkdir(exist_ok=True)
     log = SERVER_LOG.open("wb")  # open as long as the server runs
     process = subprocess.Popen(

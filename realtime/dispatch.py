@@ -12,13 +12,11 @@ process killed between the send and the mark sends that batch again.
 """
 
 import logging
-import threading
-import time
 import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.tasks import task
 from django.utils import timezone
@@ -54,86 +52,10 @@ class CommitBatch:
             self.channels.append(channel)
 
     def __call__(self) -> None:
-        if _background is not None:
-            _background.add(self.channels)
-            return
         try:
             dispatch_channels(self.channels)
         except Exception:
             logger.exception("Dispatching %s failed; the periodic job retries it", self.channels)
-
-
-class BackgroundDispatch(threading.Thread):
-    """The worker's sender: commits hand their channels to this thread, which sends what
-    they wrote in rounds (the channels of every commit since its last round: one lease,
-    one read, one mark, one release). A run never waits for the push service, and the
-    events of many runs share a round trip. What it could not send stays in the outbox
-    for the periodic job; `stop` sends what is left before the process ends."""
-
-    RETRY_SECONDS = 1.0
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True, name="outbox-dispatch")
-        self.lock = threading.Lock()
-        self.channels: dict[str, None] = {}  # ordered, no repeats
-        self.ready = threading.Event()
-        self.stopping = False
-
-    def add(self, channels: list[str]) -> None:
-        with self.lock:
-            self.channels.update(dict.fromkeys(channels))
-            self.ready.set()
-
-    def run(self) -> None:
-        try:
-            while True:
-                self.ready.wait()
-                with self.lock:
-                    channels, self.channels = list(self.channels), {}
-                    self.ready.clear()
-                    if not channels:
-                        if self.stopping:
-                            return
-                        continue
-                try:
-                    dispatch_channels(channels)
-                except Exception:
-                    logger.exception("Dispatching %s failed; trying again", channels)
-                    close_old_connections()
-                    time.sleep(self.RETRY_SECONDS)
-                    self.add(channels)
-                with self.lock:
-                    if self.stopping:
-                        self.ready.set()  # one more look: what came meanwhile, then the end
-        finally:
-            connection.close()
-
-    def stop(self, timeout: float) -> bool:
-        """Sends what is queued (within `timeout`), then ends; returns whether all went."""
-        with self.lock:
-            self.stopping = True
-            self.ready.set()
-        self.join(timeout)
-        return not self.is_alive()
-
-
-_background: BackgroundDispatch | None = None
-
-
-def start_background() -> BackgroundDispatch:
-    """From now on this process's commits send their events from a thread (runs.worker_pool)."""
-    global _background
-    _background = BackgroundDispatch()
-    _background.start()
-    return _background
-
-
-def stop_background(timeout: float = 10.0) -> None:
-    global _background
-    if _background is not None:
-        sender, _background = _background, None
-        if not sender.stop(timeout):
-            logger.warning("Some events were left in the outbox for the periodic job")
 
 
 def dispatch_on_commit(channel: str) -> None:

@@ -215,16 +215,28 @@ class Heartbeat(threading.Thread):
         self.done.set()
 
 
+def history_of(task_id: Any) -> list[HistoryMessage]:
+    """The task's thread, oldest first, with its artifacts: rows of one query (a long
+    thread is hundreds of messages; model instances cost several times their SQL)."""
+    rows = (
+        ChatMessage.objects.filter(task_id=task_id)
+        .order_by("timestamp", "id", "artifacts__position", "artifacts__id")
+        .values_list("id", "role", "message", "artifacts__type", "artifacts__content")
+    )
+    history: list[HistoryMessage] = []
+    last = None
+    for pk, role, text, kind, content in rows:
+        if pk != last:
+            history.append(HistoryMessage(role, text, []))
+            last = pk
+        if kind is not None:
+            history[-1].artifacts.append({"type": kind, "content": content})
+    return history
+
+
 def context_for(run: TaskRun, resolved: Resolved) -> RunContext:
     task = run.task
-    history = [
-        HistoryMessage(
-            m.role,
-            m.message,
-            [{"type": a.type, "content": a.content} for a in m.artifacts.all()],
-        )
-        for m in ChatMessage.objects.filter(task=task).prefetch_related("artifacts")
-    ]
+    history = history_of(task.pk)
     return RunContext(
         task_id=str(task.pk),
         run_number=run.number,

@@ -7,8 +7,6 @@ on a pool of threads.
   never takes the write lock).
 - An idle worker sleeps until a job is enqueued (runs.wakeup: NOTIFY/LISTEN on
   PostgreSQL), a thread frees up, or WORKER_POLL_SECONDS pass.
-- The events its runs commit are sent from a thread of their own, in rounds
-  (realtime.dispatch.BackgroundDispatch): a run never waits for the push service.
 - SIGTERM or SIGINT: it stops claiming, lets its runs go on for WORKER_GRACE_SECONDS,
   then stops the ones left and puts them back in the queue (runs.worker.requeue_live):
   another worker runs them. A second signal skips the grace.
@@ -37,7 +35,6 @@ from django_tasks_db.compat import task_finished, task_started
 from django_tasks_db.models import DBTaskResult, TaskResultStatus
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
-from realtime import dispatch
 from runs import worker as runs_worker
 from runs.wakeup import Listener, wakeup_enabled
 
@@ -107,8 +104,6 @@ class PoolWorker:
             self.concurrency,
             "listen" if wakeup_enabled() else f"poll {self.interval} s",
         )
-        # Runs never wait for the push service: their commits' events go out from a thread.
-        dispatch.start_background()
         listener = None
         if wakeup_enabled():
             listener = Listener(self.wake, self.stopping)
@@ -136,7 +131,6 @@ class PoolWorker:
             self.stopping.set()
             self.let_finish(busy)
             pool.shutdown(wait=False, cancel_futures=True)
-            dispatch.stop_background()
 
     def freed(self, busy: set[Future[None]]) -> Any:
         def done(future: Future[None]) -> None:

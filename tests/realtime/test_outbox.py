@@ -1,8 +1,6 @@
 """The outbox: events written in the change's transaction, sent after commit, in seq
 order per channel, kept and retried with backoff when the publisher fails."""
 
-import json
-import threading
 from datetime import timedelta
 
 import pytest
@@ -220,49 +218,3 @@ def test_a_batch_leaves_a_leased_channel_to_its_dispatcher_and_sends_the_others(
     sent = [(o.channel, o.data) for call in publisher.calls for o in call]
     assert sent == [("private-workspace-w", "2")]
     assert OutboxEvent.objects.get(channel="private-task-a", seq=2).sent_at is None
-
-
-class HeldPublisher(ListPublisher):
-    """Counts its calls; the first waits until the test lets it go."""
-
-    def __init__(self):
-        super().__init__()
-        self.calls = 0
-        self.go = threading.Event()
-
-    def send(self, outgoing: list[Outgoing]) -> None:
-        self.calls += 1
-        assert self.go.wait(30)
-        super().send(outgoing)
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_worker_sends_its_commits_events_from_a_thread_in_shared_rounds(monkeypatch):
-    """runs.worker_pool starts the background sender: a commit hands its channels over and
-    goes on (here while the sender's first round waits on the push service); the commits
-    made meanwhile share its next round; stopping sends the rest, in seq order."""
-    publisher = HeldPublisher()
-    monkeypatch.setattr(dispatch, "get_publisher", lambda: publisher)
-    sender = dispatch.start_background()
-    try:
-        for n in range(20):
-            with transaction.atomic():
-                publish(f"private-task-{n % 4}", "new-message", f"m{n}")
-                publish("private-workspace-acme", "task-updated", {"n": n})
-        assert OutboxEvent.objects.filter(sent_at__isnull=True).count() >= 38
-        publisher.go.set()
-    finally:
-        publisher.go.set()
-        dispatch.stop_background(timeout=30)
-    assert not sender.is_alive() and dispatch._background is None
-    assert not OutboxEvent.objects.filter(sent_at__isnull=True).exists()
-    # 20 commits: the first round (one call), the events its channels got meanwhile (a
-    # call per channel, at most 5), then one round for the rest.
-    assert publisher.calls <= 7
-    for channel in ["private-workspace-acme", *(f"private-task-{n}" for n in range(4))]:
-        seqs = [
-            OutboxEvent.objects.get(channel=channel, data=json.loads(o.data)).seq
-            for o in publisher.sent
-            if o.channel == channel
-        ]
-        assert seqs == sorted(seqs) and len(seqs) == (20 if "workspace" in channel else 5)

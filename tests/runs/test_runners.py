@@ -7,9 +7,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from chat.models import ChatMessage
+from chat.models import Artifact, ChatMessage
 from runs.models import TaskLog
+from runs.runners import HistoryMessage
 from runs.services import queue_run
+from runs.worker import history_of
 from tests.factories import (
     RepositoryFactory,
     RobotFactory,
@@ -219,3 +221,26 @@ def test_openai_runner_calls_only_the_profiles_base_urls(workspace, fake_openai,
     run = queue_run(TaskFactory(workspace=workspace, robot=robot))
     run.refresh_from_db()
     assert run.status == "COMPLETED" and FakeOpenAI.requests[0]["auth"] is None
+
+
+def test_a_runner_gets_the_thread_oldest_first_with_each_messages_artifacts_in_order(
+    workspace, django_assert_num_queries
+):
+    task = TaskFactory(workspace=workspace)
+    first = ChatMessage.objects.create(task=task, role="USER", message="one")
+    asked = ChatMessage.objects.create(task=task, role="ASSISTANT", message="two")
+    ChatMessage.objects.create(task=task, role="USER", message="three")
+    Artifact.objects.create(message=asked, type="FORM", content={"q": 2}, position=1)
+    Artifact.objects.create(message=asked, type="CODE", content={"q": 1}, position=0)
+    Artifact.objects.create(message=first, type="CODE", content={"q": 0}, position=0)
+    with django_assert_num_queries(1):
+        history = history_of(task.pk)
+    assert history == [
+        HistoryMessage("USER", "one", [{"type": "CODE", "content": {"q": 0}}]),
+        HistoryMessage(
+            "ASSISTANT",
+            "two",
+            [{"type": "CODE", "content": {"q": 1}}, {"type": "FORM", "content": {"q": 2}}],
+        ),
+        HistoryMessage("USER", "three", []),
+    ]
