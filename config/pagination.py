@@ -18,7 +18,7 @@ from uuid import UUID
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db import connections
-from django.db.models import F, Model, Q, QuerySet
+from django.db.models import Case, F, Model, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.lookups import In
 from django.db.models.sql.query import Query
@@ -267,8 +267,20 @@ def _nullable(queryset: QuerySet[Any], key: str) -> bool:
     try:
         field = queryset.model._meta.get_field(name)
     except FieldDoesNotExist:
-        return True  # an annotation
+        return not _never_null(queryset.query.annotations.get(name))
     return bool(field.null) or not field.concrete
+
+
+def _never_null(expression: Any) -> bool:
+    """An annotation that cannot be NULL: a CASE whose every outcome is a non-null value
+    (the list's priority rank), which an expression index serves in both directions."""
+    if not isinstance(expression, Case) or not _non_null_value(expression.default):
+        return False
+    return all(_non_null_value(when.result) for when in expression.cases)
+
+
+def _non_null_value(expression: Any) -> bool:
+    return isinstance(expression, Value) and expression.value is not None
 
 
 def _order_expression(queryset: QuerySet[Any], key: str) -> Any:
