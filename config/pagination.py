@@ -90,8 +90,15 @@ class EnvelopePagination(BasePagination):
         partition = view.page_partition() if hasattr(view, "page_partition") else None
         # A view that knows its total without counting the rows says so (page_total).
         total = getattr(view, "page_total", None)
+        # A view whose rows are values() rows names their columns (page_values).
+        columns = view.page_values() if hasattr(view, "page_values") else None
         rows, self.pagination = paginate(
-            queryset, page_request, view.page_order(), partition=partition, total=total
+            queryset,
+            page_request,
+            view.page_order(),
+            partition=partition,
+            total=total,
+            columns=columns,
         )
         return rows
 
@@ -155,10 +162,12 @@ def paginate(
     *,
     partition: Partition | None = None,
     total: Callable[[], int | None] | None = None,
+    columns: Sequence[str] | None = None,
 ) -> tuple[list[Any], dict[str, Any]]:
     """Orders `queryset` by `order` (e.g. `["-updated_at", "-id"]`, the last key
     unique; nulls sort last either way) and returns one page of it. `total`, asked in
-    page mode only, gives the row count without a COUNT (None: count).
+    page mode only, gives the row count without a COUNT (None: count). `columns`: the
+    page's rows are dicts of these columns (and the order's keys), not model instances.
 
     The page's rows are read by primary key after their ids: the ids come from the
     order's index (with OFFSET in page mode: a deep page skips index entries, not rows,
@@ -169,7 +178,7 @@ def paginate(
     if request.cursor:
         values = _decode(request.cursor, order)
         after = ordered.filter(_after(queryset, order, values))
-        rows = _page(after, order, 0, request.limit + 1, partition)
+        rows = _page(after, order, 0, request.limit + 1, partition, columns)
         has_more = len(rows) > request.limit
         rows = rows[: request.limit]
         pagination = {"limit": request.limit, "hasMore": has_more}
@@ -180,7 +189,7 @@ def paginate(
         # A count that was not counted does not hide the first page.
         first = known is not None and offset == 0
         reads = offset < count or first
-        rows = _page(ordered, order, offset, request.limit, partition) if reads else []
+        rows = _page(ordered, order, offset, request.limit, partition, columns) if reads else []
         has_more = offset + len(rows) < count
         pagination = {
             "page": request.page,
@@ -199,6 +208,7 @@ def _page(
     offset: int,
     limit: int,
     partition: Partition | None,
+    columns: Sequence[str] | None = None,
 ) -> list[Any]:
     """`ordered[offset:offset + limit]`, the ids first (a deferred join: the rows' joins
     are made for the page, not for every row the filters keep before the sort)."""
@@ -207,7 +217,11 @@ def _page(
         ids: Any = _merged_ids(ordered, order, offset, limit, partition)
     else:
         ids = ordered.values("pk")[offset : offset + limit]
-    return list(ordered.filter(pk__in=ids))
+    page = ordered.filter(pk__in=ids)
+    if columns is None:
+        return list(page)
+    keys = [key.lstrip("-") for key in order if key.lstrip("-") not in columns]
+    return list(page.values(*columns, *keys))
 
 
 def _merged_ids(
@@ -318,8 +332,11 @@ def _after(queryset: QuerySet[Any], order: Sequence[str], values: list[Any]) -> 
     return condition
 
 
-def _encode(row: Model, order: Sequence[str]) -> str:
-    values = [_plain(getattr(row, key.lstrip("-"))) for key in order]
+def _encode(row: Model | Mapping[str, Any], order: Sequence[str]) -> str:
+    if isinstance(row, Mapping):
+        values = [_plain(row[key.lstrip("-")]) for key in order]
+    else:
+        values = [_plain(getattr(row, key.lstrip("-"))) for key in order]
     raw = json.dumps({"o": list(order), "v": values}, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from accounts.access import caller, require_role, workspace_roles
 from accounts.models import Role, Workspace
 from accounts.serializers import ScopeQuerySerializer, requested_scope
+from config import representation
 from config.envelope import enveloped, no_content, success
 from config.filters import FilterBackend
 from config.pagination import PAGE_PARAMETERS, EnvelopePagination, Partition
@@ -96,6 +97,8 @@ class TaskListMixin:
     # Set by a list over several workspaces: each is read from its index and merged.
     partition: Partition | None = None
     counted_scope: Sequence[UUID] | None = None
+    # The columns of a page read as values() rows; None: model instances.
+    row_columns: Sequence[str] | None = None
 
     def page_order(self) -> list[str]:
         return self.filterset.order()
@@ -114,6 +117,12 @@ class TaskListMixin:
         queryset = self.filter_queryset(queryset)  # type: ignore[attr-defined]
         self.counted_scope = counted_scope
         names = ["latest_message"] if self.filterset_flag("includeLatestMessage") else []
+        if not names and representation.VALUES_ROWS:
+            # Rows without sections: values() rows, written without model instances.
+            self.row_columns = TaskRowSerializer.VALUES
+            page = self.paginate_queryset(selectors.task_row_values(queryset))  # type: ignore[attr-defined]
+            rows = TaskRowSerializer.from_values(page or [])
+            return self.get_paginated_response(rows)  # type: ignore[attr-defined,no-any-return]
         for name in names:
             queryset = sections.ROW_SECTIONS[name].annotate(queryset)
         page = self.paginate_queryset(selectors.task_rows(queryset))  # type: ignore[attr-defined]
@@ -121,6 +130,9 @@ class TaskListMixin:
         sections.load(sections.ROW_SECTIONS, names, rows)
         data = TaskRowSerializer(rows, many=True, sections=names).data
         return self.get_paginated_response(data)  # type: ignore[attr-defined,no-any-return]
+
+    def page_values(self) -> Sequence[str] | None:
+        return self.row_columns
 
     def page_total(self) -> int | None:
         """totalCount from the workspace counters when the filters allow it (only the
