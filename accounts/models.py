@@ -68,7 +68,13 @@ class Workspace(models.Model):
 
     @property
     def task_logs_enabled(self) -> bool:
-        return settings.TASK_LOGS_ENABLED and bool(self.features.get("taskLogsEnabled", True))
+        return task_logs_enabled(self.features)
+
+
+def task_logs_enabled(features: dict[str, Any]) -> bool:
+    """Whether a workspace with these `features` keeps task logs (the deployment's switch
+    first)."""
+    return settings.TASK_LOGS_ENABLED and bool(features.get("taskLogsEnabled", True))
 
 
 class Membership(models.Model):

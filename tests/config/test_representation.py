@@ -24,6 +24,8 @@ from runs.logs import append_lines
 from runs.models import TaskRun
 from tasks.models import Task, TaskGroup, WorkflowStatus
 from tests.factories import (
+    ArtifactFactory,
+    ChatMessageFactory,
     FeatureFactory,
     RobotFactory,
     TaskFactory,
@@ -75,12 +77,22 @@ def odd_rows(workspace: Workspace) -> None:
     ]
     for fields in rows:
         TaskFactory(workspace=workspace, **fields)
+    talk = TaskFactory(workspace=workspace, title="talk", workflow_status=WorkflowStatus.COMPLETED)
+    first = ChatMessageFactory(task=talk, created_by=None, message="Line\u2028break")
+    tags = [{"type": "PRODUCT_BRIEF", "id": "brief-1"}, {"type": "SCHEMATIC", "id": "s"}]
+    reply = ChatMessageFactory(task=talk, created_by=named, reply=first, context_tags=tags)
+    ArtifactFactory(message=reply, icon="bolt", content={"nested": {"snake_key": [1.5, None]}})
+    ArtifactFactory(message=reply, type="FORM", content={})
+    Attachment.objects.create(
+        message=first, path="uploads/b.bin", filename="b é.bin", mime_type="x/y", size=0
+    )
 
 
 def paths(workspace: Workspace) -> list[str]:
     task = Task.objects.filter(workspace=workspace, chat_messages__artifacts__isnull=False).first()
     with_run = Task.objects.filter(workspace=workspace, runs__status=WorkflowStatus.COMPLETED).get()
     group = TaskGroup.objects.filter(workspace=workspace).first()
+    talk = Task.objects.get(workspace=workspace, title="talk")
     assert task is not None and group is not None
     ws = workspace.pk
     return [
@@ -98,6 +110,9 @@ def paths(workspace: Workspace) -> list[str]:
         f"/api/tasks/{task.pk}",
         f"/api/tasks/{with_run.pk}",
         f"/api/tasks/{task.pk}/messages",
+        f"/api/tasks/{talk.pk}/messages",
+        f"/api/tasks/{talk.pk}/messages?limit=1",
+        f"/api/tasks/{talk.pk}/messages?after={talk.chat_messages.first().pk}",
         f"/api/chat/messages/{task.chat_messages.first().pk}",
         f"/api/task-groups?workspaceId={ws}",
         f"/api/task-groups/{group.pk}",
