@@ -1,9 +1,10 @@
 """The cache, kept in Redis when REDIS_URL is set, and what happens when Redis is down.
 
-The cache holds only what can be lost: throttle histories and the stamps of tokens'
-last use. So a Redis outage must not fail requests: every read is a miss and every write
-is dropped (throttles let requests through meanwhile, i.e. fail open), with one warning
-per outage in the log, and short socket timeouts so that a dead Redis costs little time.
+The cache holds only what can be lost: throttle counts and histories, and the stamps of
+tokens' last use. So a Redis outage must not fail requests: every read is a miss and
+every write is dropped (throttles let requests through meanwhile, i.e. fail open), with
+one warning per outage in the log, and short socket timeouts so that a dead Redis costs
+little time.
 """
 
 import logging
@@ -62,3 +63,29 @@ class FailOpenRedisCache(RedisCache):
         except REDIS_DOWN as error:
             self._failed(error)
             return False
+
+    def hit(self, key: Any, previous_key: Any, timeout: int) -> tuple[int, int]:
+        """Counts one more at `key` (kept `timeout` seconds) and reads the count at
+        `previous_key`, in one round trip: (the new count, the other count)."""
+        current, previous = (
+            self.make_and_validate_key(key),
+            self.make_and_validate_key(previous_key),
+        )
+        try:
+            pipeline = self._cache.get_client(current, write=True).pipeline(transaction=False)
+            pipeline.incr(current)
+            pipeline.expire(current, timeout)
+            pipeline.get(previous)
+            count, _, before = pipeline.execute()
+        except REDIS_DOWN as error:
+            self._failed(error)
+            return 0, 0
+        self._ok()
+        return int(count), int(before or 0)
+
+    def decr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
+        try:
+            return super().decr(key, delta, version)
+        except REDIS_DOWN as error:
+            self._failed(error)
+            return 0
