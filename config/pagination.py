@@ -90,17 +90,13 @@ class EnvelopePagination(BasePagination):
         partition = view.page_partition() if hasattr(view, "page_partition") else None
         # A view that knows its total without counting the rows says so (page_total).
         total = getattr(view, "page_total", None)
-        # A view whose rows are values() rows names their columns (page_values).
-        columns = view.page_values() if hasattr(view, "page_values") else None
-        rows, self.pagination = paginate(
-            queryset,
-            page_request,
-            view.page_order(),
-            partition=partition,
-            total=total,
-            columns=columns,
+        # What a page's rows are read as (relations, annotations, values()), if the
+        # view says (page_rows): applied to the page's query only, not to its ids'.
+        rows = getattr(view, "page_rows", None)
+        page, self.pagination = paginate(
+            queryset, page_request, view.page_order(), partition=partition, total=total, rows=rows
         )
-        return rows
+        return page
 
     def get_paginated_response(self, data: Any) -> Response:
         return success(data, pagination=self.pagination)
@@ -162,12 +158,13 @@ def paginate(
     *,
     partition: Partition | None = None,
     total: Callable[[], int | None] | None = None,
-    columns: Sequence[str] | None = None,
+    rows: Callable[[QuerySet[Any]], QuerySet[Any]] | None = None,
 ) -> tuple[list[Any], dict[str, Any]]:
     """Orders `queryset` by `order` (e.g. `["-updated_at", "-id"]`, the last key
     unique; nulls sort last either way) and returns one page of it. `total`, asked in
-    page mode only, gives the row count without a COUNT (None: count). `columns`: the
-    page's rows are dicts of these columns (and the order's keys), not model instances.
+    page mode only, gives the row count without a COUNT (None: count). `rows` turns the
+    page's query into what its rows are read as (select_related, annotations, or
+    values() rows, which then hold the order's keys too).
 
     The page's rows are read by primary key after their ids: the ids come from the
     order's index (with OFFSET in page mode: a deep page skips index entries, not rows,
@@ -178,9 +175,9 @@ def paginate(
     if request.cursor:
         values = _decode(request.cursor, order)
         after = ordered.filter(_after(queryset, order, values))
-        rows = _page(after, order, 0, request.limit + 1, partition, columns)
-        has_more = len(rows) > request.limit
-        rows = rows[: request.limit]
+        page = _page(after, order, 0, request.limit + 1, partition, rows)
+        has_more = len(page) > request.limit
+        page = page[: request.limit]
         pagination = {"limit": request.limit, "hasMore": has_more}
     else:
         known = total() if total else None
@@ -189,8 +186,8 @@ def paginate(
         # A count that was not counted does not hide the first page.
         first = known is not None and offset == 0
         reads = offset < count or first
-        rows = _page(ordered, order, offset, request.limit, partition, columns) if reads else []
-        has_more = offset + len(rows) < count
+        page = _page(ordered, order, offset, request.limit, partition, rows) if reads else []
+        has_more = offset + len(page) < count
         pagination = {
             "page": request.page,
             "limit": request.limit,
@@ -198,8 +195,8 @@ def paginate(
             "totalPages": math.ceil(count / request.limit),
             "hasMore": has_more,
         }
-    pagination["nextCursor"] = _encode(rows[-1], order) if has_more and rows else None
-    return rows, pagination
+    pagination["nextCursor"] = _encode(page[-1], order) if has_more and page else None
+    return page, pagination
 
 
 def _page(
@@ -208,7 +205,7 @@ def _page(
     offset: int,
     limit: int,
     partition: Partition | None,
-    columns: Sequence[str] | None = None,
+    rows: Callable[[QuerySet[Any]], QuerySet[Any]] | None = None,
 ) -> list[Any]:
     """`ordered[offset:offset + limit]`, the ids first (a deferred join: the rows' joins
     are made for the page, not for every row the filters keep before the sort)."""
@@ -218,10 +215,7 @@ def _page(
     else:
         ids = ordered.values("pk")[offset : offset + limit]
     page = ordered.filter(pk__in=ids)
-    if columns is None:
-        return list(page)
-    keys = [key.lstrip("-") for key in order if key.lstrip("-") not in columns]
-    return list(page.values(*columns, *keys))
+    return list(page if rows is None else rows(page))
 
 
 def _merged_ids(
