@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from accounts.access import workspace_scope
 from accounts.models import ApiToken, Membership, Role, User, Workspace, task_logs_enabled
 from config.fields import BooleanField, IdField, SlugField, TextField
-from config.representation import FastOutput, datetimes, uuid_text
+from config.representation import FastOutput, datetimes, uuid_text, writer
 
 
 class ScopeQuerySerializer(serializers.Serializer[dict[str, Any]]):
@@ -184,10 +184,10 @@ class MeSerializer(serializers.Serializer[dict[str, object]]):
     ) -> dict[str, Any]:
         """What `MeSerializer` writes, with the workspaces from values() rows."""
         return {
-            "user": UserSerializer(user).data,
+            "user": writer(UserSerializer).to_representation(user),
             "workspaces": WorkspaceSerializer.from_values(workspace_rows),
             "features": dict(deployment_features()),
-            "realtime": RealtimeConfigSerializer(realtime).data,
+            "realtime": writer(RealtimeConfigSerializer).to_representation(realtime),
         }
 
 

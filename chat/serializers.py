@@ -24,7 +24,7 @@ from chat.services import (
     StoredUpload,
 )
 from config.fields import EnumField, MediaTypeField, TextField
-from config.representation import FastOutput, datetimes, uuid_text
+from config.representation import FastOutput, datetimes, uuid_text, writer
 from tasks.models import Task
 from tasks.sections import Section
 from tasks.serializers import TaskGroupSerializer, TaskRefSerializer, TaskRowSerializer
@@ -106,7 +106,7 @@ class MessageSerializer(FastOutput, serializers.ModelSerializer[ChatMessage]):
         """What `MessageSerializer(messages, many=True, context={"request": request})`
         writes, from values() rows (VALUES) instead of model instances."""
         when, text, url = datetimes(), uuid_text, download_urls(request)
-        tags = ContextTagSerializer()
+        tags = writer(ContextTagSerializer)
         return [
             {
                 "id": text(r["id"]),

@@ -34,6 +34,7 @@ from chat.serializers import (
 from config import representation
 from config.envelope import enveloped, success
 from config.exceptions import PayloadTooLarge
+from config.representation import writer
 from tasks.selectors import group_for, task_for, task_ref_for
 from tasks.serializers import TaskRefSerializer
 
@@ -155,7 +156,7 @@ class TaskMessagesViewSet(viewsets.ViewSet):
         if values:  # MessagePageSerializer's output, the messages from values() rows
             return success(
                 {
-                    "task": TaskRefSerializer(task).data,
+                    "task": writer(TaskRefSerializer).to_representation(task),
                     "messages": MessageSerializer.from_values(page.messages, request),
                     "count": page.count,
                     "has_more": page.has_more,

@@ -23,12 +23,13 @@ the bytes.
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 from rest_framework import ISO_8601
 from rest_framework.fields import DateTimeField, Field, SkipField
 from rest_framework.relations import PKOnlyObject
+from rest_framework.serializers import Serializer
 from rest_framework.settings import api_settings
 
 Output = Callable[[Any], Any]
@@ -46,6 +47,15 @@ def datetimes() -> Callable[[datetime | None], str | None]:
         return None if value is None else output(value)  # type: ignore[no-any-return]
 
     return write
+
+
+@cache
+def writer[S: Serializer[Any]](serializer_class: type[S]) -> S:
+    """One instance of an output serializer (no instance, no context), to write with its
+    `to_representation`: DRF builds a serializer's fields anew for every instance (a
+    ModelSerializer reads its model's fields and their error messages each time), which
+    cost more than writing the one row of auth/me's user or a chat page's task."""
+    return serializer_class()
 
 
 def uuid_text(value: Any) -> str | None:
