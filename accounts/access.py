@@ -8,11 +8,13 @@ from typing import cast
 from uuid import UUID
 
 from django.contrib.auth.models import AnonymousUser
+from django.db.models import UUIDField
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 
 from accounts.models import Membership, Role, User, Workspace
 from config import logs
+from config.compiled import CompiledQuery, Slot
 
 # Who asks: a signed-in user, or an anonymous one (who is a member of nothing).
 Caller = User | AnonymousUser
@@ -31,9 +33,17 @@ def workspace_roles(user: Caller) -> dict[UUID, str]:
         return {}
     roles = getattr(user, _CACHE_ATTR, None)
     if roles is None:
-        roles = dict(Membership.objects.filter(user=user).values_list("workspace_id", "role"))
+        roles = dict(_ROLES.tuples(user._state.db or "default", user=user.pk))
         setattr(user, _CACHE_ATTR, roles)
     return roles
+
+
+# Read on almost every request: compiled once (config.compiled).
+_ROLES = CompiledQuery(
+    lambda: Membership.objects.filter(user=Slot("user", UUIDField())).values_list(
+        "workspace_id", "role"
+    )
+)
 
 
 def forget_roles(user: Caller) -> None:

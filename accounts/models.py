@@ -2,12 +2,15 @@ import hashlib
 import secrets
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+from config.compiled import CompiledQuery, Slot
 
 
 class User(AbstractUser):
@@ -17,7 +20,17 @@ class User(AbstractUser):
 
     @property
     def display_name(self) -> str:
-        return self.name or self.get_full_name() or self.username
+        return display_name(self.name, self.first_name, self.last_name, self.username)
+
+
+# The columns of display_name, in its order.
+USER_NAME_COLUMNS = ("name", "first_name", "last_name", "username")
+
+
+def display_name(name: str, first_name: str, last_name: str, username: str) -> str:
+    """What the API calls a user: their name, else their full name, else their username
+    (for rows read without a User instance)."""
+    return name or f"{first_name} {last_name}".strip() or username
 
 
 class Role(models.TextChoices):
@@ -55,7 +68,13 @@ class Workspace(models.Model):
 
     @property
     def task_logs_enabled(self) -> bool:
-        return settings.TASK_LOGS_ENABLED and bool(self.features.get("taskLogsEnabled", True))
+        return task_logs_enabled(self.features)
+
+
+def task_logs_enabled(features: dict[str, Any]) -> bool:
+    """Whether a workspace with these `features` keeps task logs (the deployment's switch
+    first)."""
+    return settings.TASK_LOGS_ENABLED and bool(features.get("taskLogsEnabled", True))
 
 
 class Membership(models.Model):
@@ -89,23 +108,25 @@ def hash_token(raw: str) -> str:
 
 
 class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
-    def active(self) -> "ApiTokenQuerySet":
-        now = timezone.now()
+    def active(self, now: Any = None) -> "ApiTokenQuerySet":
+        """Not revoked, not expired at `now` (default: now; a Slot in _TOKEN_LOOKUP)."""
+        now = timezone.now() if now is None else now
         return self.filter(revoked_at__isnull=True).filter(
             Q(expires_at__isnull=True) | Q(expires_at__gt=now)
         )
 
     def authenticate(self, raw: str) -> "ApiToken | None":
+        """The active token of an active user whose secret is `raw`, with its user loaded;
+        its last use stamped (at most once a minute)."""
         if not raw.startswith(TOKEN_PREFIX):
             return None
-        token = (
-            self.active()
-            .select_related("user")
-            .filter(token_hash=hash_token(raw), user__is_active=True)
-            .first()
-        )
-        if token is not None:
-            token.touch()
+        found = _TOKEN_LOOKUP.tuples(self.db, token_hash=hash_token(raw), now=timezone.now())
+        if not found:
+            return None
+        row, width = found[0], len(ApiToken._meta.concrete_fields)
+        token = ApiToken.from_db(self.db, _attnames(ApiToken), row[:width])
+        token.user = User.from_db(self.db, _attnames(User), row[width:])
+        token.touch()
         return token
 
 
@@ -162,3 +183,19 @@ class ApiToken(models.Model):
     def is_active(self) -> bool:
         now = timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+def _attnames(model: type[models.Model]) -> list[str]:
+    return [field.attname for field in model._meta.concrete_fields]
+
+
+# Every request's token lookup, compiled once (config.compiled): the token and its user's
+# columns in one row, as ApiToken then User declare them (token_hash is unique).
+_TOKEN_LOOKUP = CompiledQuery(
+    lambda: (
+        ApiToken.objects.active(Slot("now", models.DateTimeField()))
+        .filter(token_hash=Slot("token_hash", models.CharField()), user__is_active=True)
+        .order_by()
+        .values_list(*_attnames(ApiToken), *[f"user__{name}" for name in _attnames(User)])
+    )
+)

@@ -1,4 +1,5 @@
 import uuid
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -8,9 +9,9 @@ from rest_framework import serializers
 from rest_framework.request import Request
 
 from accounts.access import workspace_scope
-from accounts.models import ApiToken, Membership, Role, User, Workspace
+from accounts.models import ApiToken, Membership, Role, User, Workspace, task_logs_enabled
 from config.fields import BooleanField, IdField, SlugField, TextField
-from config.representation import FastOutput
+from config.representation import FastOutput, datetimes, uuid_text, writer
 
 
 class ScopeQuerySerializer(serializers.Serializer[dict[str, Any]]):
@@ -68,7 +69,33 @@ class WorkspaceSerializer(FastOutput, serializers.ModelSerializer[Workspace]):
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_features(self, workspace: Workspace) -> dict[str, object]:
-        return {**workspace.features, "taskLogsEnabled": workspace.task_logs_enabled}
+        return features_of(workspace.features)
+
+    # What `from_values` reads: values() rows of accounts.selectors.workspace_rows_of.
+    VALUES = ("id", "slug", "name", "role", "features", "created_at")
+
+    @staticmethod
+    def from_values(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """What `WorkspaceSerializer(workspaces, many=True).data` writes, from values()
+        rows (VALUES) instead of model instances."""
+        when = datetimes()
+        return [
+            {
+                "id": uuid_text(r["id"]),
+                "slug": r["slug"],
+                "name": r["name"],
+                "role": r["role"],
+                "features": features_of(r["features"]),
+                "created_at": when(r["created_at"]),
+            }
+            for r in rows
+        ]
+
+
+def features_of(features: dict[str, Any]) -> dict[str, object]:
+    """A workspace's `features` as the API shows them: as stored, and whether it keeps
+    task logs after the deployment's switch."""
+    return {**features, "taskLogsEnabled": task_logs_enabled(features)}
 
 
 class WorkspaceCreateSerializer(serializers.Serializer[Workspace]):
@@ -150,6 +177,18 @@ class MeSerializer(serializers.Serializer[dict[str, object]]):
     workspaces = WorkspaceSerializer(many=True)
     features = serializers.DictField()
     realtime = RealtimeConfigSerializer()
+
+    @staticmethod
+    def from_values(
+        user: User, workspace_rows: Iterable[Mapping[str, Any]], realtime: dict[str, object]
+    ) -> dict[str, Any]:
+        """What `MeSerializer` writes, with the workspaces from values() rows."""
+        return {
+            "user": writer(UserSerializer).to_representation(user),
+            "workspaces": WorkspaceSerializer.from_values(workspace_rows),
+            "features": dict(deployment_features()),
+            "realtime": writer(RealtimeConfigSerializer).to_representation(realtime),
+        }
 
 
 def deployment_features() -> dict[str, object]:

@@ -26,6 +26,7 @@ from accounts.serializers import (
     WorkspaceUpdateSerializer,
     deployment_features,
 )
+from config import representation
 from config.envelope import enveloped, no_content, success
 from config.pagination import EnvelopePagination
 from realtime.client_config import client_config
@@ -34,6 +35,9 @@ from realtime.client_config import client_config
 class MeViewSet(viewsets.ViewSet):
     @extend_schema(operation_id="auth_me", responses=enveloped("MeResponse", MeSerializer()))
     def list(self, request: Request) -> Response:
+        if representation.VALUES_ROWS:
+            rows = selectors.workspace_rows_of(caller(request), WorkspaceSerializer.VALUES)
+            return success(MeSerializer.from_values(caller(request), rows, client_config()))
         data: dict[str, object] = {
             "user": request.user,
             "workspaces": selectors.workspaces_of(caller(request)),

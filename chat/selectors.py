@@ -3,6 +3,7 @@
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 from rest_framework.exceptions import NotFound
@@ -66,7 +67,7 @@ def attachment_for(user: User, attachment_id: uuid.UUID) -> Attachment:
 
 @dataclass(frozen=True)
 class MessagePage:
-    messages: list[ChatMessage]
+    messages: list[Any]  # ChatMessage instances, or values() rows
     count: int
     has_more: bool
 
@@ -77,16 +78,57 @@ def messages_of(
     limit: int,
     before: uuid.UUID | None = None,
     after: uuid.UUID | None = None,
+    columns: Sequence[str] | None = None,
 ) -> MessagePage:
     """A page of the task's thread, oldest first.
 
     Without `before`/`after`: the newest `limit` messages. `before`: the `limit`
     messages just older than that one (scrolling back); `after`: the `limit`
     messages just newer (catching up). `has_more`: more lie beyond, in that direction.
+
+    `columns`: the messages are values() rows of these columns, each with its
+    `artifacts` and `attachments` as values() rows too (ARTIFACT_COLUMNS,
+    ATTACHMENT_COLUMNS), read in as many queries as the instances' prefetches.
     """
     thread = ChatMessage.objects.filter(task=task)
     count = thread.count()
-    rows = messages_with_details().filter(task=task)
+    if columns is None:
+        instances = messages_with_details().filter(task=task)
+        return _thread_page(task, instances, count, limit, before, after)
+    page = _thread_page(task, thread.values(*columns), count, limit, before, after)
+    attach_detail_rows(page.messages)
+    return page
+
+
+ARTIFACT_COLUMNS = ("message_id", "id", "type", "content", "icon")
+ATTACHMENT_COLUMNS = ("message_id", "id", "filename", "mime_type", "size", "path")
+
+
+def attach_detail_rows(messages: Sequence[dict[str, Any]]) -> None:
+    """Sets each message row's `artifacts` and `attachments` (values() rows, in their
+    order): one query each, none when there are no messages."""
+    for row in messages:
+        row["artifacts"], row["attachments"] = [], []
+    if not messages:
+        return
+    by_id = {row["id"]: row for row in messages}
+    for model, key, columns in (
+        (Artifact, "artifacts", ARTIFACT_COLUMNS),
+        (Attachment, "attachments", ATTACHMENT_COLUMNS),
+    ):
+        details = model.objects.filter(message_id__in=list(by_id)).order_by("position", "id")
+        for detail in details.values(*columns):
+            by_id[detail["message_id"]][key].append(detail)
+
+
+def _thread_page(
+    task: Task,
+    rows: QuerySet[Any],
+    count: int,
+    limit: int,
+    before: uuid.UUID | None,
+    after: uuid.UUID | None,
+) -> MessagePage:
     if after is not None:
         anchor = _anchor(task, after, "after")
         page = list(

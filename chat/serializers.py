@@ -1,8 +1,11 @@
+import uuid
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.urls import reverse
 from rest_framework import serializers
 
+from accounts.models import USER_NAME_COLUMNS, display_name
 from accounts.serializers import UserRefSerializer
 from chat import selectors
 from chat.models import (
@@ -21,7 +24,7 @@ from chat.services import (
     StoredUpload,
 )
 from config.fields import EnumField, MediaTypeField, TextField
-from config.representation import FastOutput
+from config.representation import FastOutput, datetimes, uuid_text, writer
 from tasks.models import Task
 from tasks.sections import Section
 from tasks.serializers import TaskGroupSerializer, TaskRefSerializer, TaskRowSerializer
@@ -45,9 +48,20 @@ class AttachmentSerializer(FastOutput, serializers.ModelSerializer[Attachment]):
         fields = ["id", "filename", "mime_type", "size", "path", "url"]
 
     def get_url(self, attachment: Attachment) -> str:
-        url = reverse("chat-attachment-download", kwargs={"attachment_id": attachment.pk})
-        request = self.context.get("request")
-        return request.build_absolute_uri(url) if request is not None else url
+        return download_urls(self.context.get("request"))(attachment.pk)
+
+
+_NO_ID = uuid.UUID(int=0)
+
+
+def download_urls(request: Any) -> Callable[[uuid.UUID], str]:
+    """An attachment's download URL by its id: absolute for a request (its scheme and
+    host), else the path. The route is reversed once, not once per attachment."""
+    path = reverse("chat-attachment-download", kwargs={"attachment_id": _NO_ID})
+    head, tail = path.split(str(_NO_ID))
+    if request is not None:
+        head = request.build_absolute_uri(head)
+    return lambda attachment_id: f"{head}{attachment_id}{tail}"
 
 
 class ContextTagSerializer(serializers.Serializer[dict[str, str]]):
@@ -77,6 +91,65 @@ class MessageSerializer(FastOutput, serializers.ModelSerializer[ChatMessage]):
             "artifacts",
             "attachments",
             "created_by",
+        ]
+
+    # What `from_values` reads: values() rows of chat.selectors.messages_of(columns=...)
+    # with their `artifacts` and `attachments` rows.
+    VALUES = (
+        *("id", "task_id", "message", "role", "timestamp", "status", "reply_id"),
+        *("context_tags", "created_by_id", "created_by__image"),
+        *(f"created_by__{column}" for column in USER_NAME_COLUMNS),
+    )
+
+    @staticmethod
+    def from_values(rows: Iterable[Mapping[str, Any]], request: Any) -> list[dict[str, Any]]:
+        """What `MessageSerializer(messages, many=True, context={"request": request})`
+        writes, from values() rows (VALUES) instead of model instances."""
+        when, text, url = datetimes(), uuid_text, download_urls(request)
+        tags = writer(ContextTagSerializer)
+        return [
+            {
+                "id": text(r["id"]),
+                "task_id": text(r["task_id"]),
+                "message": r["message"],
+                "role": r["role"],
+                "timestamp": when(r["timestamp"]),
+                "status": r["status"],
+                "reply_id": text(r["reply_id"]),
+                "context_tags": None
+                if r["context_tags"] is None
+                else [tags.to_representation(tag) for tag in r["context_tags"]],
+                "artifacts": [
+                    {
+                        "id": text(a["id"]),
+                        "type": a["type"],
+                        "content": a["content"],
+                        "icon": a["icon"],
+                    }
+                    for a in r["artifacts"]
+                ],
+                "attachments": [
+                    {
+                        "id": text(a["id"]),
+                        "filename": a["filename"],
+                        "mime_type": a["mime_type"],
+                        "size": a["size"],
+                        "path": a["path"],
+                        "url": url(a["id"]),
+                    }
+                    for a in r["attachments"]
+                ],
+                "created_by": None
+                if r["created_by_id"] is None
+                else {
+                    "id": text(r["created_by_id"]),
+                    "name": display_name(
+                        *(r[f"created_by__{column}"] for column in USER_NAME_COLUMNS)
+                    ),
+                    "image": r["created_by__image"] or None,
+                },
+            }
+            for r in rows
         ]
 
 

@@ -31,9 +31,12 @@ from chat.serializers import (
     StoredUploadSerializer,
     UploadSerializer,
 )
+from config import representation
 from config.envelope import enveloped, success
 from config.exceptions import PayloadTooLarge
+from config.representation import writer
 from tasks.selectors import group_for, task_for, task_ref_for
+from tasks.serializers import TaskRefSerializer
 
 MESSAGES_DEFAULT_LIMIT = 100
 MESSAGES_MAX_LIMIT = 500
@@ -142,12 +145,23 @@ class TaskMessagesViewSet(viewsets.ViewSet):
         task = task_ref_for(caller(request), task_id)
         query = MessagesQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
+        values = representation.VALUES_ROWS
         page = selectors.messages_of(
             task,
             limit=query.validated_data.get("limit", MESSAGES_DEFAULT_LIMIT),
             before=query.validated_data.get("before"),
             after=query.validated_data.get("after"),
+            columns=MessageSerializer.VALUES if values else None,
         )
+        if values:  # MessagePageSerializer's output, the messages from values() rows
+            return success(
+                {
+                    "task": writer(TaskRefSerializer).to_representation(task),
+                    "messages": MessageSerializer.from_values(page.messages, request),
+                    "count": page.count,
+                    "has_more": page.has_more,
+                }
+            )
         data = {
             "task": task,
             "messages": page.messages,

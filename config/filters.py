@@ -7,11 +7,13 @@ true/false (1/0, yes/no) and nothing else.
 
 import re
 from collections.abc import Iterable
+from functools import cache
 from typing import Any
 
 import django_filters
 from django import forms
 from django.db.models import QuerySet
+from django.http import QueryDict
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.drainage import set_override
 from drf_spectacular.types import OpenApiTypes
@@ -22,16 +24,39 @@ from rest_framework.request import Request
 
 class FilterBackend(DjangoFilterBackend):
     """DjangoFilterBackend that keeps the validated filterset on the view
-    (`view.filterset`), so that a list can read the flags and order it names."""
+    (`view.filterset`), so that a list can read the flags and order it names.
+
+    A FilterSet with `REUSED_WITHOUT_PARAMETERS = True` (it reads nothing but its
+    parameters) is validated once per process for the requests that name none of its
+    parameters, the default list's: building and validating one (a deep copy of every
+    filter, a form) took ~1.8 ms of a task page."""
 
     def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: Any) -> Any:
-        filterset = self.get_filterset(request, queryset, view)
-        if filterset is None:
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is None:
             return queryset
-        if not filterset.is_valid():
-            raise ValidationError({name: list(errors) for name, errors in filterset.errors.items()})
+        if getattr(filterset_class, "REUSED_WITHOUT_PARAMETERS", False) and not any(
+            name in request.query_params for name in filterset_class.base_filters
+        ):
+            filterset = without_parameters(filterset_class)
+        else:
+            filterset = filterset_class(**self.get_filterset_kwargs(request, queryset, view))
+            if not filterset.is_valid():
+                errors = filterset.errors.items()
+                raise ValidationError({name: list(messages) for name, messages in errors})
         view.filterset = filterset
-        return filterset.qs
+        return filterset.filter_queryset(queryset.all())
+
+
+@cache
+def without_parameters(filterset_class: type[django_filters.FilterSet]) -> Any:
+    """The filterset of a request naming none of its parameters, validated (read-only
+    after: the views read its cleaned data)."""
+    model = filterset_class._meta.model
+    filterset = filterset_class(data=QueryDict(), queryset=model._default_manager.none())
+    if not filterset.is_valid():
+        raise ValueError(f"{filterset_class.__name__} refuses no parameters: {filterset.errors}")
+    return filterset
 
 
 Choices = Iterable[str | tuple[str, str]]

@@ -11,19 +11,56 @@ the output is the same: a callable, a missing attribute, a field class with its 
 A `DateTimeField` writing ISO 8601 asked Django for the current time zone on every value
 (an asgiref Local lookup, the largest single cost of a 200-workspace auth/me): the plan
 asks once, and converts aware datetimes as DRF does; any other value takes DRF's path.
+
+The hottest reads (a task list's rows, a chat page's messages, auth/me's workspaces) skip
+model instances altogether: their selectors read `values()` rows and a `from_values`
+beside the serializer writes the serializer's own output from them, with the helpers
+below writing each value as the serializer's field does. `VALUES_ROWS = False` sends
+those reads through the model instances and the serializers instead;
+tests/config/test_representation.py answers every read endpoint both ways and compares
+the bytes.
 """
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 from rest_framework import ISO_8601
 from rest_framework.fields import DateTimeField, Field, SkipField
 from rest_framework.relations import PKOnlyObject
+from rest_framework.serializers import Serializer
 from rest_framework.settings import api_settings
 
 Output = Callable[[Any], Any]
+
+# Whether the hottest reads write their JSON from values() rows (see above).
+VALUES_ROWS = True
+
+
+def datetimes() -> Callable[[datetime | None], str | None]:
+    """How a default DRF DateTimeField writes a value (ISO 8601 in the current time zone,
+    `Z` for UTC; None stays None), with the time zone asked for once."""
+    output = _output(DateTimeField())
+
+    def write(value: datetime | None) -> str | None:
+        return None if value is None else output(value)  # type: ignore[no-any-return]
+
+    return write
+
+
+@cache
+def writer[S: Serializer[Any]](serializer_class: type[S]) -> S:
+    """One instance of an output serializer (no instance, no context), to write with its
+    `to_representation`: DRF builds a serializer's fields anew for every instance (a
+    ModelSerializer reads its model's fields and their error messages each time), which
+    cost more than writing the one row of auth/me's user or a chat page's task."""
+    return serializer_class()
+
+
+def uuid_text(value: Any) -> str | None:
+    """How DRF's UUIDField writes a UUID (hex_verbose); None stays None."""
+    return None if value is None else str(value)
 
 
 class FastOutput:

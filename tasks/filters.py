@@ -99,6 +99,9 @@ class TaskFilter(django_filters.FilterSet):
     includeArchived = FlagParameter()
     showAllStatuses = FlagParameter()
 
+    # Reads only its parameters: validated once for the requests that name none
+    # (config.filters.FilterBackend).
+    REUSED_WITHOUT_PARAMETERS = True
     # Counting (stats) covers every live task; the list's "recent" view does not.
     recent_only = False
     # The filters whose condition reads only the columns the workspace counters are

@@ -1,7 +1,7 @@
 """The JSON of tasks (the mobile clients' task object plus the console's fields), groups,
 repositories and robots; and the bodies that create or change them."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
 from accounts.access import has_role
-from accounts.models import Role, User
+from accounts.models import USER_NAME_COLUMNS, Role, User, display_name
 from accounts.serializers import UserRefSerializer
 from config.fields import (
     BooleanField,
@@ -20,7 +20,7 @@ from config.fields import (
     StringOnly,
     TextField,
 )
-from config.representation import FastOutput
+from config.representation import FastOutput, datetimes, uuid_text
 from tasks import sections as row_sections
 from tasks import workflow
 from tasks.models import (
@@ -70,6 +70,15 @@ class RobotRefSerializer(FastOutput, serializers.ModelSerializer[Robot]):
     class Meta:
         model = Robot
         fields = ["id", "name"]
+
+
+def _user_name(relation: str) -> tuple[str, ...]:
+    """The columns of a related user that its `name` (User.display_name) is made of."""
+    return tuple(f"{relation}__{column}" for column in USER_NAME_COLUMNS)
+
+
+def _name_of(row: Mapping[str, Any], relation: str) -> str:
+    return display_name(*(row[f"{relation}__{column}"] for column in USER_NAME_COLUMNS))
 
 
 class ChatCountSerializer(FastOutput, serializers.Serializer[Task]):
@@ -148,6 +157,84 @@ class TaskRowSerializer(FastOutput, serializers.ModelSerializer[Task]):
 
     def get_waiting_for_input(self, task: Task) -> bool:
         return workflow.is_waiting_for_input(task)
+
+    # What `from_values` reads: a values() row of tasks.selectors.task_row_values.
+    VALUES = (
+        *("id", "title", "description", "status", "priority", "workflow_status"),
+        *("source_type", "mode", "pod_id", "created_at", "updated_at", "message_count"),
+        *("workspace_id", "awaiting_input", "event_type", "group_id", "branch", "archived"),
+        *("retries", "queue_reason", "queue_blocked_by"),
+        *("workflow_started_at", "workflow_completed_at"),
+        *("feature_id", "feature__title"),
+        *("assignee_id", "assignee__email", "assignee__image", *_user_name("assignee")),
+        *("repository_id", "repository__name", "repository__repository_url"),
+        *("created_by_id", "created_by__image", *_user_name("created_by")),
+        *("robot_id", "robot__name"),
+    )
+
+    @staticmethod
+    def from_values(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """What `TaskRowSerializer(tasks, many=True).data` writes (without sections), from
+        values() rows (VALUES) instead of model instances."""
+        when, text = datetimes(), uuid_text
+        state_for, waits = workflow.state_for, workflow.waits_for_input
+        return [
+            {
+                "id": text(r["id"]),
+                "title": r["title"],
+                "description": r["description"],
+                "status": r["status"],
+                "priority": r["priority"],
+                "workflow_status": r["workflow_status"],
+                "source_type": r["source_type"],
+                "mode": r["mode"],
+                "pod_id": r["pod_id"],
+                "created_at": when(r["created_at"]),
+                "updated_at": when(r["updated_at"]),
+                "feature": None
+                if r["feature_id"] is None
+                else {"id": text(r["feature_id"]), "title": r["feature__title"]},
+                "assignee": None
+                if r["assignee_id"] is None
+                else {
+                    "id": text(r["assignee_id"]),
+                    "name": _name_of(r, "assignee"),
+                    "email": r["assignee__email"],
+                    "image": r["assignee__image"] or None,
+                },
+                "repository": None
+                if r["repository_id"] is None
+                else {
+                    "id": text(r["repository_id"]),
+                    "name": r["repository__name"],
+                    "repository_url": r["repository__repository_url"],
+                },
+                "created_by": None
+                if r["created_by_id"] is None
+                else {
+                    "id": text(r["created_by_id"]),
+                    "name": _name_of(r, "created_by"),
+                    "image": r["created_by__image"] or None,
+                },
+                "_count": {"chatMessages": r["message_count"]},
+                "workspace_id": text(r["workspace_id"]),
+                "state": state_for(r["workflow_status"], r["awaiting_input"]),
+                "event_type": r["event_type"],
+                "group_id": text(r["group_id"]),
+                "robot": None
+                if r["robot_id"] is None
+                else {"id": text(r["robot_id"]), "name": r["robot__name"]},
+                "branch": r["branch"],
+                "archived": r["archived"],
+                "retries": r["retries"],
+                "waiting_for_input": waits(r["workflow_status"], r["awaiting_input"]),
+                "queue_reason": r["queue_reason"],
+                "queue_blocked_by": text(r["queue_blocked_by"]),
+                "workflow_started_at": when(r["workflow_started_at"]),
+                "workflow_completed_at": when(r["workflow_completed_at"]),
+            }
+            for r in rows
+        ]
 
 
 class TaskGroupRefSerializer(FastOutput, serializers.ModelSerializer[TaskGroup]):

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from accounts.access import caller, require_role, workspace_roles
 from accounts.models import Role, Workspace
 from accounts.serializers import ScopeQuerySerializer, requested_scope
+from config import representation
 from config.envelope import enveloped, no_content, success
 from config.filters import FilterBackend
 from config.pagination import PAGE_PARAMETERS, EnvelopePagination, Partition
@@ -96,6 +97,9 @@ class TaskListMixin:
     # Set by a list over several workspaces: each is read from its index and merged.
     partition: Partition | None = None
     counted_scope: Sequence[UUID] | None = None
+    # The columns of a page read as values() rows; None: model instances.
+    row_columns: Sequence[str] | None = None
+    row_sections: list[str]  # the row sections asked for (includeLatestMessage)
 
     def page_order(self) -> list[str]:
         return self.filterset.order()
@@ -113,14 +117,28 @@ class TaskListMixin:
         all the live tasks of, whose counters then give totalCount (see page_total)."""
         queryset = self.filter_queryset(queryset)  # type: ignore[attr-defined]
         self.counted_scope = counted_scope
-        names = ["latest_message"] if self.filterset_flag("includeLatestMessage") else []
-        for name in names:
-            queryset = sections.ROW_SECTIONS[name].annotate(queryset)
-        page = self.paginate_queryset(selectors.task_rows(queryset))  # type: ignore[attr-defined]
-        rows = list(page or [])
-        sections.load(sections.ROW_SECTIONS, names, rows)
-        data = TaskRowSerializer(rows, many=True, sections=names).data
+        latest = self.filterset_flag("includeLatestMessage")
+        self.row_sections = ["latest_message"] if latest else []
+        # Rows without sections are values() rows, written without model instances.
+        as_values = not self.row_sections and representation.VALUES_ROWS
+        self.row_columns = TaskRowSerializer.VALUES if as_values else None
+        rows = list(self.paginate_queryset(queryset) or [])  # type: ignore[attr-defined]
+        if as_values:
+            data: Any = TaskRowSerializer.from_values(rows)
+        else:
+            sections.load(sections.ROW_SECTIONS, self.row_sections, rows)
+            data = TaskRowSerializer(rows, many=True, sections=self.row_sections).data
         return self.get_paginated_response(data)  # type: ignore[attr-defined,no-any-return]
+
+    def page_rows(self, page: QuerySet[Task]) -> QuerySet[Task]:
+        """What a page's rows are read as (its ids were read without any of it)."""
+        if self.row_columns is not None:
+            keys = [key.lstrip("-") for key in self.page_order()]
+            columns = [*self.row_columns, *(key for key in keys if key not in self.row_columns)]
+            return selectors.task_row_values(page).values(*columns)
+        for name in self.row_sections:
+            page = sections.ROW_SECTIONS[name].annotate(page)
+        return selectors.task_rows(page)
 
     def page_total(self) -> int | None:
         """totalCount from the workspace counters when the filters allow it (only the

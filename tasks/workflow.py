@@ -78,13 +78,23 @@ def waiting_for_input() -> Q:
 
 def is_waiting_for_input(task: Task) -> bool:
     """The same rule for one loaded row."""
-    return task.workflow_status in ACTIVE and task.awaiting_input
+    return waits_for_input(task.workflow_status, task.awaiting_input)
+
+
+def waits_for_input(workflow_status: str | None, awaiting_input: bool) -> bool:
+    """The same rule for a row's two columns (a values() row)."""
+    return workflow_status in ACTIVE and awaiting_input
 
 
 def state_of(task: Task) -> str | None:
-    if is_waiting_for_input(task):
+    return state_for(task.workflow_status, task.awaiting_input)
+
+
+def state_for(workflow_status: str | None, awaiting_input: bool) -> str | None:
+    """The web console's `state` of a task with these columns."""
+    if waits_for_input(workflow_status, awaiting_input):
         return WAITING_STATE
-    return CONSOLE_STATES.get(task.workflow_status) if task.workflow_status else None
+    return CONSOLE_STATES.get(workflow_status) if workflow_status else None
 
 
 def check(current: str | None, to: str | None, *, by_person: bool = False) -> None:

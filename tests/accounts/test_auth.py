@@ -1,6 +1,7 @@
 import pytest
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, Membership, Role
+from tests.factories import WorkspaceFactory
 from tests.personas import PERSONAS, assert_error, expect
 
 
@@ -106,3 +107,17 @@ def test_last_used_is_stamped(api, people):
     client = api("viewer")
     expect(client.get("/api/auth/me"), 200)
     assert ApiToken.objects.get(user=people["viewer"]).last_used_at is not None
+
+
+def test_me_takes_two_queries_for_one_workspace_or_fifty(api, people, django_assert_num_queries):
+    client = api("viewer")
+    client.get("/api/auth/me")  # the token's last-used stamp is written once a minute
+    with django_assert_num_queries(2):  # the token with its user, the workspaces
+        one = expect(client.get("/api/auth/me"), 200)["data"]["workspaces"]
+    for n in range(49):
+        extra = WorkspaceFactory(slug=f"more{n:02}")
+        Membership.objects.create(workspace=extra, user=people["viewer"], role=Role.VIEWER)
+    with django_assert_num_queries(2):
+        fifty = expect(client.get("/api/auth/me"), 200)["data"]["workspaces"]
+    assert len(one) == 1 and len(fifty) == 50
+    assert [w["slug"] for w in fifty] == sorted(w["slug"] for w in fifty)

@@ -39,6 +39,7 @@ def test_a_dead_cache_is_a_miss_and_drops_writes(settings):
     assert cache.get("k", "missing") == "missing"
     assert cache.add("k", 1) is False
     assert cache.delete("k") is False
+    assert cache.hit("k", "before", 60) == (0, 0)  # a throttle's count: let through
 
 
 def test_a_live_redis_cache_still_stores(settings):
@@ -47,3 +48,13 @@ def test_a_live_redis_cache_still_stores(settings):
     cache.set("fail-open-test", 41)
     assert cache.get("fail-open-test") == 41
     cache.delete("fail-open-test")
+
+
+def test_one_redis_client_serves_every_command(settings):
+    url = settings.REDIS_URL or "redis://127.0.0.1:6379/15"
+    settings.CACHES = {"default": {"BACKEND": "config.cache.FailOpenRedisCache", "LOCATION": url}}
+    client = cache._cache.get_client("a", write=True)
+    assert cache._cache.get_client("b", write=True) is client
+    assert cache.hit("fail-open-hits", "fail-open-none", 5) == (1, 0)
+    assert cache.hit("fail-open-hits", "fail-open-none", 5) == (2, 0)
+    cache.delete("fail-open-hits")

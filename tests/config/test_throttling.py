@@ -1,12 +1,15 @@
 """Throttles: wrong tokens per IP (before the 401), token creation, chat posts and
-run-starting actions per user, and sign-in lockout (django-axes)."""
+run-starting actions per user, every request per user counted in two windows, and
+sign-in lockout (django-axes)."""
 
 import pytest
+from django.core.cache import cache
 from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 
 from accounts.models import ApiToken
 from chat.models import ChatMessage
+from config.throttling import UserRateThrottle
 from tests.factories import TaskFactory
 from tests.personas import assert_error, expect
 
@@ -85,3 +88,43 @@ def test_admin_sign_in_locks_out_after_repeated_failures(client, people, setting
     )
     assert locked.status_code == 429
     assert "_auth_user_id" not in client.session
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The throttles' time, set by the test (seconds since the epoch)."""
+    now = [6000.0]  # the start of a one-minute window
+    monkeypatch.setattr(UserRateThrottle, "timer", lambda self: now[0])
+    return now
+
+
+def test_the_user_rate_counts_this_window_and_the_previous_ones_remaining_share(rates, api, clock):
+    rates("user", "3/min")
+    client = api("viewer")
+    clock[0] += 50
+    for _ in range(3):
+        expect(client.get("/api/auth/me"), 200)
+    refused = client.get("/api/auth/me")
+    assert_error(refused, 429, "THROTTLED")
+    # Until the next window, whose share of these 3 falls below 3 at once; refused
+    # requests do not count.
+    assert int(refused["Retry-After"]) == 10
+    clock[0] += 40  # 30 s into the next window: the previous 3 weigh 1.5
+    expect(client.get("/api/auth/me"), 200)  # 1.5 before it
+    expect(client.get("/api/auth/me"), 200)  # 2.5 before it
+    assert_error(client.get("/api/auth/me"), 429, "THROTTLED")  # 3.5 before it
+    clock[0] += 25  # 55 s in: 3 x 5/60 + 2 = 2.25 before it
+    expect(client.get("/api/auth/me"), 200)
+    assert_error(client.get("/api/auth/me"), 429, "THROTTLED")
+    # Another user has a rate of their own.
+    expect(api("developer").get("/api/auth/me"), 200)
+
+
+def test_the_user_rate_keeps_two_numbers_whatever_the_traffic(rates, api, people, clock):
+    rates("user", "1000/min")
+    client = api("viewer")
+    for _ in range(30):
+        expect(client.get("/api/auth/me"), 200)
+    key = f"throttle_user_{people['viewer'].pk}:100"
+    assert cache.get(key) == 30
+    assert cache.get(f"throttle_user_{people['viewer'].pk}:99") is None

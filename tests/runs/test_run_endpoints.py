@@ -263,3 +263,18 @@ def test_logs_disabled_is_404_on_both_endpoints(api, workspace, settings, how):
     assert_error(api("viewer").get(f"/api/tasks/{task.pk}/logs"), 404, "TASK_LOGS_DISABLED")
     assert_error(api("admin").delete(f"/api/tasks/{task.pk}/logs"), 404, "TASK_LOGS_DISABLED")
     assert_error(api("outsider").get(f"/api/tasks/{task.pk}/logs"), 404, "NOT_FOUND")
+
+
+def test_logs_take_the_same_five_queries_for_one_line_or_a_thousand(
+    api, workspace, django_assert_num_queries
+):
+    task = TaskFactory(workspace=workspace)
+    run = TaskRun.objects.create(task=task, number=1)
+    append_lines(run, [("stdout", f"l{i}") for i in range(1, 1201)])
+    client = api("viewer")
+    client.get(f"/api/tasks/{task.pk}/logs?limit=1")  # the token's last-used stamp
+    # token with its user, task with its workspace, roles, the lines, an older one?
+    for limit in (1, 1000):
+        with django_assert_num_queries(5):
+            page = expect(client.get(f"/api/tasks/{task.pk}/logs?limit={limit}"), 200)["data"]
+        assert len(page["logs"]) == limit

@@ -181,6 +181,9 @@ def test_search_is_served_by_the_trigram_indexes(workspace):
         ({"sortBy": "status"}, "task_ws_status_idx"),
         ({"sortBy": "createdAt", "sortOrder": "asc"}, "task_ws_created_idx"),
         ({"sortBy": "workflowStatus"}, "task_ws_workflow_desc_idx"),
+        ({"sortBy": "workflowStatus", "sortOrder": "asc"}, "task_ws_workflow_asc_idx"),
+        ({"sortBy": "priority"}, "task_ws_priority_idx"),
+        ({"sortBy": "priority", "sortOrder": "asc"}, "task_ws_priority_idx"),
     ],
 )
 def test_the_list_reads_each_order_from_an_index_and_merges_workspaces(api, spread, params, index):

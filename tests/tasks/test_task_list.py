@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from chat.models import ChatRole
+from config.filters import without_parameters
 from tasks.models import Priority, Task, TaskStatus, WorkflowStatus
 from tests.factories import (
     ArtifactFactory,
@@ -428,3 +429,16 @@ def test_list_with_latest_message_runs_seven_queries(
     with django_assert_num_queries(7):
         response = client.get("/api/tasks", {"includeLatestMessage": "true", "limit": 50})
     assert len(response.json()["data"]) == 50
+
+
+def test_a_list_naming_no_filter_reuses_one_validated_filterset(api, workspace):
+    without_parameters.cache_clear()
+    TaskFactory(workspace=workspace, ran=True)
+    client = api("viewer")
+    first = expect(client.get("/api/tasks"), 200)
+    assert expect(client.get("/api/tasks", {"limit": 5}), 200)["data"] == first["data"]
+    assert without_parameters.cache_info()[:2] == (1, 1)  # hits, misses
+    # Any of its parameters, even empty, is validated for the request.
+    assert expect(client.get("/api/tasks", {"status": ""}), 200)["data"] == first["data"]
+    assert_error(client.get("/api/tasks", {"status": "bogus"}), 400, "VALIDATION_ERROR")
+    assert without_parameters.cache_info()[:2] == (1, 1)

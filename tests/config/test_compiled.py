@@ -1,0 +1,61 @@
+"""config.compiled: a query of fixed shape is built and compiled once, then answers each
+run's slot values with the rows and the Python values `values()` would give."""
+
+from datetime import timedelta
+from uuid import UUID
+
+from django.db import connection
+from django.db.models import CharField, DateTimeField, UUIDField
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from accounts.models import ApiToken, Workspace
+from config.compiled import CompiledQuery, Slot
+from tests.factories import UserFactory, WorkspaceFactory
+
+
+def test_slots_bind_each_run_and_rows_convert_as_values_does(db):
+    builds = []
+    first, second = WorkspaceFactory(slug="one"), WorkspaceFactory(slug="two")
+
+    def build():
+        builds.append(1)
+        return Workspace.objects.filter(pk=Slot("id", UUIDField())).values(
+            "id", "slug", "features", "created_at", "owner__is_active"
+        )
+
+    query = CompiledQuery(build)
+    for workspace in (first, second, first):
+        expected = Workspace.objects.filter(pk=workspace.pk).values(
+            "id", "slug", "features", "created_at", "owner__is_active"
+        )
+        assert query.rows(id=workspace.pk) == list(expected)
+    assert len(builds) == 1
+    row = query.rows(id=first.pk)[0]
+    assert isinstance(row["id"], UUID) and row["owner__is_active"] is True
+    assert row["features"] == {"taskLogsEnabled": True}
+    assert timezone.is_aware(row["created_at"])
+
+
+def test_no_match_is_no_rows_and_every_run_is_one_logged_query(db):
+    query = CompiledQuery(
+        lambda: Workspace.objects.filter(slug=Slot("slug", CharField())).values_list("slug")
+    )
+    WorkspaceFactory(slug="here")
+    with CaptureQueriesContext(connection) as captured:
+        assert query.tuples(slug="missing") == []
+        assert query.tuples(slug="here") == [("here",)]
+    assert len(captured) == 2
+    assert captured[0]["sql"].replace("'missing'", "'here'") == captured[1]["sql"]
+
+
+def test_a_datetime_slot_is_compared_as_the_field_prepares_it(db):
+    user = UserFactory()
+    token, _ = ApiToken.issue(user, "soon", expires_at=timezone.now() + timedelta(minutes=5))
+    query = CompiledQuery(
+        lambda: ApiToken.objects.active(Slot("now", DateTimeField())).values_list("name")
+    )
+    assert query.tuples(now=timezone.now()) == [("soon",)]
+    assert query.tuples(now=timezone.now() + timedelta(minutes=10)) == []
+    token.revoke()
+    assert query.tuples(now=timezone.now()) == []
