@@ -382,10 +382,10 @@ def finish_run(
     try:
         return end_run(run, outcome, secrets, writer)
     except DatabaseError:
-        if writer is None or not writer.buffer:
+        if writer is None:
             raise
+        # Its flush took the lines out of the buffer before it failed: they are dropped.
         logger.exception("Could not write the last log lines of run %s", run.pk)
-        writer.buffer.clear()
         return end_run(run, outcome, secrets, None)
 
 

@@ -295,3 +295,17 @@ def test_a_run_of_a_task_deleted_while_queued_never_starts(workspace):
     assert execute_run(str(run.pk)) is None
     run.refresh_from_db()
     assert run.status == "HALTED" and not TaskLog.objects.filter(task=task).exists()
+
+
+def test_a_run_ends_even_when_its_last_log_lines_cannot_be_written(workspace):
+    """PostgreSQL refuses a NUL in text (a command's output may hold one): the end's
+    transaction fails on the buffered lines, and the run ends without them instead of
+    staying IN_PROGRESS."""
+    task = TaskFactory(workspace=workspace, workflow_status="IN_PROGRESS")
+    current = running(task)
+    writer = LogWriter(current)
+    writer.write("stdout", "a NUL \x00 here", hold=True)
+    assert finish_run(current, Outcome("COMPLETED"), [], writer=writer) == "COMPLETED"
+    current.refresh_from_db()
+    task.refresh_from_db()
+    assert current.status == "COMPLETED" and task.workflow_status == "COMPLETED"
