@@ -46,9 +46,11 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str: ...
 @overload
 def redact(text: None, secrets: Iterable[str] = ()) -> None: ...
 def redact(text: str | None, secrets: Iterable[str] = ()) -> str | None:
-    """`text` with the given literal secrets and every recognised secret masked."""
+    """`text` with the given literal secrets and every recognised secret masked, and any
+    NUL (a runner's output may hold one; PostgreSQL cannot store it) replaced by U+FFFD."""
     if not text:
         return text
+    text = text.replace("\x00", "\ufffd")
     for secret in sorted((s for s in secrets if isinstance(s, str) and len(s) >= 4), key=len)[::-1]:
         text = text.replace(secret, MASK)
     for pattern in _PATTERNS:

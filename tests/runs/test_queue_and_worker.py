@@ -297,14 +297,31 @@ def test_a_run_of_a_task_deleted_while_queued_never_starts(workspace):
     assert run.status == "HALTED" and not TaskLog.objects.filter(task=task).exists()
 
 
-def test_a_run_ends_even_when_its_last_log_lines_cannot_be_written(workspace):
-    """PostgreSQL refuses a NUL in text (a command's output may hold one): the end's
-    transaction fails on the buffered lines, and the run ends without them instead of
-    staying IN_PROGRESS."""
+def test_a_nul_in_a_runners_output_is_kept_as_a_replacement_character(workspace):
+    """PostgreSQL refuses a NUL in text, and a command's output may hold one: a line
+    flushed mid-run, the last line, the answer and the error all keep it as U+FFFD."""
     task = TaskFactory(workspace=workspace, workflow_status="IN_PROGRESS")
     current = running(task)
     writer = LogWriter(current)
+    writer.write("stdout", "mid-run \x00 line")
+    writer.flush()
     writer.write("stdout", "a NUL \x00 here", hold=True)
+    outcome = Outcome("FAILED", error="bad \x00 byte", output_text="out \x00")
+    assert finish_run(current, outcome, [], writer=writer) == "FAILED"
+    lines = list(TaskLog.objects.filter(task=task).order_by("seq").values_list("line", flat=True))
+    assert lines == ["mid-run \ufffd line", "a NUL \ufffd here"]
+    task.refresh_from_db()
+    assert task.error == "bad \ufffd byte" and task.output_text == "out \ufffd"
+
+
+def test_a_run_ends_even_when_its_last_log_lines_cannot_be_written(workspace):
+    """The end's transaction fails on the buffered lines (here, lines put in the buffer
+    past the writer's cleaning, which PostgreSQL refuses; on SQLite they are written), and
+    the run ends without them instead of staying IN_PROGRESS."""
+    task = TaskFactory(workspace=workspace, workflow_status="IN_PROGRESS")
+    current = running(task)
+    writer = LogWriter(current)
+    writer.buffer.append(("stdout", "a raw NUL \x00 here"))
     assert finish_run(current, Outcome("COMPLETED"), [], writer=writer) == "COMPLETED"
     current.refresh_from_db()
     task.refresh_from_db()
