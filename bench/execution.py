@@ -235,16 +235,9 @@ def run_message_latency(
     *, server_url: str, token: str, env: dict[str, str], messages: int
 ) -> dict[str, Any]:
     """Message to first log line (SSE) and to the answer (pusher-js), p50/p99 in ms, with the
-    wake-up and with polling only; one idle worker publishing to the bench server."""
-    port = str(urlsplit(server_url).port)
-    publishing = {
-        **env,
-        "REALTIME_PUBLISHER": "pusher",
-        "PUSHER_HOST": "127.0.0.1",
-        "PUSHER_PORT": port,
-        "PUSHER_SSL": "false",
-        "PUSHER_CLUSTER": "",
-    }
+    wake-up and with polling only; one idle worker publishing into the bench server's Redis
+    layer, as in deploy/compose.yaml."""
+    publishing = {**env, "REALTIME_PUBLISHER": "layer"}
     # An idle worker: the generated queue's year-old runs would otherwise be reaped (and
     # restarted) by the first reaper round, on the measured worker: a tail of 15-17 s.
     settle_generated_queue()
@@ -271,11 +264,14 @@ def run_message_latency(
 
 def message_latency(server_url: str, token: str, messages: int) -> dict[str, Any]:
     from accounts.models import Workspace
-    from realtime.events import task_channel
+    from realtime.events import task_channel, workspace_channel
+    from realtime.models import OutboxEvent
     from runs.models import TaskRun
     from tasks.models import Task
 
-    task = Task.objects.create(workspace=Workspace.objects.get(slug="ws0"), title="bench latency")
+    workspace = Workspace.objects.get(slug="ws0")
+    task = Task.objects.create(workspace=workspace, title="bench latency")
+    channels = [task_channel(task.pk), workspace_channel(workspace.slug)]
     log_ms: list[float] = []
     answer_ms: list[float] = []
     with pusher_clients(server_url, token, task_channel(task.pk), 1, "new-message") as listener:
@@ -291,8 +287,13 @@ def message_latency(server_url: str, token: str, messages: int) -> dict[str, Any
                     answered = float(line["at"])
                     break
             logged = first_line.wait()
+            # The next message goes to an idle worker: this run ended and its events
+            # were sent (its last ones go out after the end commits).
             deadline = time.monotonic() + 30
-            while TaskRun.objects.filter(task=task).active().exists():
+            while (
+                TaskRun.objects.filter(task=task).active().exists()
+                or OutboxEvent.objects.filter(channel__in=channels, sent_at=None).exists()
+            ):
                 if time.monotonic() > deadline:
                     raise RuntimeError("a latency run did not end")
                 time.sleep(0.002)

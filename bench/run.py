@@ -278,14 +278,15 @@ def free_port() -> int:
 
 
 def start_server(port: int, database_url: str) -> subprocess.Popen[bytes]:
-    # The server publishes to its own push server, as in production: a dispatcher sends
-    # whatever its channel holds, the workers' events too (a server publishing nowhere
-    # marked a worker's answer sent when the two dispatched the channel at once).
+    # The server publishes into the Redis layer its push server reads, as in production
+    # (deploy/compose.yaml): a dispatcher sends whatever its channel holds, the workers'
+    # events too (a server publishing nowhere marked a worker's answer sent when the two
+    # dispatched the channel at once).
     env = {
         **os.environ,
         **server_env(database_url),
         "PORT": str(port),
-        "REALTIME_PUBLISHER": "pusher",
+        "REALTIME_PUBLISHER": "layer",
         "PUSHER_HOST": "127.0.0.1",
         "PUSHER_PORT": str(port),
         "PUSHER_SSL": "false",

@@ -117,7 +117,7 @@ class ChatViewSet(viewsets.ViewSet):
         task_id = body.validated_data.get("task_id") if valid else _uuid_or_none(request.data)
         if task_id is None:
             raise ValidationError(body.errors)
-        task = task_for(caller(request), task_id, Role.DEVELOPER)
+        task = task_ref_for(caller(request), task_id, Role.DEVELOPER)
         if not valid:
             raise ValidationError(body.errors)
         posted = services.post_message(

@@ -310,13 +310,19 @@ PUSHER_PORT = env_int(
 PUSHER_SSL = env_bool("PUSHER_SSL", _pusher_url_ssl)
 REALTIME_PUBLIC_CHANNELS = env_bool("REALTIME_PUBLIC_CHANNELS", False)
 # Where committed events go: `pusher` (the official client, to PUSHER_HOST or Pusher's
-# service), `none` (nowhere), or the dotted path of a publisher class (tests/settings.py
-# records with one).
+# service), `layer` (straight into the Redis channel layer the built-in server reads),
+# `none` (nowhere), or the dotted path of a publisher class (tests/settings.py records
+# with one).
 REALTIME_PUBLISHER = env("REALTIME_PUBLISHER", "pusher")
-if REALTIME_PUBLISHER not in ("pusher", "none") and "." not in REALTIME_PUBLISHER:
+if REALTIME_PUBLISHER not in ("pusher", "layer", "none") and "." not in REALTIME_PUBLISHER:
     raise ImproperlyConfigured(
-        "REALTIME_PUBLISHER must be pusher, none or the dotted path of a publisher class, "
-        f"not {REALTIME_PUBLISHER!r}"
+        "REALTIME_PUBLISHER must be pusher, layer, none or the dotted path of a publisher "
+        f"class, not {REALTIME_PUBLISHER!r}"
+    )
+if REALTIME_PUBLISHER == "layer" and not REDIS_URL:
+    raise ImproperlyConfigured(
+        "REALTIME_PUBLISHER=layer needs REDIS_URL: without it the channel layer is each "
+        "process's own, and a worker's events would reach no socket"
     )
 
 # Execution and logs.

@@ -178,6 +178,8 @@ class PusherSocketConsumer(AsyncWebsocketConsumer):
 class PusherHttpApiConsumer(AsyncHttpConsumer):
     """`POST /apps/{appId}/events` and `/batch_events`, signed as Pusher's HTTP API."""
 
+    channel_layer_alias = "none: the hub"  # sends only (runs.consumers says why)
+
     async def handle(self, body: bytes) -> None:
         kwargs = self.scope["url_route"]["kwargs"]
         try:

@@ -38,8 +38,8 @@ def backoff(attempts: int) -> timedelta:
 
 
 class CommitBatch:
-    """The on-commit hook of `publish`: one per transaction (and savepoint level), holding
-    the channels the transaction wrote to. Their events go out together: one lease
+    """The on-commit hook of `publish`: one per transaction, holding the channels the
+    transaction wrote to (a savepoint's channels join the batch of an enclosing level). Their events go out together: one lease
     statement, one read, one publisher call per BATCH_SIZE events, one mark, one release,
     whatever the number of events and channels. Never lets a push failure reach the
     caller."""
@@ -60,12 +60,17 @@ class CommitBatch:
 
 def dispatch_on_commit(channel: str) -> None:
     """Sends the channel's events once the current transaction commits (at once outside
-    one), with the other channels the transaction wrote to."""
+    one), with the other channels the transaction wrote to.
+
+    A batch registered at this savepoint level or an enclosing one takes the channel: it
+    outlives any rollback that would discard this level's events (then it just finds
+    nothing new on the channel). A chat message that queues a run sent its commit's
+    events in one dispatch instead of two."""
     connection = transaction.get_connection()
     if connection.in_atomic_block:
         sids = set(connection.savepoint_ids)
         for hook_sids, hook, _robust in reversed(connection.run_on_commit):
-            if isinstance(hook, CommitBatch) and set(hook_sids) == sids:
+            if isinstance(hook, CommitBatch) and set(hook_sids) <= sids:
                 hook.add(channel)
                 return
     batch = CommitBatch()

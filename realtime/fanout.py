@@ -18,11 +18,13 @@ reconnects and catches up from the outbox; a log stream reads the database).
 
 import asyncio
 import logging
+import threading
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from channels.layers import get_channel_layer
+from asgiref.sync import async_to_sync
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 logger = logging.getLogger("taskdesk.realtime")
 
@@ -47,6 +49,33 @@ async def send_to_group(group: str, message: dict[str, Any]) -> None:
     await get_channel_layer().group_send(group, message)
     if "origin" in message:
         await local.deliver(message)  # type: ignore[union-attr]
+
+
+SEND_TIMEOUT = 5.0
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+
+
+def send_to_group_sync(group: str, message: dict[str, Any]) -> None:
+    """`send_to_group` from sync code (a worker's run, a request's commit hook); raises
+    when the layer did not take the message within SEND_TIMEOUT."""
+    if isinstance(get_channel_layer(), InMemoryChannelLayer):  # this process's own members
+        async_to_sync(send_to_group)(group, message)
+    else:
+        sending = send_to_group(group, message)
+        asyncio.run_coroutine_threadsafe(sending, _layer_loop()).result(SEND_TIMEOUT)
+
+
+def _layer_loop() -> asyncio.AbstractEventLoop:
+    """One event loop per process, in a thread of its own, for sending to the Redis layer
+    from sync code. The layer keeps its connections per loop: async_to_sync, outside a
+    server, would start a new loop and connect anew on every call (about 5 ms a line)."""
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="channel-layer", daemon=True).start()
+        return _loop
 
 
 class Hub:

@@ -25,7 +25,7 @@ from uuid import UUID
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.http import AsyncHttpConsumer
-from channels.layers import InMemoryChannelLayer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import connection
 from rest_framework.exceptions import APIException, MethodNotAllowed, NotFound
@@ -66,6 +66,13 @@ def uuid_or_404(raw: Any) -> UUID:
 
 
 class LogStreamConsumer(AsyncHttpConsumer):
+    # No channel of its own in the layer: lines come through the process's hub. Every
+    # consumer with a channel of its own is one more receiver of the process's Redis
+    # inbox, and a receiver cancelled at the wrong moment (a client that closes its
+    # stream) took a message meant for the hub with it: the answer's `new-message`, lost
+    # for every pusher-js client of that server.
+    channel_layer_alias = "none: the hub"
+
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.last_seq = 0
@@ -196,8 +203,7 @@ class LogStreamConsumer(AsyncHttpConsumer):
             data["reason"] = reason
         await self.send_event("end", data)
         self.finished = True
-        await self.send_body(b"", more_body=False)
-        await self.channel_layer.send(self.channel_name, {"type": "log.finish"})
+        await self.send_body(b"", more_body=False)  # daphne answers with http.disconnect
 
     # --- the task's group ----------------------------------------------------------
 
@@ -234,10 +240,6 @@ class LogStreamConsumer(AsyncHttpConsumer):
                 if not state["running"]:
                     await self.end()
 
-    async def log_finish(self, message: dict[str, Any]) -> None:
-        await self.disconnect()
-        raise StopConsumer()
-
     async def status_changed(self, workflow_status: str | None) -> None:
         if workflow_status != self.workflow_status:
             self.workflow_status = workflow_status
@@ -258,7 +260,7 @@ class LogStreamConsumer(AsyncHttpConsumer):
         # While a layer that crosses processes (Redis) is delivering, the database read
         # is not needed; 1,000 streams started together read at once every period and
         # held up their lines by up to 2 s (the bench's SSE p99).
-        if self.heard and not isinstance(self.channel_layer, InMemoryChannelLayer):
+        if self.heard and not isinstance(get_channel_layer(), InMemoryChannelLayer):
             self.heard = False
             return
         async with self.lock:

@@ -7,21 +7,18 @@ line is never visible before the lines numbered under it. After commit the lines
 the task's Channels group, where the SSE streams pick them up.
 """
 
-import asyncio
 import logging
-import threading
 import time
 from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
-from asgiref.sync import async_to_sync
-from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection, transaction
 
 from config import metrics
-from realtime.fanout import send_to_group
+from realtime.fanout import send_to_group_sync
 from runs.models import LogStream, TaskLog, TaskRun
 from tasks.events import iso
 from tasks.models import Task
@@ -77,34 +74,12 @@ def append_lines(run: TaskRun, lines: list[tuple[str, str]]) -> list[TaskLog]:
 
 def notify(task_id: UUID | str, message: dict[str, Any]) -> None:
     """Sends a message to the task's SSE streams; a layer that is down never fails a run."""
-    layer = get_channel_layer()
-    if layer is None:
+    if get_channel_layer() is None:
         return
     try:
-        if isinstance(layer, InMemoryChannelLayer):  # this process's own streams
-            async_to_sync(send_to_group)(log_group(task_id), message)
-        else:
-            sending = send_to_group(log_group(task_id), message)
-            asyncio.run_coroutine_threadsafe(sending, _layer_loop()).result(NOTIFY_TIMEOUT)
+        send_to_group_sync(log_group(task_id), message)
     except Exception:
         logger.warning("Could not reach the channel layer for task %s", task_id, exc_info=True)
-
-
-NOTIFY_TIMEOUT = 5.0
-_loop: asyncio.AbstractEventLoop | None = None
-_loop_lock = threading.Lock()
-
-
-def _layer_loop() -> asyncio.AbstractEventLoop:
-    """One event loop per process, in a thread of its own, for sending to the Redis layer
-    from sync code. The layer keeps its connections per loop: async_to_sync, outside a
-    server, would start a new loop and connect anew on every call (about 5 ms a line)."""
-    global _loop
-    with _loop_lock:
-        if _loop is None:
-            _loop = asyncio.new_event_loop()
-            threading.Thread(target=_loop.run_forever, name="channel-layer", daemon=True).start()
-        return _loop
 
 
 class LogWriter:

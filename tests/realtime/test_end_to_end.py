@@ -5,6 +5,7 @@ API (the path workers take). No timing assertions: waits only guard against hang
 import json
 import subprocess
 import sys
+import threading
 import urllib.request
 from datetime import timedelta
 
@@ -250,3 +251,89 @@ def test_concurrent_writers_on_one_channel_get_gap_free_seq_in_the_servers_datab
     )
     seqs = json.loads(live.last_line(live.manage(live_db["url"], "shell", "-c", count_seqs)))
     assert sorted(seqs) == list(range(1, 101))
+
+
+RUNNING_TASK = """
+from accounts.models import Workspace
+from runs.models import TaskRun
+from tasks.models import Task
+task = Task.objects.create(workspace=Workspace.objects.get(slug="acme"), title="Queued")
+TaskRun.objects.create(task=task, number=1)
+print(task.id)
+"""
+
+
+def layer_of(settings, redis_url: str) -> None:
+    """This process publishes with REALTIME_PUBLISHER=layer into a server's Redis layer."""
+    settings.REALTIME_PUBLISHER = "layer"
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [redis_url]},
+        }
+    }
+
+
+def test_the_layer_publisher_reaches_pusher_js_through_a_servers_redis_layer(
+    start_server, listeners, settings, live_db
+):
+    """REALTIME_PUBLISHER=layer: this process writes into the Redis channel layer the
+    server reads (no HTTP); the events arrive in commit order."""
+    redis_url = settings.REDIS_URL or "redis://127.0.0.1:6379/4"
+    server = start_server(redis_url)
+    channel = f"private-task-{live_db['task_id']}"
+    client = listeners(server, live_db["member_token"], [channel])
+    client.wait_for(subscribed)
+    layer_of(settings, redis_url)
+    with transaction.atomic():
+        publish(channel, "new-message", "first")
+        publish(channel, "task-updated", {"n": 2})
+    with transaction.atomic():
+        publish(channel, "new-message", "third")
+    client.wait_for(is_event(), count=3)
+    received = [(e["event"], e["data"]) for e in client.events()]
+    assert received == [
+        ("new-message", "first"),
+        ("task-updated", {"n": 2}),
+        ("new-message", "third"),
+    ]
+    assert not OutboxEvent.objects.filter(sent_at__isnull=True).exists()
+
+
+def test_log_streams_that_close_lose_no_event_of_the_servers_sockets(
+    start_server, listeners, settings, live_db
+):
+    """Events from another process reach a server through its Redis inbox, read by its
+    hub alone. When every SSE log stream was a receiver of that inbox too, a stream that
+    closed (its receive cancelled) could take an event meant for the hub with it: seen as
+    the answer's `new-message` never reaching pusher-js, about once in 20 messages."""
+    redis_url = settings.REDIS_URL or "redis://127.0.0.1:6379/4"
+    server = start_server(redis_url)
+    channel = f"private-task-{live_db['task_id']}"
+    client = listeners(server, live_db["member_token"], [channel])
+    client.wait_for(subscribed)
+    layer_of(settings, redis_url)
+    # A task of the server's database with a queued run: its streams stay open.
+    running = live.last_line(live.manage(live_db["url"], "shell", "-c", RUNNING_TASK))
+    path = f"/api/tasks/{running}/logs/stream?token={live_db['member_token']}"
+    stop = threading.Event()
+
+    def open_and_drop_streams() -> None:
+        while not stop.is_set():
+            with urllib.request.urlopen(server.url + path, timeout=10) as stream:
+                while not stream.readline().startswith(b"event: init"):
+                    pass  # then the client goes away while the stream waits for lines
+
+    streams = [threading.Thread(target=open_and_drop_streams) for _ in range(4)]
+    for thread in streams:
+        thread.start()
+    try:
+        for n in range(150):
+            with transaction.atomic():
+                publish(channel, "new-message", f"m{n}")
+    finally:
+        stop.set()
+        for thread in streams:
+            thread.join(10)
+    client.wait_for(is_event(), count=150)
+    assert [e["data"] for e in client.events()] == [f"m{n}" for n in range(150)]

@@ -76,6 +76,33 @@ def test_a_rolled_back_change_leaves_no_event():
     assert [e["data"] for e in recording.recorded] == ["kept"]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_savepoints_events_go_out_with_the_enclosing_transactions_in_one_dispatch(
+    monkeypatch,
+):
+    """One dispatch per commit: a savepoint's channels join the enclosing batch; a
+    rolled-back savepoint's events are never written, and its channel costs nothing more."""
+    dispatched: list[list[str]] = []
+    real = dispatch.dispatch_channels
+    monkeypatch.setattr(
+        dispatch,
+        "dispatch_channels",
+        lambda channels: dispatched.append(list(channels)) or real(channels),
+    )
+    with transaction.atomic():
+        publish("private-task-a", "e", "outer")
+        with transaction.atomic():
+            publish("private-workspace-w", "e", "inner")
+        with pytest.raises(RuntimeError), transaction.atomic():
+            publish("private-task-b", "e", "rolled back")
+            raise RuntimeError("the savepoint fails")
+        publish("private-task-a", "e", "after")
+    assert dispatched == [["private-task-a", "private-workspace-w", "private-task-b"]]
+    assert [e["data"] for e in recording.recorded] == ["outer", "after", "inner"]
+    assert not OutboxEvent.objects.filter(sent_at__isnull=True).exists()
+    assert not OutboxEvent.objects.filter(channel="private-task-b").exists()
+
+
 def test_payload_over_10_kb_in_utf8_bytes_is_an_error_at_publish_time(db):
     # 4000 three-byte characters: 12 KB of UTF-8, though only 4000 characters.
     with pytest.raises(PayloadTooLarge, match="limit is 10240 bytes"):

@@ -59,7 +59,11 @@ def test_pusher_url_of_pushers_service_means_its_cluster():
     [
         (
             {"REALTIME_PUBLISHER": "carrier-pigeon"},
-            "REALTIME_PUBLISHER must be pusher, none or the dotted path",
+            "REALTIME_PUBLISHER must be pusher, layer, none or the dotted path",
+        ),
+        (
+            {"REALTIME_PUBLISHER": "layer", "REDIS_URL": ""},
+            "REALTIME_PUBLISHER=layer needs REDIS_URL",
         ),
         ({"PUSHER_APP_ID": "taskdesk"}, "PUSHER_APP_ID must be a number"),
     ],
