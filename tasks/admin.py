@@ -17,7 +17,13 @@ from django.http import HttpRequest
 from config.changelists import ScaledAdmin
 from tasks import counters, services, vault
 from tasks.models import Feature, Repository, Robot, RunnerProfile, Task, TaskGroup
-from tasks.profiles import RAW_FIELDS, VARIABLE_NAME, keep_masked, public_config
+from tasks.profiles import (
+    PROFILE_FIELDS,
+    VARIABLE_NAME,
+    bad_variable_names,
+    keep_masked,
+    public_config,
+)
 
 
 @admin.register(Repository)
@@ -71,23 +77,7 @@ class RunnerProfileForm(forms.ModelForm):
 
     class Meta:
         model = RunnerProfile
-        fields = [
-            "name",
-            "runner",
-            "argv",
-            "base_url",
-            "allowed_base_urls",
-            "variables",
-            "network",
-            "timeout_seconds",
-            "cpu_seconds",
-            "memory_mb",
-            "max_processes",
-            "max_open_files",
-            "max_output_bytes",
-            "all_workspaces",
-            "workspaces",
-        ]
+        fields = ["name", *PROFILE_FIELDS, "all_workspaces", "workspaces"]
 
     def clean_new_secrets(self) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -104,7 +94,7 @@ class RunnerProfileForm(forms.ModelForm):
         variables = self.cleaned_data.get("variables") or {}
         if not isinstance(variables, dict):
             raise forms.ValidationError("A JSON object of name: default value.")
-        bad = [n for n in variables if not VARIABLE_NAME.fullmatch(n) or n in RAW_FIELDS]
+        bad = bad_variable_names(variables)
         if bad:
             raise forms.ValidationError(f"Not a variable name: {', '.join(bad)}.")
         return variables

@@ -8,6 +8,7 @@ wrote on the worker, so only staff (the operator) may store them; anyone else ge
 """
 
 import re
+from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
@@ -18,6 +19,27 @@ from tasks.redaction import MASK, redact
 RAW_FIELDS = ("argv", "env", "env_allow", "base_url", "api_key_env", "api_key", "secrets")
 SECRET_FIELDS = ("secrets", "api_key")
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+# What the operator sets on a runner profile, in the admin and in load_runner_profiles's
+# file (besides its name, its workspaces and its sealed secrets).
+PROFILE_FIELDS = (
+    "runner",
+    "argv",
+    "base_url",
+    "allowed_base_urls",
+    "variables",
+    "network",
+    "timeout_seconds",
+    "cpu_seconds",
+    "memory_mb",
+    "max_processes",
+    "max_open_files",
+    "max_output_bytes",
+)
+
+
+def bad_variable_names(variables: Iterable[str]) -> list[str]:
+    """A profile's variable names that are not names, or that would set a raw field."""
+    return [n for n in variables if not VARIABLE_NAME.fullmatch(n) or n in RAW_FIELDS]
 
 
 def check_robot_config(user: Any, workspace_id: UUID, runner: str, config: dict[str, Any]) -> None:

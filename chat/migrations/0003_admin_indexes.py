@@ -8,6 +8,8 @@ CONCURRENTLY so a deployment keeps writing messages while they build.
 
 from django.db import migrations
 
+from config.indexes import concurrent_indexes
+
 INDEXES = {
     "chatmessage_time_idx": "ON chat_chatmessage (timestamp, id)",
     "chatmessage_message_trgm_idx": (
@@ -16,23 +18,9 @@ INDEXES = {
 }
 
 
-def create_indexes(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for name, definition in INDEXES.items():
-        schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} {definition}")
-
-
-def drop_indexes(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for name in INDEXES:
-        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-
-
 class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [("chat", "0002_initial"), ("tasks", "0007_search_and_order_indexes")]
 
-    operations = [migrations.RunPython(create_indexes, drop_indexes)]
+    operations = [concurrent_indexes(INDEXES)]

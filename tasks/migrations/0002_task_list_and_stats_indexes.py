@@ -15,6 +15,8 @@ built CONCURRENTLY so a deployment with many tasks keeps writing while they buil
 
 from django.db import migrations
 
+from config.indexes import concurrent_indexes
+
 INDEXES = {
     "task_ws_recent_nl_idx": (
         "ON tasks_task (workspace_id, updated_at DESC NULLS LAST, id DESC NULLS LAST) "
@@ -35,23 +37,9 @@ INDEXES = {
 }
 
 
-def create_indexes(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for name, definition in INDEXES.items():
-        schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} {definition}")
-
-
-def drop_indexes(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for name in INDEXES:
-        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-
-
 class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [("tasks", "0001_initial")]
 
-    operations = [migrations.RunPython(create_indexes, drop_indexes)]
+    operations = [concurrent_indexes(INDEXES)]

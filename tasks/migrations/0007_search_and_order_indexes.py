@@ -21,6 +21,8 @@ PostgreSQL only (SQLite keeps its plain scans), built CONCURRENTLY.
 
 from django.db import migrations
 
+from config.indexes import concurrent_indexes
+
 EXTENSION = "CREATE EXTENSION IF NOT EXISTS pg_trgm"
 
 INDEXES = {
@@ -48,28 +50,9 @@ REPLACED = {
 }
 
 
-def create_indexes(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    schema_editor.execute(EXTENSION)
-    for name, definition in INDEXES.items():
-        schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} {definition}")
-    for name in REPLACED:
-        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-
-
-def drop_indexes(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for name, definition in REPLACED.items():
-        schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} {definition}")
-    for name in INDEXES:
-        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-
-
 class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [("tasks", "0006_repository_webhook_secret")]
 
-    operations = [migrations.RunPython(create_indexes, drop_indexes)]
+    operations = [concurrent_indexes(INDEXES, replaces=REPLACED, setup=EXTENSION)]

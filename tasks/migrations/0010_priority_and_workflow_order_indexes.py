@@ -15,6 +15,8 @@ PostgreSQL only (SQLite keeps its plain scans), built CONCURRENTLY, like 0007.
 
 from django.db import migrations
 
+from config.indexes import concurrent_indexes
+
 PRIORITY_RANK = (
     "CASE WHEN priority = 'LOW' THEN 0 WHEN priority = 'MEDIUM' THEN 1 "
     "WHEN priority = 'HIGH' THEN 2 WHEN priority = 'CRITICAL' THEN 3 ELSE 0 END"
@@ -29,23 +31,9 @@ INDEXES = {
 }
 
 
-def create_indexes(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for name, definition in INDEXES.items():
-        schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} {definition}")
-
-
-def drop_indexes(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for name in INDEXES:
-        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-
-
 class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [("tasks", "0009_task_count_slots")]
 
-    operations = [migrations.RunPython(create_indexes, drop_indexes)]
+    operations = [concurrent_indexes(INDEXES)]

@@ -18,22 +18,7 @@ from django.db import transaction
 from accounts.models import Workspace
 from tasks import vault
 from tasks.models import RunnerProfile
-from tasks.profiles import RAW_FIELDS, VARIABLE_NAME
-
-FIELDS = (
-    "runner",
-    "argv",
-    "base_url",
-    "allowed_base_urls",
-    "variables",
-    "network",
-    "timeout_seconds",
-    "cpu_seconds",
-    "memory_mb",
-    "max_processes",
-    "max_open_files",
-    "max_output_bytes",
-)
+from tasks.profiles import PROFILE_FIELDS, bad_variable_names
 
 
 class Command(BaseCommand):
@@ -57,14 +42,13 @@ class Command(BaseCommand):
     def load(self, entry: dict[str, Any]) -> RunnerProfile:
         if entry.get("runner") not in ("command", "openai"):
             raise CommandError(f"{entry.get('name')}: runner must be command or openai.")
-        bad = [n for n in entry.get("variables", {}) if not VARIABLE_NAME.fullmatch(n)]
-        bad += [n for n in entry.get("variables", {}) if n in RAW_FIELDS]
+        bad = bad_variable_names(entry.get("variables", {}))
         if bad:
             raise CommandError(f"{entry['name']}: not variable names: {', '.join(bad)}.")
         profile = RunnerProfile.objects.filter(name=entry["name"]).first() or RunnerProfile(
             name=entry["name"]
         )
-        for field in FIELDS:
+        for field in PROFILE_FIELDS:
             if field in entry:
                 setattr(profile, field, entry[field])
         if "secrets" in entry:

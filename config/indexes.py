@@ -1,0 +1,39 @@
+"""The PostgreSQL-only indexes of the apps' migrations, built CONCURRENTLY (a migration of
+a live 1M-task table must not lock its writers) and dropped the same way on the way back.
+SQLite keeps its plain scans. A migration using it sets `atomic = False`."""
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import migrations
+
+
+def concurrent_indexes(
+    indexes: Mapping[str, str], *, replaces: Mapping[str, str] | None = None, setup: str = ""
+) -> migrations.RunPython:
+    """Creates `indexes` (name -> the definition after the name), then drops `replaces`
+    (the indexes they supersede, rebuilt on the way back); `setup` runs first (an
+    extension the definitions need)."""
+    replaces = replaces or {}
+
+    def create(names: Mapping[str, str], schema_editor: Any) -> None:
+        for name, definition in names.items():
+            schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} {definition}")
+
+    def drop(names: Mapping[str, str], schema_editor: Any) -> None:
+        for name in names:
+            schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+
+    def forwards(apps: Any, schema_editor: Any) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            if setup:
+                schema_editor.execute(setup)
+            create(indexes, schema_editor)
+            drop(replaces, schema_editor)
+
+    def backwards(apps: Any, schema_editor: Any) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            create(replaces, schema_editor)
+            drop(indexes, schema_editor)
+
+    return migrations.RunPython(forwards, backwards)

@@ -1,0 +1,39 @@
+"""The apps' PostgreSQL-only indexes (config.indexes): built by their migration, dropped
+on the way back, and the indexes a migration replaces rebuilt; SQLite gets none."""
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+BEFORE_SEARCH = [("tasks", "0006_repository_webhook_secret")]
+
+
+def migrate(targets):
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets)
+
+
+def index_names() -> set[str]:
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, "tasks_task")
+    return {name for name, info in constraints.items() if info["index"]}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_index_migrations_build_drop_and_restore_what_they_replace():
+    leaves = MigrationExecutor(connection).loader.graph.leaf_nodes()
+    built = {"task_title_trgm_idx", "task_ws_recent_cover_idx", "task_ws_priority_idx"}
+    try:
+        now = index_names()
+        if connection.vendor == "sqlite":
+            assert not built & now
+            return
+        assert built <= now and "task_ws_recent_nl_idx" not in now
+        migrate(BEFORE_SEARCH)
+        before = index_names()
+        assert not built & before
+        assert "task_ws_recent_nl_idx" in before  # 0002's, which 0007 replaces
+    finally:
+        migrate(leaves)
+    assert built <= index_names() and "task_ws_recent_nl_idx" not in index_names()
