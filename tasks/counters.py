@@ -3,7 +3,7 @@ rollup of the tasks created (`TaskDayCount`), kept exact in the transaction of e
 change that moves a task between them.
 
 A task's *fact* is what the counts read of it: its workspace, deleted, archived, board
-status, workflow status, awaiting_input and the UTC day it was created. A writer that
+status, workflow status, awaiting_input, priority and the UTC day it was created. A writer that
 changes a fact calls `record(before, after)` in its transaction (`created`, `changed`
 for one loaded row; `tracked` around writes it cannot follow, such as bulk updates and
 the admin's saves and deletes). `record` adds the differences with one
@@ -30,7 +30,15 @@ from django.db.models.functions import Coalesce, TruncDate
 
 from tasks.models import Task, TaskCount, TaskDayCount
 
-CELL_FIELDS = ("workspace_id", "deleted", "archived", "status", "workflow_status", "awaiting_input")
+CELL_FIELDS = (
+    "workspace_id",
+    "deleted",
+    "archived",
+    "status",
+    "workflow_status",
+    "awaiting_input",
+    "priority",
+)
 
 
 class Fact(NamedTuple):
@@ -40,17 +48,31 @@ class Fact(NamedTuple):
     status: str
     workflow_status: str | None
     awaiting_input: bool
+    priority: str
     day: date
 
 
-Cell = tuple[UUID, bool, bool, str, str | None, bool]
+Cell = tuple[UUID, bool, bool, str, str | None, bool, str]
 
 
 def cell_key(cell: Cell) -> str:
     """TaskCount.key: the cell's columns but the workspace, NULL spelled as ''."""
-    _, deleted, archived, status, workflow_status, awaiting_input = cell
+    _, deleted, archived, status, workflow_status, awaiting_input, priority = cell
     flags = f"{int(deleted)}{int(archived)}{int(awaiting_input)}"
-    return f"{flags}|{status}|{workflow_status or ''}"
+    return f"{flags}|{status}|{workflow_status or ''}|{priority}"
+
+
+def cell_of_key(key: str) -> dict[str, Any]:
+    """The TaskCount columns that `key` spells (cell_key's inverse)."""
+    flags, status, workflow_status, priority = key.split("|")
+    return {
+        "deleted": flags[0] == "1",
+        "archived": flags[1] == "1",
+        "awaiting_input": flags[2] == "1",
+        "status": status,
+        "workflow_status": workflow_status or None,
+        "priority": priority,
+    }
 
 
 def utc_day(moment: datetime) -> date:
@@ -65,6 +87,7 @@ def fact_of(task: Task) -> Fact:
         str(task.status),
         str(task.workflow_status) if task.workflow_status else None,
         bool(task.awaiting_input),
+        str(task.priority),
         utc_day(task.created_at),
     )
 
@@ -84,7 +107,7 @@ def record(before: Iterable[Fact], after: Iterable[Fact]) -> None:
     days: dict[tuple[UUID, date], int] = {}
     for sign, group in ((-1, before), (1, after)):
         for fact in group:
-            cell: Cell = fact[:6]  # type: ignore[assignment]
+            cell: Cell = fact[:7]  # type: ignore[assignment]
             cells[cell] = cells.get(cell, 0) + sign
             if not fact.deleted:
                 days[fact.workspace_id, fact.day] = (
@@ -188,7 +211,7 @@ def _column(model: type[Model], name: str) -> str:
 def recount() -> "Counts":
     """What the counters should hold, counted from the tasks (two grouped scans)."""
     cells = {
-        (row[0], cell_key(row[:6])): row[6]
+        (row[0], cell_key(row[:7])): row[7]
         for row in Task.objects.order_by()
         .values_list(*CELL_FIELDS)
         .annotate(n=Count("pk"))
@@ -256,16 +279,7 @@ def rebuild() -> int:
     TaskDayCount.objects.all().delete()
     TaskCount.objects.bulk_create(
         (
-            TaskCount(
-                workspace_id=workspace_id,
-                key=key,
-                deleted=key[0] == "1",
-                archived=key[1] == "1",
-                awaiting_input=key[2] == "1",
-                status=key.split("|")[1],
-                workflow_status=key.split("|")[2] or None,
-                n=n,
-            )
+            TaskCount(workspace_id=workspace_id, key=key, n=n, **cell_of_key(key))
             for (workspace_id, key), n in cells.items()
         ),
         batch_size=500,

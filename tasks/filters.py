@@ -91,7 +91,7 @@ class TaskFilter(django_filters.FilterSet):
     eventType = EnumListFilter(field_name="event_type", choices=EventType.choices)
     status = EnumListFilter(method="filter_status", choices=pairs(STATUS_VALUES))
     taskStatus = EnumListFilter(method="filter_task_status", choices=TaskStatus.choices)
-    priority = EnumListFilter(field_name="priority", choices=Priority.choices)
+    priority = EnumListFilter(method="filter_priority", choices=Priority.choices)
     sourceType = EnumListFilter(field_name="source_type", choices=SourceType.choices)
     search = django_filters.CharFilter(method="filter_search", max_length=200)
     queueReason = EnumListFilter(method="filter_queue_reason", choices=QueueReason.choices)
@@ -106,7 +106,9 @@ class TaskFilter(django_filters.FilterSet):
     recent_only = False
     # The filters whose condition reads only the columns the workspace counters are
     # keyed by (tasks.counters): with no other filter set, counts come from the counters.
-    COUNTED = frozenset({"status", "taskStatus", "archived", "includeArchived", "showAllStatuses"})
+    COUNTED = frozenset(
+        {"status", "taskStatus", "priority", "archived", "includeArchived", "showAllStatuses"}
+    )
     # Parameters that change the rows' order or sections, never which rows.
     NOT_FILTERS: frozenset[str] = frozenset()
 
@@ -118,6 +120,9 @@ class TaskFilter(django_filters.FilterSet):
         return qs  # applied in filter_queryset (counted_condition)
 
     def filter_task_status(self, qs: QuerySet[Task], name: str, value: list[str]) -> QuerySet[Task]:
+        return qs  # applied in filter_queryset (counted_condition)
+
+    def filter_priority(self, qs: QuerySet[Task], name: str, value: list[str]) -> QuerySet[Task]:
         return qs  # applied in filter_queryset (counted_condition)
 
     def filter_search(self, qs: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
@@ -147,6 +152,8 @@ class TaskFilter(django_filters.FilterSet):
             condition &= status_condition(data["status"])
         if data.get("taskStatus"):
             condition &= Q(status__in=data["taskStatus"])
+        if data.get("priority"):
+            condition &= Q(priority__in=data["priority"])
         # includeArchived=true is "archived only" (mobile clients' contract); archived=true|false is
         # explicit; neither hides archived tasks.
         if data.get("includeArchived"):

@@ -340,6 +340,7 @@ class TaskCount(models.Model):
         max_length=16, choices=WorkflowStatus.choices, null=True, blank=True
     )
     awaiting_input = models.BooleanField()
+    priority = models.CharField(max_length=16, choices=Priority.choices, default=Priority.MEDIUM)
     # A count is spread over a few rows (tasks.counters.SLOTS), summed by every read: a
     # writer adds to its thread's row, so concurrent writers (the workers' runs) seldom
     # wait on each other's row locks.

@@ -1,5 +1,5 @@
-"""The migration that adds the counters fills them from the tasks already there, and
-goes back without a trace."""
+"""The migrations of the counters fill them from the tasks already there (0008; 0011
+counts again with priority in the key), and go back without a trace."""
 
 from datetime import UTC, datetime
 
@@ -10,7 +10,7 @@ from django.db.migrations.executor import MigrationExecutor
 from tasks import counters
 
 BEFORE = [("tasks", "0007_search_and_order_indexes")]
-COUNTERS = [("tasks", "0008_task_counters")]
+WITHOUT_PRIORITY = [("tasks", "0010_priority_and_workflow_order_indexes")]
 
 
 def migrate(targets):
@@ -30,22 +30,34 @@ def test_the_migration_counts_existing_tasks_and_reverses():
         Task = apps.get_model("tasks", "Task")
         owner = User.objects.create(username="migrating")
         workspace = Workspace.objects.create(slug="old", name="Old", owner=owner)
-        for n, (status, deleted) in enumerate(
-            [("COMPLETED", False), ("COMPLETED", False), ("FAILED", False), (None, True)]
+        for n, (status, deleted, priority) in enumerate(
+            [
+                ("COMPLETED", False, "HIGH"),
+                ("COMPLETED", False, "LOW"),
+                ("FAILED", False, "HIGH"),
+                (None, True, "MEDIUM"),
+            ]
         ):
             task = Task.objects.create(
-                workspace=workspace, title=f"old {n}", workflow_status=status, deleted=deleted
+                workspace=workspace,
+                title=f"old {n}",
+                workflow_status=status,
+                deleted=deleted,
+                priority=priority,
             )
             Task.objects.filter(pk=task.pk).update(created_at=datetime(2026, 1, 1 + n, tzinfo=UTC))
 
-        migrate(COUNTERS)
+        migrate(leaves)
         assert counters.drift() == 0
         cells, days = counters.stored()
         assert sum(cells.values()) == 4 and sum(days.values()) == 3
-        assert (
-            counters.total(counters.live_cells([workspace.pk]).filter(workflow_status="COMPLETED"))
-            == 2
-        )
+        live = counters.live_cells([workspace.pk])
+        assert counters.total(live.filter(workflow_status="COMPLETED")) == 2
+        assert counters.total(live.filter(workflow_status="COMPLETED", priority="HIGH")) == 1
+
+        apps = migrate(WITHOUT_PRIORITY)  # 0011 back: the keys without priority
+        old = apps.get_model("tasks", "TaskCount").objects.filter(workflow_status="COMPLETED")
+        assert [(row.key, row.n) for row in old] == [("000|TODO|COMPLETED", 2)]
 
         migrate(BEFORE)
         assert "tasks_taskcount" not in connection.introspection.table_names()
