@@ -39,10 +39,10 @@ def backoff(attempts: int) -> timedelta:
 
 class CommitBatch:
     """The on-commit hook of `publish`: one per transaction, holding the channels the
-    transaction wrote to (a savepoint's channels join the batch of an enclosing level). Their events go out together: one lease
-    statement, one read, one publisher call per BATCH_SIZE events, one mark, one release,
-    whatever the number of events and channels. Never lets a push failure reach the
-    caller."""
+    transaction wrote to (a savepoint's channels join the batch of an enclosing level).
+    Their events go out together: one lease statement, one read, one publisher call per
+    BATCH_SIZE events, one mark, one release, whatever the number of events and channels.
+    Never lets a push failure reach the caller."""
 
     def __init__(self) -> None:
         self.channels: list[str] = []
