@@ -242,6 +242,7 @@ class SSECrowd:
         self.ready = threading.Event()
         self.changed = threading.Condition()
         self.error: BaseException | None = None
+        self.streams: list[asyncio.Task[None]] = []
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -265,15 +266,15 @@ class SSECrowd:
         self.thread.join(10)
 
     async def _close(self) -> None:
-        streams = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for stream in streams:
+        for stream in self.streams:
             stream.cancel()
-        await asyncio.gather(*streams, return_exceptions=True)
+        await asyncio.gather(*self.streams, return_exceptions=True)
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
-        for _ in range(self.count):
-            self.loop.create_task(self._stream())
+        # Held here: the loop holds its tasks weakly, and a stream waiting on its socket
+        # is a reference cycle the garbage collector took (the stream closed unread).
+        self.streams = [self.loop.create_task(self._stream()) for _ in range(self.count)]
         self.loop.run_forever()
 
     async def _stream(self) -> None:

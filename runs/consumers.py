@@ -53,11 +53,6 @@ def db_read(function: Callable[..., Any]) -> Callable[..., Any]:
     return database_sync_to_async(read_and_close)
 
 
-def report_failure(task: "asyncio.Task[None]") -> None:
-    if not task.cancelled() and task.exception() is not None:
-        logger.error("A log stream failed to take a message", exc_info=task.exception())
-
-
 def uuid_or_404(raw: Any) -> UUID:
     try:
         return UUID(str(raw))
@@ -83,6 +78,9 @@ class LogStreamConsumer(AsyncHttpConsumer):
         self.workflow_status: str | None = None
         self.timers: list[asyncio.Task[None]] = []
         self.heard = False  # a group message came since the last poll
+        # The handlers of group messages under way. The event loop holds its tasks only
+        # weakly: one waiting on the lock or the database could be collected unfinished.
+        self.handling: set[asyncio.Task[None]] = set()
 
     # --- request -------------------------------------------------------------------
 
@@ -217,7 +215,14 @@ class LogStreamConsumer(AsyncHttpConsumer):
             "log.status": self.log_status,
             RESYNC: self.resync,
         }[message["type"]]
-        asyncio.ensure_future(handler(message)).add_done_callback(report_failure)
+        handling = asyncio.ensure_future(handler(message))
+        self.handling.add(handling)
+        handling.add_done_callback(self.handled)
+
+    def handled(self, handling: "asyncio.Task[None]") -> None:
+        self.handling.discard(handling)
+        if not handling.cancelled() and handling.exception() is not None:
+            logger.error("A log stream failed to take a message", exc_info=handling.exception())
 
     async def log_lines(self, message: dict[str, Any]) -> None:
         async with self.lock:
