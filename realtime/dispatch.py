@@ -11,9 +11,11 @@ events of that channel wait behind it so order holds. Delivery is at least once:
 process killed between the send and the mark sends that batch again.
 """
 
+import json
 import logging
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -40,9 +42,11 @@ def backoff(attempts: int) -> timedelta:
 class CommitBatch:
     """The on-commit hook of `publish`: one per transaction, holding the channels the
     transaction wrote to (a savepoint's channels join the batch of an enclosing level).
-    Their events go out together: one lease statement, one read, one publisher call per
-    BATCH_SIZE events, one mark, one release, whatever the number of events and channels.
-    Never lets a push failure reach the caller."""
+    Their events go out together, whatever the number of events and channels: on
+    PostgreSQL one statement leases the channels and reads their events, one publisher
+    call goes per BATCH_SIZE events, and one statement marks them sent and gives the
+    leases back (elsewhere a lease, a read, a mark and a release). Never lets a push
+    failure reach the caller."""
 
     def __init__(self) -> None:
         self.channels: list[str] = []
@@ -86,26 +90,27 @@ def dispatch_channels(channels: list[str]) -> int:
     transaction holds its channels' counter rows (`_next_seq`) until it commits, in its
     own order, so the batch takes and gives back only rows nobody holds (SKIP LOCKED);
     a channel it skipped goes through `dispatch_channel`, whose claim waits for the row."""
-    if len(channels) == 1:
-        return dispatch_channel(channels[0])
     owner = uuid.uuid4().hex
-    claimed = set(_claim_free(channels, owner))
+    claimed, pending = _claim_and_read(channels, owner)
     sent = 0
     released: set[str] = set()
+    failed = False
     if claimed:
-        pending = list(
-            OutboxEvent.objects.filter(channel__in=claimed, sent_at__isnull=True).order_by(
-                "channel", "seq"
-            )[:EVENTS_PER_LEASE]
-        )
+        accepted: list[OutboxEvent] = []
         if pending and all(_is_due(event, None) for event in pending):
-            sent = _send_in_order(pending)
-        released = set(_release_done(list(claimed), owner))
+            accepted, failure = _publish_in_order(pending)
+            if failure is not None:  # its channel's head waits for its next attempt
+                _record_failure(*failure)
+                failed = True
+        released = set(_mark_and_release(accepted, sorted(claimed), owner))
+        sent = len(accepted)
     for channel in channels:
         if channel in released:
             continue
         if channel in claimed:
             _release(channel, owner)
+            if failed:
+                continue  # the push service refused: the periodic job tries again, not us
         sent += dispatch_channel(channel)
     return sent
 
@@ -124,6 +129,49 @@ def _lease_sql(set_clause: str, where: str, count: int) -> str:
     )
 
 
+def _claim_and_read(channels: list[str], owner: str) -> tuple[set[str], list[OutboxEvent]]:
+    """Leases the free channels and reads their unsent events (in channel, seq order): one
+    statement on PostgreSQL (a data-modifying WITH), two elsewhere."""
+    if connection.vendor != "postgresql":
+        claimed = set(_claim_free(channels, owner))
+        if not claimed:
+            return claimed, []
+        unsent = OutboxEvent.objects.filter(channel__in=claimed, sent_at__isnull=True)
+        return claimed, list(unsent.order_by("channel", "seq")[:EVENTS_PER_LEASE])
+    clock = timezone.now()
+    lease = _lease_sql(
+        "lease_owner = %s, lease_until = %s",
+        "(lease_until IS NULL OR lease_until < %s)",
+        len(channels),
+    )
+    columns = ", ".join(f"e.{name}" for name in _EVENT_COLUMNS)
+    blanks = ", ".join(f"NULL AS {name}" for name in _EVENT_COLUMNS if name != "channel")
+    sql = (
+        f"WITH leased AS ({lease}) "
+        f"SELECT 0 AS kind, name AS channel, {blanks} FROM leased UNION ALL "
+        f"(SELECT 1, {columns} FROM {OutboxEvent._meta.db_table} e "
+        "WHERE e.channel IN (SELECT name FROM leased) AND e.sent_at IS NULL "
+        "ORDER BY e.channel, e.seq LIMIT %s)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [owner, clock + LEASE, *channels, clock, EVENTS_PER_LEASE])
+        rows = cursor.fetchall()
+    claimed = {row[1] for row in rows if row[0] == 0}
+    pending = []
+    for row in rows:
+        if row[0] == 1:
+            values = dict(zip(_EVENT_ATTRS, row[1:], strict=True))
+            values["data"] = json.loads(values["data"])  # Django reads jsonb as text
+            pending.append(OutboxEvent(**values))
+    return claimed, pending
+
+
+# An event's columns and attributes, `channel` first (the leased rows fill only it).
+_EVENT_FIELDS = sorted(OutboxEvent._meta.concrete_fields, key=lambda f: f.attname != "channel")
+_EVENT_ATTRS = [f.attname for f in _EVENT_FIELDS]
+_EVENT_COLUMNS = [f.column for f in _EVENT_FIELDS]
+
+
 def _claim_free(channels: list[str], owner: str) -> list[str]:
     clock = timezone.now()
     sql = _lease_sql(
@@ -136,25 +184,47 @@ def _claim_free(channels: list[str], owner: str) -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def _release_done(channels: list[str], owner: str) -> list[str]:
-    """Gives back the leases of the channels with nothing left unsent (see
-    `_release_when_done`)."""
+def _mark_and_release(accepted: list[OutboxEvent], channels: list[str], owner: str) -> list[str]:
+    """Marks the accepted events sent and gives back the leases of the channels with
+    nothing left unsent (see `_release_when_done`); returns those channels. One statement
+    on PostgreSQL: the release cannot see the WITH's marks, so it leaves the marked
+    events out of its check by id."""
+    delivered_at = timezone.now()
+    ids = [event.pk for event in accepted]
     events = OutboxEvent._meta.db_table
     table = OutboxChannel._meta.db_table
+    together = connection.vendor == "postgresql"
+    if ids and not together:
+        OutboxEvent.objects.filter(pk__in=ids).update(sent_at=delivered_at)
     sql = _lease_sql(
         "lease_owner = '', lease_until = NULL",
         f"lease_owner = %s AND NOT EXISTS (SELECT 1 FROM {events} e "
-        f"WHERE e.channel = {table}.name AND e.sent_at IS NULL)",
+        f"WHERE e.channel = {table}.name AND e.sent_at IS NULL"
+        + (" AND NOT (e.id = ANY(%s)))" if together else ")"),
         len(channels),
     )
+    params: list[Any] = [*channels, owner]
+    if together:
+        sql = f"WITH sent AS (UPDATE {events} SET sent_at = %s WHERE id = ANY(%s)) {sql}"
+        params = [delivered_at, ids, *params, ids]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*channels, owner])
-        return [row[0] for row in cursor.fetchall()]
+        cursor.execute(sql, params)
+        released = [row[0] for row in cursor.fetchall()]
+    if accepted:
+        metrics.outbox_delivered.inc(len(accepted))
+        for event in accepted:
+            metrics.outbox_delivery_lag.observe(
+                max((delivered_at - event.created_at).total_seconds(), 0)
+            )
+    return released
 
 
-def _send_in_order(pending: list[OutboxEvent]) -> int:
-    """Sends the events (already in per-channel seq order), BATCH_SIZE a call; marks the
-    ones accepted. Stops at the first failure, leaving the rest to `dispatch_channel`."""
+def _publish_in_order(
+    pending: list[OutboxEvent],
+) -> tuple[list[OutboxEvent], tuple[OutboxEvent, Exception] | None]:
+    """Sends the events (already in per-channel seq order), BATCH_SIZE a call; returns the
+    ones accepted, and the first event of the call that failed with its error (the sending
+    stops there)."""
     publisher = get_publisher()
     accepted: list[OutboxEvent] = []
     for start in range(0, len(pending), BATCH_SIZE):
@@ -162,19 +232,11 @@ def _send_in_order(pending: list[OutboxEvent]) -> int:
         metrics.outbox_delivery_attempts.inc()
         try:
             publisher.send([_outgoing(event) for event in chunk])
-        except Exception:
+        except Exception as error:
             metrics.outbox_delivery_failures.inc()
-            break
+            return accepted, (chunk[0], error)
         accepted.extend(chunk)
-    if accepted:
-        delivered_at = timezone.now()
-        OutboxEvent.objects.filter(pk__in=[e.pk for e in accepted]).update(sent_at=delivered_at)
-        metrics.outbox_delivered.inc(len(accepted))
-        for event in accepted:
-            metrics.outbox_delivery_lag.observe(
-                max((delivered_at - event.created_at).total_seconds(), 0)
-            )
-    return len(accepted)
+    return accepted, None
 
 
 def dispatch_channel(channel: str, *, now: datetime | None = None) -> int:

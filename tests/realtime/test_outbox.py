@@ -4,13 +4,14 @@ order per channel, kept and retried with backoff when the publisher fails."""
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from config.exceptions import PayloadTooLarge
 from realtime import dispatch
 from realtime.events import MAX_EVENT_BYTES, publish, task_channel, workspace_channel
-from realtime.models import OutboxEvent
+from realtime.models import OutboxChannel, OutboxEvent
 from realtime.publishers import Outgoing
 from tests import recording
 
@@ -101,6 +102,39 @@ def test_a_savepoints_events_go_out_with_the_enclosing_transactions_in_one_dispa
     assert [e["data"] for e in recording.recorded] == ["outer", "after", "inner"]
     assert not OutboxEvent.objects.filter(sent_at__isnull=True).exists()
     assert not OutboxEvent.objects.filter(channel="private-task-b").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_commits_events_go_out_in_two_statements_on_postgresql():
+    """The batch after a commit: lease and read in one statement, mark and release in
+    another (a data-modifying WITH each); SQLite, without those, takes four."""
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        publish("private-task-a", "e", 1)
+        publish("private-workspace-w", "e", 2)
+    committed = max(i for i, q in enumerate(queries) if q["sql"].startswith("COMMIT"))
+    assert len(queries) - committed - 1 == {"postgresql": 2}.get(connection.vendor, 4)
+    assert [e["data"] for e in recording.recorded] == [1, 2]
+    assert not OutboxEvent.objects.filter(sent_at__isnull=True).exists()
+    assert not OutboxChannel.objects.exclude(lease_owner="").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("channels", [1, 2])
+def test_a_refused_commit_is_tried_once_and_its_head_backs_off(monkeypatch, channels):
+    """The push service down: the commit's batch tries once (each try may wait for the
+    client's timeout), notes the failure on the head and gives the leases back; the
+    periodic job sends later."""
+    failing = FailingPublisher()
+    monkeypatch.setattr(dispatch, "get_publisher", lambda: failing)
+    names = ["private-task-a", "private-workspace-w"][:channels]
+    with transaction.atomic():
+        for name in names:
+            publish(name, "e", name)
+    assert failing.calls == 1
+    head = OutboxEvent.objects.get(channel=names[0])
+    assert head.attempts == 1 and head.next_attempt_at > timezone.now()
+    assert OutboxEvent.objects.filter(sent_at__isnull=True).count() == channels
+    assert not OutboxChannel.objects.exclude(lease_owner="").exists()
 
 
 def test_payload_over_10_kb_in_utf8_bytes_is_an_error_at_publish_time(db):
