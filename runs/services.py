@@ -17,7 +17,7 @@ from accounts.models import User
 from config.exceptions import Conflict
 from runs import reaper, worker
 from runs.models import RunTrigger, TaskRun, W
-from runs.turns import group_busy, lock_task, new_run, run_is_stale
+from runs.turns import group_busy, lock_group, lock_task, new_run, run_is_stale
 from tasks import workflow
 from tasks.events import announce
 from tasks.models import Task
@@ -35,26 +35,43 @@ def queue_run(
     """Adds a PENDING run to the task (its next turn, when one is running); the job is
     enqueued on commit."""
     with transaction.atomic():
-        run = new_run(
+        run = add_run(
             lock_task(task.pk), trigger=trigger, requested_by=requested_by, retry_of=retry_of
         )
-        worker.enqueue_with_run(run.pk)
-        transaction.on_commit(reaper.schedule_reaper)
     task.refresh_from_db(
         fields=["workflow_status", "workflow_completed_at", "updated_at", "retries", "error"]
     )
     return run
 
 
+def add_run(
+    locked: Task,
+    *,
+    trigger: str = RunTrigger.CREATE,
+    requested_by: User | None = None,
+    retry_of: TaskRun | None = None,
+) -> TaskRun:
+    """`queue_run` inside the transaction that locked the task (moved in place)."""
+    run = new_run(locked, trigger=trigger, requested_by=requested_by, retry_of=retry_of)
+    worker.enqueue_with_run(run.pk)
+    transaction.on_commit(reaper.schedule_reaper)
+    return run
+
+
 def request_answer(
-    task: Task, *, trigger: str = RunTrigger.MESSAGE, actor: User | None = None
+    locked: Task, *, trigger: str = RunTrigger.MESSAGE, actor: User | None = None
 ) -> None:
     """A new USER message (or POST /api/tasks with `run`, or a webhook) asks the task's
     robot to answer: a run starts or, when one is running, a next turn is queued behind
     it. Never refused for being busy; one queued turn answers every message that came
-    before it."""
-    if not task.runs.filter(status=W.PENDING).exists():
-        queue_run(task, trigger=trigger, requested_by=actor)
+    before it.
+
+    The caller holds the task's row lock (run_requested's senders do): the run is added
+    to the task as the caller has it, without reading it again (a chat message's
+    transaction is on the path from a message to its answer)."""
+    if not locked.runs.filter(status=W.PENDING).exists():
+        lock_group(locked.group_id)
+        add_run(locked, trigger=trigger, requested_by=actor)
 
 
 def retry(task: Task, *, force: bool = False, actor: User | None = None) -> TaskRun:

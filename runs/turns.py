@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F, Max, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
@@ -30,9 +30,13 @@ def lock_task(
     is what is read with the task."""
     if group_id is UNKNOWN:
         group_id = Task.objects.filter(pk=task_id).values_list("group_id", flat=True).first()
+    lock_group(group_id)
+    return Task.objects.select_for_update(of=("self",)).select_related(*related).get(pk=task_id)
+
+
+def lock_group(group_id: Any) -> None:
     if group_id is not None:
         list(TaskGroup.objects.select_for_update().filter(pk=group_id).values_list("pk"))
-    return Task.objects.select_for_update(of=("self",)).select_related(*related).get(pk=task_id)
 
 
 def lock_for_claim(task_id: Any, group_id: Any) -> Task:
@@ -78,7 +82,10 @@ def new_run(
     """Adds a PENDING run to the locked task and moves the task to PENDING (or keeps it
     IN_PROGRESS while its current run goes on: the new run is its next turn). Its lineage:
     why (`trigger`), who asked, and the run it retries."""
-    number = (locked.runs.aggregate(last=Max("number"))["last"] or 0) + 1
+    runs = locked.runs.aggregate(
+        last=Max("number"), running=Count("pk", filter=Q(status=W.IN_PROGRESS))
+    )
+    number = (runs["last"] or 0) + 1
     run = TaskRun.objects.create(
         task=locked,
         number=number,
@@ -88,10 +95,10 @@ def new_run(
         requested_by=requested_by,
         retry_of=retry_of,
     )
-    running = locked.runs.filter(status=W.IN_PROGRESS).exists()
-    is_retry = trigger in (RunTrigger.RETRY, RunTrigger.FORCE)
-    retries = F("retries") + 1 if is_retry and number > 1 else F("retries")
-    if workflow.move(locked, W.IN_PROGRESS if running else W.PENDING, error="", retries=retries):
+    retried = trigger in (RunTrigger.RETRY, RunTrigger.FORCE) and number > 1
+    counted: dict[str, Any] = {"retries": F("retries") + 1} if retried else {}
+    if workflow.move(locked, W.IN_PROGRESS if runs["running"] else W.PENDING, error="", **counted):
         announce(locked, "task-updated")
-    locked.refresh_from_db(fields=["retries"])
+    if retried:
+        locked.refresh_from_db(fields=["retries"])
     return run

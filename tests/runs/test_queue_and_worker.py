@@ -5,6 +5,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from chat.models import Artifact, ChatMessage
@@ -13,6 +14,7 @@ from runs.models import TaskLog, TaskRun
 from runs.reaper import reap_stale_runs
 from runs.runners import Outcome
 from runs.services import queue_run, request_answer
+from runs.turns import lock_task
 from runs.worker import execute_run, finish_run
 from tasks.models import Task
 from tests.factories import RobotFactory, TaskFactory, TaskGroupFactory
@@ -94,11 +96,18 @@ def test_form_question_waits_and_the_reply_starts_the_next_turn(workspace):
     ChatMessage.objects.create(task=task, role="USER", message="blue")
     robot.config = {}
     robot.save()
-    request_answer(task)
+    answer(task)
     task.refresh_from_db()
     assert task.runs.count() == 2 and task.workflow_status == "COMPLETED"
     assert task.retries == 0 and not task.awaiting_input
     assert ChatMessage.objects.filter(task=task, role="ASSISTANT").last().message == "Echo: blue"
+
+
+def answer(task):
+    """What a USER message does: asks for an answer inside its transaction, with the task
+    locked."""
+    with transaction.atomic():
+        request_answer(lock_task(task.pk))
 
 
 def running(task):
@@ -130,8 +139,8 @@ def test_a_group_runs_one_task_at_a_time_and_starts_the_next_when_it_ends(worksp
 def test_a_message_during_a_run_queues_the_next_turn(workspace):
     task = TaskFactory(workspace=workspace, workflow_status="IN_PROGRESS")
     current = running(task)
-    request_answer(task)
-    request_answer(task)  # one queued turn is enough
+    answer(task)
+    answer(task)  # one queued turn is enough
     assert task.runs.filter(status="PENDING").count() == 1
     task.refresh_from_db()
     assert task.workflow_status == "IN_PROGRESS"

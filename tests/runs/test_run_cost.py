@@ -9,12 +9,16 @@ seq and its row together), two on SQLite; the webhook subscribers are looked up 
 per transaction. After each commit with events, one batched send of the outbox (on
 PostgreSQL one statement leases and reads, one marks and releases; four on SQLite):
 counted here, as in a worker: the thread that commits sends.
+
+The message that asks for the run is counted too: it is on the path from a message to
+its answer.
 """
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from chat.services import post_message
 from runs.models import TaskRun
 from runs.services import queue_run
 from runs.worker import run_task
@@ -25,6 +29,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # Measured on this code, BEGIN/COMMIT included (63 and 61 before the issue-17 work, 47
 # before the outbox's two-statement batch); the issue's aim is 15.
 STATEMENTS_PER_RUN = {"postgresql": 41, "sqlite": 53}
+# A USER message that queues its task's run, the job row and its NOTIFY included, then
+# the outbox's batch (28 and 33 when the run's hook locked and read the task again).
+STATEMENTS_PER_MESSAGE = {"postgresql": 21, "sqlite": 26}
 
 
 @pytest.fixture
@@ -51,3 +58,23 @@ def test_the_end_of_a_run_is_one_transaction_with_its_last_log_line(queued_run):
     ended = next(i for i, s in enumerate(sql) if "tasks_taskrun" in s and "'COMPLETED'" in s)
     begin = max(i for i, s in enumerate(sql[:last_line]) if s.startswith("BEGIN"))
     assert not any(s.startswith("COMMIT") for s in sql[begin:ended])
+
+
+def test_a_message_that_queues_a_run_costs_a_bounded_number_of_statements(
+    settings, workspace, people
+):
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    task = TaskFactory(workspace=workspace, title="Fix the login")
+    with CaptureQueriesContext(connection) as queries:
+        post_message(task=task, message="Go", author=people["developer"])
+    (run,) = TaskRun.objects.filter(task=task)
+    assert (run.status, run.trigger, run.requested_by) == (
+        "PENDING",
+        "message",
+        people["developer"],
+    )
+    task.refresh_from_db()
+    assert task.workflow_status == "PENDING"
+    assert len(queries) <= STATEMENTS_PER_MESSAGE[connection.vendor], "\n".join(
+        q["sql"][:120] for q in queries
+    )
