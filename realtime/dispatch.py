@@ -13,6 +13,8 @@ process killed between the send and the mark sends that batch again.
 
 import json
 import logging
+import queue
+import threading
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,7 +48,8 @@ class CommitBatch:
     PostgreSQL one statement leases the channels and reads their events, one publisher
     call goes per BATCH_SIZE events, and one statement marks them sent and gives the
     leases back (elsewhere a lease, a read, a mark and a release). Never lets a push
-    failure reach the caller."""
+    failure reach the caller. Sent by the committing thread, or handed to the process's
+    `BackgroundSender` when it has one."""
 
     def __init__(self) -> None:
         self.channels: list[str] = []
@@ -56,10 +59,56 @@ class CommitBatch:
             self.channels.append(channel)
 
     def __call__(self) -> None:
+        if _sender is not None:
+            _sender.batches.put(self)
+        else:
+            self.send()
+
+    def send(self) -> None:
         try:
             dispatch_channels(self.channels)
         except Exception:
             logger.exception("Dispatching %s failed; the periodic job retries it", self.channels)
+
+
+class BackgroundSender(threading.Thread):
+    """Sends the process's commit batches on a thread of its own, in the order of their
+    commits, so that the committing thread goes on at once: a worker's run starts while
+    its claim's events go out (about 6 ms of the path from a message to its answer).
+
+    The thread keeps its database connection from batch to batch and drops it when a
+    batch failed on it. `stop` sends what is queued, then ends the thread."""
+
+    def __init__(self) -> None:
+        super().__init__(name="outbox-sender", daemon=True)
+        self.batches: queue.SimpleQueue[CommitBatch | None] = queue.SimpleQueue()
+
+    def run(self) -> None:
+        while (batch := self.batches.get()) is not None:
+            batch.send()
+            if connection.errors_occurred:
+                connection.close()
+                connection.errors_occurred = False
+        connection.close()
+
+    def stop(self, timeout: float) -> None:
+        global _sender
+        if _sender is self:
+            _sender = None  # from now on a commit sends its own batch
+        self.batches.put(None)
+        self.join(timeout)
+
+
+_sender: BackgroundSender | None = None
+
+
+def send_in_background() -> BackgroundSender:
+    """From now on this process's commit batches go out on a `BackgroundSender` (the
+    worker's choice; a request's commit sends its own)."""
+    global _sender
+    _sender = BackgroundSender()
+    _sender.start()
+    return _sender
 
 
 def dispatch_on_commit(channel: str) -> None:

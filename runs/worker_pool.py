@@ -13,6 +13,9 @@ on a pool of threads.
 - A database outage is logged and waited out, never the
   end of the process (under `make run`, honcho would stop the server with it); it tries
   again every RETRY_SECONDS.
+- The outbox batch of each commit goes out on a thread of its own
+  (realtime.dispatch.BackgroundSender), so a run starts while its claim's events go; on
+  the way out the worker sends what is still queued.
 """
 
 import logging
@@ -35,6 +38,7 @@ from django_tasks_db.compat import task_finished, task_started
 from django_tasks_db.models import DBTaskResult, TaskResultStatus
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
+from realtime import dispatch
 from runs import worker as runs_worker
 from runs.wakeup import Listener, wakeup_enabled
 
@@ -43,6 +47,7 @@ logger = logging.getLogger("taskdesk.worker")
 # scripts wait for (bench, tests).
 started_logger = logging.getLogger("django_tasks_db")
 RETRY_SECONDS = 2.0
+SENDER_STOP_SECONDS = 30.0  # the last batches (a push service timing out: 10 s a try)
 
 
 class PoolWorker:
@@ -109,6 +114,7 @@ class PoolWorker:
             listener = Listener(self.wake, self.stopping)
             listener.start()
             listener.listening.wait(10)
+        sender = dispatch.send_in_background()  # a run starts while its claim's events go
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="job")
         busy: set[Future[None]] = set()
         try:
@@ -131,6 +137,7 @@ class PoolWorker:
             self.stopping.set()
             self.let_finish(busy)
             pool.shutdown(wait=False, cancel_futures=True)
+            sender.stop(timeout=SENDER_STOP_SECONDS)
 
     def freed(self, busy: set[Future[None]]) -> Any:
         def done(future: Future[None]) -> None:

@@ -1,6 +1,7 @@
 """The outbox: events written in the change's transaction, sent after commit, in seq
 order per channel, kept and retried with backoff when the publisher fails."""
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -279,3 +280,46 @@ def test_a_batch_leaves_a_leased_channel_to_its_dispatcher_and_sends_the_others(
     sent = [(o.channel, o.data) for call in publisher.calls for o in call]
     assert sent == [("private-workspace-w", "2")]
     assert OutboxEvent.objects.get(channel="private-task-a", seq=2).sent_at is None
+
+
+class HeldPublisher(ListPublisher):
+    """Holds its first send until `release` is set."""
+
+    def __init__(self):
+        super().__init__()
+        self.holding = threading.Event()
+        self.release = threading.Event()
+
+    def send(self, outgoing: list[Outgoing]) -> None:
+        if not self.sent and not self.holding.is_set():
+            self.holding.set()
+            assert self.release.wait(10)
+        super().send(outgoing)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_background_sender_frees_the_committing_thread_and_keeps_the_order(monkeypatch):
+    held = HeldPublisher()
+    monkeypatch.setattr(dispatch, "get_publisher", lambda: held)
+    sender = dispatch.send_in_background()
+    try:
+        with transaction.atomic():
+            publish("private-task-a", "first", {"n": 1})
+        assert held.holding.wait(10)  # the sender is inside the first send...
+        with transaction.atomic():  # ...and this thread commits again meanwhile
+            publish("private-task-a", "second", {"n": 2})
+            publish("private-task-b", "other", {"n": 3})
+        assert held.sent == []
+    finally:
+        held.release.set()
+        sender.stop(timeout=10)  # sends what is queued, then ends
+    assert not sender.is_alive()
+    assert [(o.channel, o.event) for o in held.sent] == [
+        ("private-task-a", "first"),
+        ("private-task-a", "second"),
+        ("private-task-b", "other"),
+    ]
+    assert not OutboxEvent.objects.filter(sent_at=None).exists()
+    with transaction.atomic():  # stopped: a commit sends its own batch again
+        publish("private-task-a", "third", {"n": 4})
+    assert held.sent[-1].event == "third"
