@@ -30,6 +30,7 @@ from chat.models import ArtifactType, ChatMessage
 from chat.services import MAX_MESSAGE_BYTES, ArtifactInput, post_assistant_message
 from config import metrics
 from config.logs import log_context
+from realtime import dispatch
 from runs.logs import LogWriter, notify
 from runs.models import LogStream, TaskRun, W
 from runs.robot_config import Resolved, resolve
@@ -144,7 +145,8 @@ def claim(run_id: str, worker_id: str) -> TaskRun | None:
     if found is None:
         return None
     task_id, group_id, number, created_at, request_id = found
-    with transaction.atomic():
+    # The run starts while the claim's events go out (a worker's BackgroundSender).
+    with dispatch.in_background(), transaction.atomic():
         task = lock_for_claim(task_id, group_id)
         pending = TaskRun.objects.filter(pk=run_id, status=W.PENDING)
         if task.deleted:  # deleted while queued: it never starts

@@ -13,9 +13,9 @@ on a pool of threads.
 - A database outage is logged and waited out, never the
   end of the process (under `make run`, honcho would stop the server with it); it tries
   again every RETRY_SECONDS.
-- The outbox batch of each commit goes out on a thread of its own
-  (realtime.dispatch.BackgroundSender), so a run starts while its claim's events go; on
-  the way out the worker sends what is still queued.
+- A run's claim hands its outbox batch to a thread of its own
+  (realtime.dispatch.BackgroundSender), so the run starts while the claim's events go
+  out; on the way out the worker sends what is still queued.
 """
 
 import logging
@@ -114,7 +114,7 @@ class PoolWorker:
             listener = Listener(self.wake, self.stopping)
             listener.start()
             listener.listening.wait(10)
-        sender = dispatch.send_in_background()  # a run starts while its claim's events go
+        sender = dispatch.start_background_sender()  # a run starts while its claim's events go
         pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="job")
         busy: set[Future[None]] = set()
         try:

@@ -301,12 +301,12 @@ class HeldPublisher(ListPublisher):
 def test_a_background_sender_frees_the_committing_thread_and_keeps_the_order(monkeypatch):
     held = HeldPublisher()
     monkeypatch.setattr(dispatch, "get_publisher", lambda: held)
-    sender = dispatch.send_in_background()
+    sender = dispatch.start_background_sender()
     try:
-        with transaction.atomic():
+        with dispatch.in_background(), transaction.atomic():
             publish("private-task-a", "first", {"n": 1})
         assert held.holding.wait(10)  # the sender is inside the first send...
-        with transaction.atomic():  # ...and this thread commits again meanwhile
+        with dispatch.in_background(), transaction.atomic():  # ...this thread commits again
             publish("private-task-a", "second", {"n": 2})
             publish("private-task-b", "other", {"n": 3})
         assert held.sent == []
@@ -320,6 +320,24 @@ def test_a_background_sender_frees_the_committing_thread_and_keeps_the_order(mon
         ("private-task-b", "other"),
     ]
     assert not OutboxEvent.objects.filter(sent_at=None).exists()
-    with transaction.atomic():  # stopped: a commit sends its own batch again
+    with dispatch.in_background(), transaction.atomic():  # stopped: sent by the committer
         publish("private-task-a", "third", {"n": 4})
     assert held.sent[-1].event == "third"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_commits_in_background_go_through_the_sender(monkeypatch):
+    held = HeldPublisher()
+    monkeypatch.setattr(dispatch, "get_publisher", lambda: held)
+    sender = dispatch.start_background_sender()
+    try:
+        with dispatch.in_background(), transaction.atomic():
+            publish("private-task-a", "held", {"n": 1})
+        assert held.holding.wait(10)  # the sender is busy
+        with transaction.atomic():
+            publish("private-task-b", "inline", {"n": 2})
+        assert [o.event for o in held.sent] == ["inline"]  # sent before the commit returned
+    finally:
+        held.release.set()
+        sender.stop(timeout=10)
+    assert [o.event for o in held.sent] == ["inline", "held"]
