@@ -47,7 +47,7 @@ logger = logging.getLogger("taskdesk.worker")
 # scripts wait for (bench, tests).
 started_logger = logging.getLogger("django_tasks_db")
 RETRY_SECONDS = 2.0
-SENDER_STOP_SECONDS = 30.0  # the last batches (a push service timing out: 10 s a try)
+SENDER_STOP_SECONDS = 30.0  # the last batches (a push service timing out: 5 s a try)
 
 
 class PoolWorker:
