@@ -7,6 +7,9 @@ own check alone is not enough when the whole pool was dropped: the pool sleeps b
 each further check (1 s, doubling), and the next request waited about 15 s behind four
 dead connections. So the first dead one found has the pool check all its idle
 connections at once and replace the broken ones.
+
+`drop_broken_connection` is for threads that keep their connection (a worker's job
+threads, its outbox sender).
 """
 
 from psycopg import Connection
@@ -24,3 +27,19 @@ def check_pooled_connection(connection: Connection) -> None:
         if pool is not None:
             pool.check()
         raise
+
+
+def drop_broken_connection() -> None:
+    """For a thread that keeps its database connection from job to job (a worker's): closes
+    it if a query failed on it and it no longer answers, or a failure left it inside a
+    transaction; otherwise keeps it."""
+    from django.db import DEFAULT_DB_ALIAS, connections
+
+    connection = connections[DEFAULT_DB_ALIAS]
+    if connection.connection is None:
+        return
+    if not connection.get_autocommit() or (
+        connection.errors_occurred and not connection.is_usable()
+    ):
+        connection.close()
+    connection.errors_occurred = False

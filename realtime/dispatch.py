@@ -28,6 +28,7 @@ from django.tasks import task
 from django.utils import timezone
 
 from config import metrics
+from config.dbpool import drop_broken_connection
 from config.logs import scrub
 from realtime.models import OutboxChannel, OutboxEvent
 from realtime.protocol import encode_data
@@ -81,8 +82,8 @@ class BackgroundSender(threading.Thread):
     Python's lock, up to 5 ms while the committing thread computes (measured: a run's
     answer went out 7 ms later than when its own thread sent it).
 
-    The thread keeps its database connection from batch to batch and drops it when a
-    batch failed on it. `stop` sends what is queued, then ends the thread."""
+    The thread keeps its database connection from batch to batch, as a worker's job
+    threads do. `stop` sends what is queued, then ends the thread."""
 
     def __init__(self) -> None:
         super().__init__(name="outbox-sender", daemon=True)
@@ -90,10 +91,8 @@ class BackgroundSender(threading.Thread):
 
     def run(self) -> None:
         while (batch := self.batches.get()) is not None:
+            drop_broken_connection()
             batch.send()
-            if connection.errors_occurred:
-                connection.close()
-                connection.errors_occurred = False
         connection.close()
 
     def stop(self, timeout: float) -> None:
@@ -203,12 +202,7 @@ def _claim_and_read(channels: list[str], owner: str) -> tuple[set[str], list[Out
             return claimed, []
         unsent = OutboxEvent.objects.filter(channel__in=claimed, sent_at__isnull=True)
         return claimed, list(unsent.order_by("channel", "seq")[:EVENTS_PER_LEASE])
-    clock = timezone.now()
-    lease = _lease_sql(
-        "lease_owner = %s, lease_until = %s",
-        "(lease_until IS NULL OR lease_until < %s)",
-        len(channels),
-    )
+    lease, params = _free_lease(channels, owner)
     columns = ", ".join(f"e.{name}" for name in _EVENT_COLUMNS)
     blanks = ", ".join(f"NULL AS {name}" for name in _EVENT_COLUMNS if name != "channel")
     sql = (
@@ -219,7 +213,7 @@ def _claim_and_read(channels: list[str], owner: str) -> tuple[set[str], list[Out
         "ORDER BY e.channel, e.seq LIMIT %s)"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [owner, clock + LEASE, *channels, clock, EVENTS_PER_LEASE])
+        cursor.execute(sql, [*params, EVENTS_PER_LEASE])
         rows = cursor.fetchall()
     claimed = {row[1] for row in rows if row[0] == 0}
     pending = []
@@ -237,15 +231,20 @@ _EVENT_ATTRS = [f.attname for f in _EVENT_FIELDS]
 _EVENT_COLUMNS = [f.column for f in _EVENT_FIELDS]
 
 
-def _claim_free(channels: list[str], owner: str) -> list[str]:
+def _free_lease(channels: list[str], owner: str) -> tuple[str, list[Any]]:
+    """The statement (and its parameters) that leases the channels nobody holds."""
     clock = timezone.now()
     sql = _lease_sql(
         "lease_owner = %s, lease_until = %s",
         "(lease_until IS NULL OR lease_until < %s)",
         len(channels),
     )
+    return sql, [owner, clock + LEASE, *channels, clock]
+
+
+def _claim_free(channels: list[str], owner: str) -> list[str]:
     with connection.cursor() as cursor:
-        cursor.execute(sql, [owner, clock + LEASE, *channels, clock])
+        cursor.execute(*_free_lease(channels, owner))
         return [row[0] for row in cursor.fetchall()]
 
 

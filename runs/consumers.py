@@ -78,8 +78,8 @@ class LogStreamConsumer(AsyncHttpConsumer):
         self.workflow_status: str | None = None
         self.timers: list[asyncio.Task[None]] = []
         self.heard = False  # a group message came since the last poll
-        # The handlers of group messages under way. The event loop holds its tasks only
-        # weakly: one waiting on the lock or the database could be collected unfinished.
+        # The handlers of group messages under way, held as asyncio's docs ask: the event
+        # loop holds its tasks only weakly (the bench's SSE client lost its streams so).
         self.handling: set[asyncio.Task[None]] = set()
 
     # --- request -------------------------------------------------------------------

@@ -27,7 +27,6 @@ from types import FrameType
 from typing import Any
 
 from django.db import (
-    DEFAULT_DB_ALIAS,
     InterfaceError,
     OperationalError,
     close_old_connections,
@@ -38,6 +37,7 @@ from django_tasks_db.compat import task_finished, task_started
 from django_tasks_db.models import DBTaskResult, TaskResultStatus
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
+from config.dbpool import drop_broken_connection
 from realtime import dispatch
 from runs import worker as runs_worker
 from runs.wakeup import Listener, wakeup_enabled
@@ -222,16 +222,3 @@ class PoolWorker:
                 task_finished.send(sender=type(job.task.get_backend()), task_result=job.task_result)
             except Exception:
                 logger.exception("Could not record the failure of job %s", job.pk)
-
-
-def drop_broken_connection() -> None:
-    """Closes this thread's connection if a query failed on it and it no longer answers,
-    or a failure left it inside a transaction; otherwise keeps it."""
-    connection = connections[DEFAULT_DB_ALIAS]
-    if connection.connection is None:
-        return
-    if not connection.get_autocommit() or (
-        connection.errors_occurred and not connection.is_usable()
-    ):
-        connection.close()
-    connection.errors_occurred = False
