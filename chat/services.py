@@ -165,9 +165,11 @@ def post_message(
             str(chat_message.pk),
             exclude_socket_id=source_websocket_id or None,
         )
+        workflow_status = locked.workflow_status
         if role == ChatRole.USER and ask_robot:
             run_requested.send(sender=Task, task=locked, trigger="message", actor=author)
-        announce(locked, "task-updated")
+        if locked.workflow_status == workflow_status:  # else the hook's move announced it
+            announce(locked, "task-updated")
 
     task.message_count = locked.message_count
     task.awaiting_input = locked.awaiting_input

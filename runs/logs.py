@@ -69,6 +69,7 @@ def append_lines(run: TaskRun, lines: list[tuple[str, str]]) -> list[TaskLog]:
         )
         payload = [line_payload(row, run.number) for row in rows]
         transaction.on_commit(lambda: notify(run.task_id, {"type": "log.lines", "lines": payload}))
+    metrics.log_lines_written.inc(len(rows))
     return rows
 
 
@@ -142,7 +143,6 @@ class LogWriter:
         lines, self.buffer = self.buffer, []
         self.last_flush = time.monotonic()
         append_lines(self.run, lines)
-        metrics.log_lines_written.inc(len(lines))
 
 
 def log_rows(

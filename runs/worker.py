@@ -31,7 +31,7 @@ from chat.services import MAX_MESSAGE_BYTES, ArtifactInput, post_assistant_messa
 from config import metrics
 from config.logs import log_context
 from realtime import dispatch
-from runs.logs import LogWriter, notify
+from runs.logs import LogWriter, append_lines, notify
 from runs.models import LogStream, TaskRun, W
 from runs.robot_config import Resolved, resolve
 from runs.runners import (
@@ -55,6 +55,7 @@ logger = logging.getLogger(__name__)
 REQUEUED = "Requeued after no heartbeat for {seconds} s (the worker stopped)."
 REAPED = "No heartbeat for {seconds} s: the worker running it stopped."
 WORKER_STOPPED = "requeued: worker stopped"
+STARTED = "run {number} started on {worker}"
 
 
 class LiveRuns:
@@ -136,7 +137,8 @@ def claim(run_id: str, worker_id: str) -> TaskRun | None:
     """PENDING -> IN_PROGRESS, only when neither the task nor its group runs anything.
     One read finds the run and its task's group; under the group's and the task's locks
     (the task read with its robot and repository: all the run needs), one conditional
-    UPDATE claims it if nothing of its turn runs."""
+    UPDATE claims it if nothing of its turn runs; the run's first log line ("run N started
+    on <worker>") commits with the claim."""
     found = (
         TaskRun.objects.filter(pk=run_id, status=W.PENDING)
         .values_list("task_id", "task__group_id", "number", "created_at", "request_id")
@@ -158,21 +160,25 @@ def claim(run_id: str, worker_id: str) -> TaskRun | None:
             W.IN_PROGRESS, started_at=now, heartbeat_at=now, worker_id=worker_id
         ):
             return None  # taken, or its turn runs: start_next starts it when that ends
+        run = TaskRun(
+            pk=uuid.UUID(str(run_id)),
+            task=task,
+            number=number,
+            status=W.IN_PROGRESS,
+            worker_id=worker_id,
+            created_at=created_at,
+            started_at=now,
+            heartbeat_at=now,
+            request_id=request_id,
+        )
+        # The run's first line, at its start: a log view shows it was picked up before its
+        # runner says anything (a model can take seconds to answer).
+        append_lines(run, [(LogStream.SYSTEM, STARTED.format(number=number, worker=worker_id))])
         metrics.runs_started.inc()
         metrics.run_queue_wait.observe(max((now - created_at).total_seconds(), 0))
         if workflow.move(task, W.IN_PROGRESS, now=now, workflow_started_at=now):
             announce(task, "task-updated")
-    return TaskRun(
-        pk=uuid.UUID(str(run_id)),
-        task=task,
-        number=number,
-        status=W.IN_PROGRESS,
-        worker_id=worker_id,
-        created_at=created_at,
-        started_at=now,
-        heartbeat_at=now,
-        request_id=request_id,
-    )
+    return run
 
 
 class Heartbeat(threading.Thread):

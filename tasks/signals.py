@@ -7,7 +7,9 @@ from django.dispatch import Signal
 # The task should run (kwargs `task`; `trigger`, why: "create" for POST /api/tasks with
 # `run`, "message" for a USER message in its thread, "webhook" for a repository event;
 # `actor`, the user who asked, or None). The runs app queues a run, unless one is queued
-# already, and records the trigger and the actor on it (runs.models.RunTrigger).
+# already, and records the trigger and the actor on it (runs.models.RunTrigger). A receiver
+# that moves the task's workflow status announces it (`task-updated`, tasks.events): the
+# sender announces only a task the hook left where it was.
 run_requested = Signal()
 
 # A person set the task's workflow status (PATCH), before it is written:

@@ -134,10 +134,12 @@ def test_source_websocket_id_is_stored_and_excluded_from_the_broadcast(
             "exclude_socket_id": "123.456",
         }
     ]
-    # The message updates the task, and so does the run it queues (PENDING).
+    # The message updates the task, and so does the run it queues (PENDING): one event says
+    # both.
     updated = [e for e in recording.recorded if e["channel"] == workspace_channel("acme")]
-    assert {e["event"] for e in updated} == {"task-updated"}
-    assert {e["data"]["taskId"] for e in updated} == {str(task.id)}
+    assert [(e["event"], e["data"]["taskId"], e["data"]["workflowStatus"]) for e in updated] == [
+        ("task-updated", str(task.id), "PENDING")
+    ]
 
 
 def test_without_socket_id_nobody_is_excluded(api, task, django_capture_on_commit_callbacks):
