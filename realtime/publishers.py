@@ -15,7 +15,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from realtime import protocol
-from realtime.fanout import send_to_group_sync
+from realtime.fanout import send_to_groups_sync
 
 # Pusher's HTTP API takes at most 10 events per batch_events call.
 BATCH_SIZE = 10
@@ -65,16 +65,20 @@ class LayerPublisher:
     config.settings checks it)."""
 
     def send(self, events: list[Outgoing]) -> None:
-        for item in events:
-            send_to_group_sync(
-                protocol.group_name(item.channel),
-                {
-                    "channel": item.channel,
-                    "event": item.event,
-                    "data": item.data,
-                    "exclude_socket_id": item.exclude_socket_id,
-                },
-            )
+        send_to_groups_sync(
+            [
+                (
+                    protocol.group_name(item.channel),
+                    {
+                        "channel": item.channel,
+                        "event": item.event,
+                        "data": item.data,
+                        "exclude_socket_id": item.exclude_socket_id,
+                    },
+                )
+                for item in events
+            ]
+        )
 
 
 def pusher_client() -> pusher.Pusher:
