@@ -17,7 +17,8 @@ to (a) the run's first log line at an SSE client (`/logs/stream?after=`, opened 
 POST returns: the stream stays open only while a run is queued or running) and (b) the
 robot's ASSISTANT `new-message` at a real pusher-js client. Once with the wake-up
 (NOTIFY/LISTEN), once with polling only (WORKER_WAKEUP=false, the 0.5 s poll `make run`
-used before the wake-up).
+used before the wake-up). Beside them, where the time went: when the USER message, its
+run's creation and claim, and the answer were stamped in their rows.
 """
 
 import http.client
@@ -65,6 +66,10 @@ def run_execution(
     }
     print(f"Execution: {runs} runs; in-process floor {result['floor_runs_per_s']} runs/s")
     for count in worker_counts:
+        # Again before each count: ten minutes after a stamp, the workers' housekeeping
+        # reports the generated queue as stuck (up to 500 alerts a minute per worker, seen
+        # in the 4-worker count of a run on a slow machine).
+        settle_generated_queue()
         tasks = create_tasks(f"w{count}", runs)
         workers = start_workers(count, env)
         try:
@@ -274,6 +279,7 @@ def message_latency(server_url: str, token: str, messages: int) -> dict[str, Any
     channels = [task_channel(task.pk), workspace_channel(workspace.slug)]
     log_ms: list[float] = []
     answer_ms: list[float] = []
+    stamped: dict[str, list[float]] = {name: [] for name in PHASES}
     with pusher_clients(server_url, token, task_channel(task.pk), 1, "new-message") as listener:
         for n in range(messages + WARM_UP):
             after = Task.objects.values_list("log_seq", flat=True).get(pk=task.pk)
@@ -300,7 +306,35 @@ def message_latency(server_url: str, token: str, messages: int) -> dict[str, Any
             if n >= WARM_UP:
                 log_ms.append(logged - started)
                 answer_ms.append(answered - started)
-    return {"log_ms": percentiles(log_ms), "answer_ms": percentiles(answer_ms)}
+                for name, at in stamps(task, asked).items():
+                    stamped[name].append(at * 1000 - started)
+    return {
+        "log_ms": percentiles(log_ms),
+        "answer_ms": percentiles(answer_ms),
+        "phases_ms": {name: percentiles(values)["p50"] for name, values in stamped.items()},
+    }
+
+
+# Where a message's time goes, from the rows it leaves (each stamped inside its
+# transaction, before its commit): no tracing code in the server or the worker.
+PHASES = ("message stored", "run queued", "run claimed", "answer written")
+
+
+def stamps(task: Any, message_id: str) -> dict[str, float]:
+    """When this message's rows were stamped (epoch seconds): the USER message, its run's
+    creation and claim, the robot's answer."""
+    from chat.models import ChatMessage, ChatRole
+    from runs.models import TaskRun
+
+    stored = ChatMessage.objects.values_list("timestamp", flat=True).get(pk=message_id)
+    run = TaskRun.objects.filter(task=task).order_by("-number").values("created_at", "started_at")
+    answer = (
+        ChatMessage.objects.filter(task=task, role=ChatRole.ASSISTANT)
+        .order_by("-timestamp")
+        .values_list("timestamp", flat=True)
+    )
+    moments = dict(zip(PHASES, (stored, *run[0].values(), answer[0]), strict=True))
+    return {name: at.timestamp() for name, at in moments.items() if at is not None}
 
 
 def post_message(server_url: str, token: str, task_id: Any, text: str) -> str:

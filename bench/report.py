@@ -160,6 +160,15 @@ def latency_table(result: dict[str, Any], previous: dict[str, Any] | None) -> li
             old = previous.get(key)
             line += f" {old['answer_ms']['p50']:.1f} ms |" if old else " - |"
         lines.append(line)
+    lines += [
+        "",
+        "Where the time went (p50, ms after the POST started), from the rows' own stamps, "
+        "each taken inside its transaction before the commit:",
+        "",
+    ]
+    for key, label in (("wakeup", "wake-up"), ("polling", "polling only")):
+        phases = result[key].get("phases_ms", {})
+        lines.append(f"- {label}: " + "; ".join(f"{k} {v:.1f}" for k, v in phases.items()))
     return [*lines, ""]
 
 
