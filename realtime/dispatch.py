@@ -16,7 +16,7 @@ import logging
 import queue
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -62,10 +62,7 @@ class CommitBatch:
             self.channels.append(channel)
 
     def __call__(self) -> None:
-        if _sender is not None and getattr(_committing, "in_background", False):
-            _sender.batches.put(self)
-        else:
-            self.send()
+        soon(self.send)
 
     def send(self) -> None:
         try:
@@ -87,12 +84,15 @@ class BackgroundSender(threading.Thread):
 
     def __init__(self) -> None:
         super().__init__(name="outbox-sender", daemon=True)
-        self.batches: queue.SimpleQueue[CommitBatch | None] = queue.SimpleQueue()
+        self.batches: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
 
     def run(self) -> None:
-        while (batch := self.batches.get()) is not None:
+        while (send := self.batches.get()) is not None:
             drop_broken_connection()
-            batch.send()
+            try:
+                send()
+            except Exception:  # each sender logs its own failures; the thread goes on
+                logger.exception("The outbox sender thread failed to send")
         connection.close()
 
     def stop(self, timeout: float) -> None:
@@ -113,6 +113,16 @@ def start_background_sender() -> BackgroundSender:
     _sender = BackgroundSender()
     _sender.start()
     return _sender
+
+
+def soon(send: Callable[[], None]) -> None:
+    """Calls `send` now or, in a commit hook `in_background`, on the process's
+    `BackgroundSender` after what it was handed before. For what a commit tells the
+    world: its outbox batch, a run's log lines to the SSE streams."""
+    if _sender is not None and getattr(_committing, "in_background", False):
+        _sender.batches.put(send)
+    else:
+        send()
 
 
 @contextmanager

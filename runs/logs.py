@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from config import metrics
+from realtime.dispatch import soon
 from realtime.fanout import send_to_group_sync
 from runs.models import LogStream, TaskLog, TaskRun
 from tasks.events import iso
@@ -68,7 +69,9 @@ def append_lines(run: TaskRun, lines: list[tuple[str, str]]) -> list[TaskLog]:
             for i, (stream, text) in enumerate(lines)
         )
         payload = [line_payload(row, run.number) for row in rows]
-        transaction.on_commit(lambda: notify(run.task_id, {"type": "log.lines", "lines": payload}))
+        message = {"type": "log.lines", "lines": payload}
+        # A claim's line goes out on the worker's sender thread, as the claim's events do.
+        transaction.on_commit(lambda: soon(lambda: notify(run.task_id, message)))
     metrics.log_lines_written.inc(len(rows))
     return rows
 

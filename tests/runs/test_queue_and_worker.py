@@ -9,7 +9,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat.models import Artifact, ChatMessage
-from runs.logs import LogWriter
+from realtime import dispatch
+from runs import logs
+from runs.logs import LogWriter, append_lines
 from runs.models import TaskLog, TaskRun
 from runs.reaper import reap_stale_runs
 from runs.runners import Outcome
@@ -335,3 +337,26 @@ def test_a_run_ends_even_when_its_last_log_lines_cannot_be_written(workspace):
     current.refresh_from_db()
     task.refresh_from_db()
     assert current.status == "COMPLETED" and task.workflow_status == "COMPLETED"
+
+
+def test_a_claims_log_line_goes_to_the_streams_from_the_sender_thread(workspace, monkeypatch):
+    """The claim commits `in_background`: its line, like its events, goes out on the
+    worker's sender thread while the run starts; other commits send their own lines."""
+    heard = []
+
+    def notify(task_id, message):
+        heard.append((threading.current_thread().name, [x["line"] for x in message["lines"]]))
+
+    monkeypatch.setattr(logs, "notify", notify)
+    run = TaskRun.objects.create(task=TaskFactory(workspace=workspace), number=1)
+    sender = dispatch.start_background_sender()
+    try:
+        with dispatch.in_background(), transaction.atomic():
+            append_lines(run, [("system", "run 1 started")])
+        with transaction.atomic():
+            append_lines(run, [("stdout", "working")])
+    finally:
+        sender.stop(timeout=10)
+    assert sorted(heard) == sorted(
+        [("outbox-sender", ["run 1 started"]), (threading.current_thread().name, ["working"])]
+    )
