@@ -327,13 +327,17 @@ def stamps(task: Any, message_id: str) -> dict[str, float]:
     from runs.models import TaskRun
 
     stored = ChatMessage.objects.values_list("timestamp", flat=True).get(pk=message_id)
-    run = TaskRun.objects.filter(task=task).order_by("-number").values("created_at", "started_at")
+    queued, claimed = (
+        TaskRun.objects.filter(task=task)
+        .order_by("-number")
+        .values_list("created_at", "started_at")[0]
+    )
     answer = (
         ChatMessage.objects.filter(task=task, role=ChatRole.ASSISTANT)
         .order_by("-timestamp")
         .values_list("timestamp", flat=True)
     )
-    moments = dict(zip(PHASES, (stored, *run[0].values(), answer[0]), strict=True))
+    moments = dict(zip(PHASES, (stored, queued, claimed, answer[0]), strict=True))
     return {name: at.timestamp() for name, at in moments.items() if at is not None}
 
 

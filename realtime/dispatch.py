@@ -128,8 +128,8 @@ def soon(send: Callable[[], None]) -> None:
 
 @contextmanager
 def in_background() -> Iterator[None]:
-    """The commits of this block hand their batch to the process's `BackgroundSender`,
-    if it has one (else they send it themselves)."""
+    """The commits of this block hand their batch and their log lines (`soon`) to the
+    process's `BackgroundSender`, if it has one (else they send them themselves)."""
     _committing.in_background = True
     try:
         yield
