@@ -2,6 +2,7 @@
 order per channel, kept and retried with backoff when the publisher fails."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -184,6 +185,76 @@ def test_a_channel_leased_by_another_dispatcher_is_left_to_it(db, monkeypatch):
     assert dispatch._claim("private-task-a", "someone-else")
     assert dispatch.dispatch_channel("private-task-a") == 0
     assert working.sent == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_committed_while_the_lease_is_given_back_is_sent_by_its_holder(monkeypatch):
+    """A publisher that finds the lease taken leaves its event to the holder. If it commits
+    while the holder's release waits for the channel's row, that release must not let go:
+    on PostgreSQL its NOT EXISTS cannot see the event (only the row is rechecked), and the
+    event stayed unsent until the periodic job."""
+    from realtime import events
+
+    channel = "private-task-a"
+    publish(channel, "e", 0)  # the channel's row
+    assert dispatch._claim(channel, "someone-else") is not None
+    publish(channel, "first", 1)  # left to that dispatcher, which goes away
+    dispatch._release(channel, "someone-else")
+    held = HeldPublisher()
+    monkeypatch.setattr(dispatch, "get_publisher", lambda: held)
+    numbered, commit = threading.Event(), threading.Event()
+    result: dict[str, int] = {}
+
+    def holder() -> None:  # the dispatcher: sends "first", then gives the lease back
+        try:
+            result["sent"] = dispatch.dispatch_channel(channel)
+        finally:
+            connection.close()
+
+    def late_publisher() -> None:  # its own dispatch found the lease taken: none here
+        try:
+            with transaction.atomic():
+                publish(channel, "second", 2)  # numbered: the channel's row is locked
+                numbered.set()
+                assert commit.wait(10)
+        finally:
+            connection.close()
+
+    monkeypatch.setattr(events, "dispatch_on_commit", lambda channel: None)
+    dispatcher = threading.Thread(target=holder)
+    dispatcher.start()
+    assert held.holding.wait(10)  # the holder is sending "first"
+    publisher = threading.Thread(target=late_publisher)
+    publisher.start()
+    assert numbered.wait(10)
+    held.release.set()  # the holder marks "first" and tries to give the lease back...
+    waiting_for_the_row()
+    commit.set()  # ...while "second" commits
+    publisher.join(10)
+    dispatcher.join(10)
+    assert [o.event for o in held.sent] == ["first", "second"]
+    assert result["sent"] == 2
+    assert not OutboxEvent.objects.filter(sent_at=None).exists()
+    assert not OutboxChannel.objects.exclude(lease_owner="").exists()
+
+
+def waiting_for_the_row(timeout: float = 10) -> None:
+    """Returns once a statement waits for a row lock (PostgreSQL); SQLite has no row locks
+    (its writers wait for the database): a moment is enough there."""
+    if connection.vendor != "postgresql":
+        time.sleep(0.3)
+        return
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT 1 FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone():
+                return
+            time.sleep(0.01)
+    raise AssertionError("no statement waited for the channel's row")
 
 
 def test_the_management_command_sends_what_is_pending(db):
