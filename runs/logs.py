@@ -1,7 +1,8 @@
 """Task log lines: batched writes with gap-free `seq` per task, per-run caps, masked secrets.
 
 A writer reserves a block of seq numbers with one `UPDATE ... SET log_seq = log_seq + n
-RETURNING log_seq` and inserts the lines in the same transaction: the task row stays
+RETURNING log_seq` and inserts the lines in the same transaction (on PostgreSQL in the
+same statement, a data-modifying WITH: a batch is one round trip): the task row stays
 locked until commit, so concurrent writers number on without gaps or duplicates, and a
 line is never visible before the lines numbered under it. After commit the lines go to
 the task's Channels group, where the SSE streams pick them up.
@@ -16,6 +17,7 @@ from uuid import UUID
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
 
 from config import metrics
 from realtime.dispatch import soon
@@ -63,11 +65,7 @@ def append_lines(run: TaskRun, lines: list[tuple[str, str]]) -> list[TaskLog]:
     if not lines:
         return []
     with transaction.atomic(savepoint=False):  # its own, or the run's end's
-        first = reserve_seq(run.task_id, len(lines))
-        rows = TaskLog.objects.bulk_create(
-            TaskLog(task_id=run.task_id, run=run, seq=first + i, stream=stream, line=text)
-            for i, (stream, text) in enumerate(lines)
-        )
+        rows = insert_numbered(run, lines)
         payload = [line_payload(row, run.number) for row in rows]
         message = {"type": "log.lines", "lines": payload}
         # A claim's line goes out on the worker's sender thread, as the claim's events do.
@@ -84,6 +82,38 @@ def notify(task_id: UUID | str, message: dict[str, Any]) -> None:
         send_to_group_sync(log_group(task_id), message)
     except Exception:
         logger.warning("Could not reach the channel layer for task %s", task_id, exc_info=True)
+
+
+def insert_numbered(run: TaskRun, lines: list[tuple[str, str]]) -> list[TaskLog]:
+    """Inserts the lines under the next seq numbers of the run's task."""
+    if connection.vendor != "postgresql":
+        first = reserve_seq(run.task_id, len(lines))
+        return TaskLog.objects.bulk_create(
+            TaskLog(task_id=run.task_id, run=run, seq=first + i, stream=stream, line=text)
+            for i, (stream, text) in enumerate(lines)
+        )
+    now = timezone.now()
+    streams, texts = [stream for stream, _ in lines], [text for _, text in lines]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH reserved AS (UPDATE {Task._meta.db_table} SET log_seq = log_seq + %s "
+            "WHERE id = %s RETURNING log_seq - %s AS base) "
+            f"INSERT INTO {TaskLog._meta.db_table} "
+            "(task_id, run_id, seq, stream, line, created_at) "
+            "SELECT %s, %s, reserved.base + l.n, l.stream, l.line, %s FROM reserved, "
+            "UNNEST(%s::text[], %s::text[]) WITH ORDINALITY AS l(stream, line, n) "
+            "RETURNING id, seq",
+            [len(lines), run.task_id, len(lines), run.task_id, run.pk, now, streams, texts],
+        )
+        numbered = sorted(cursor.fetchall(), key=lambda row: row[1])
+    if not numbered:
+        raise Task.DoesNotExist(run.task_id)
+    return [
+        TaskLog(
+            id=pk, task_id=run.task_id, run=run, seq=seq, stream=stream, line=text, created_at=now
+        )
+        for (pk, seq), (stream, text) in zip(numbered, lines, strict=True)
+    ]
 
 
 class LogWriter:
