@@ -53,6 +53,18 @@ def db_read(function: Callable[..., Any]) -> Callable[..., Any]:
     return database_sync_to_async(read_and_close)
 
 
+def opening(
+    task_id: UUID, after: int | None, tail: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """What a stream sends first, in one trip to the database thread (each trip waits for
+    that thread and takes a connection from the pool): the task's state, then the lines
+    after `after` (a batch) or, without it, the last `tail`."""
+    state = stream_state(task_id)
+    if after is not None:
+        return state, log_rows(task_id, after=after, limit=CATCH_UP_BATCH)
+    return state, log_rows(task_id, limit=tail, newest=True) if tail else []
+
+
 def uuid_or_404(raw: Any) -> UUID:
     try:
         return UUID(str(raw))
@@ -126,10 +138,9 @@ class LogStreamConsumer(AsyncHttpConsumer):
         metrics.sse_streams.inc()
         self.group = log_group(self.task_id)
         await hub().join(self.group, self, self.group_message)  # first: no line missed
-        state = await db_read(stream_state)(self.task_id)
+        state, lines = await db_read(opening)(self.task_id, after, tail)
         self.workflow_status = state["workflowStatus"]
         if after is None:
-            lines = await db_read(log_rows)(self.task_id, limit=tail, newest=True) if tail else []
             self.last_seq = lines[-1]["seq"] if lines else state["lastSeq"]
             await self.send_event(
                 "init", {"logs": lines, "task": self.task_state(state)}, self.last_seq
@@ -138,7 +149,9 @@ class LogStreamConsumer(AsyncHttpConsumer):
             self.last_seq = after
             await self.send_event("init", {"logs": [], "task": self.task_state(state)})
             async with self.lock:
-                await self.catch_up()
+                await self.send_lines(lines)
+                if len(lines) == CATCH_UP_BATCH:
+                    await self.catch_up()
         if not state["running"]:
             await self.end()
             return
