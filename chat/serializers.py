@@ -95,11 +95,28 @@ class MessageSerializer(FastOutput, serializers.ModelSerializer[ChatMessage]):
 
     # What `from_values` reads: values() rows of chat.selectors.messages_of(columns=...)
     # with their `artifacts` and `attachments` rows.
-    VALUES = (
+    OWN_VALUES = (
         *("id", "task_id", "message", "role", "timestamp", "status", "reply_id"),
-        *("context_tags", "created_by_id", "created_by__image"),
+        *("context_tags", "created_by_id"),
+    )
+    VALUES = (
+        *OWN_VALUES,
+        "created_by__image",
         *(f"created_by__{column}" for column in USER_NAME_COLUMNS),
     )
+
+    @staticmethod
+    def row_of(message: ChatMessage) -> dict[str, Any]:
+        """A message this process has just written, with no artifacts or attachments, as
+        the row `from_values` reads."""
+        author = message.created_by
+        return {
+            **{name: getattr(message, name) for name in MessageSerializer.OWN_VALUES},
+            "created_by__image": author.image if author else None,
+            **{f"created_by__{c}": getattr(author, c, None) for c in USER_NAME_COLUMNS},
+            "artifacts": [],
+            "attachments": [],
+        }
 
     @staticmethod
     def from_values(rows: Iterable[Mapping[str, Any]], request: Any) -> list[dict[str, Any]]:

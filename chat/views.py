@@ -120,11 +120,18 @@ class ChatViewSet(viewsets.ViewSet):
         task = task_ref_for(caller(request), task_id, Role.DEVELOPER)
         if not valid:
             raise ValidationError(body.errors)
-        posted = services.post_message(
-            task=task, author=caller(request), **body.service_arguments()
-        )
-        message = selectors.messages_with_details().get(pk=posted.message.pk)
-        data = MessageSerializer(message, context={"request": request}).data
+        arguments = body.service_arguments()
+        posted = services.post_message(task=task, author=caller(request), **arguments)
+        if posted.created and not any(
+            arguments[part] for part in ("artifacts", "attachments", "context_tags")
+        ):
+            # Written just now and all in memory: nothing to read back (the database
+            # would reorder the keys of JSON parts: a message with them is read back).
+            row = MessageSerializer.row_of(posted.message)
+            data = MessageSerializer.from_values([row], request)[0]
+        else:
+            message = selectors.messages_with_details().get(pk=posted.message.pk)
+            data = MessageSerializer(message, context={"request": request}).data
         return success(data, key="message", status=201 if posted.created else 200)
 
 

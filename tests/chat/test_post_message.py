@@ -1,5 +1,7 @@
 """POST /api/chat/message: the mobile clients' shapes, permissions, limits, idempotency, events."""
 
+import json
+
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -95,6 +97,8 @@ def test_every_seed_shape_reads_back_identically_from_both_get_endpoints(api, ta
     detail = expect(client.get(f"/api/chat/messages/{message['id']}"), 200)["data"]
     listed = expect(client.get(f"/api/tasks/{task.id}/messages"), 200)["data"]
     assert detail == message
+    # The same bytes: a plain message's answer is built from memory, not read back.
+    assert json.dumps(detail) == json.dumps(message)
     assert listed["messages"] == [message]
     assert listed["count"] == 1
 
