@@ -2,9 +2,9 @@
 on a pool of threads.
 
 - A round trip claims up to as many READY jobs as the pool has free threads
-  (WORKER_CONCURRENCY), with SKIP LOCKED on PostgreSQL, in SQLite's exclusive
-  transaction otherwise (after a plain read that finds work, so an idle SQLite worker
-  never takes the write lock).
+  (WORKER_CONCURRENCY): on PostgreSQL one UPDATE ... RETURNING whose subquery picks them
+  with SKIP LOCKED, in SQLite's exclusive transaction otherwise (after a plain read that
+  finds work, so an idle SQLite worker never takes the write lock).
 - An idle worker sleeps until a job is enqueued (runs.wakeup: NOTIFY/LISTEN on
   PostgreSQL), a thread frees up, or WORKER_POLL_SECONDS pass.
 - SIGTERM or SIGINT: it stops claiming, lets its runs go on for WORKER_GRACE_SECONDS,
@@ -181,10 +181,19 @@ class PoolWorker:
         return jobs
 
     def claim(self, limit: int) -> list[DBTaskResult]:
-        """Up to `limit` READY jobs, RUNNING under this worker's id, in one round trip
-        (two statements in one transaction)."""
+        """Up to `limit` READY jobs, RUNNING under this worker's id."""
         jobs = self.ready_jobs()
-        if jobs.db and connections[jobs.db].vendor == "sqlite" and not jobs.exists():
+        if connections[jobs.db].vendor == "postgresql":
+            claimed = self.claim_returning(jobs, limit)
+        else:
+            claimed = self.claim_in_transaction(jobs, limit)
+        self.claimed += len(claimed)
+        return claimed
+
+    def claim_in_transaction(self, jobs: Any, limit: int) -> list[DBTaskResult]:
+        """Elsewhere (SQLite): a read and an update in the database's exclusive
+        transaction."""
+        if connections[jobs.db].vendor == "sqlite" and not jobs.exists():
             return []  # idle: no write lock taken
         try:
             with exclusive_transaction(jobs.db):
@@ -201,7 +210,36 @@ class PoolWorker:
             if is_locked_database_exception(error):
                 return []
             raise
-        self.claimed += len(claimed)
+        return claimed
+
+    def claim_returning(self, jobs: Any, limit: int) -> list[DBTaskResult]:
+        """PostgreSQL: one statement, in autocommit, picks the jobs in the queue's order
+        (SKIP LOCKED: another worker's are passed over), marks them RUNNING and returns
+        them. A transaction took four round trips (BEGIN, SELECT, UPDATE, COMMIT) between
+        a NOTIFY and the run's claim."""
+        connection = connections[jobs.db]
+        picked, params = jobs.values("pk")[:limit].query.sql_with_params()
+        fields = DBTaskResult._meta.concrete_fields
+        worker_ids = DBTaskResult._meta.get_field("worker_ids")
+        sql = (
+            f"UPDATE {DBTaskResult._meta.db_table} "
+            "SET status = %s, started_at = %s, worker_ids = %s "
+            f"WHERE id IN ({picked} FOR UPDATE SKIP LOCKED) "
+            f"RETURNING {', '.join(connection.ops.quote_name(str(f.column)) for f in fields)}"
+        )
+        claimed = list(
+            DBTaskResult.objects.using(jobs.db).raw(
+                sql,
+                [
+                    TaskResultStatus.RUNNING,
+                    timezone.now(),
+                    worker_ids.get_db_prep_save([self.worker_id], connection),
+                    *params,
+                ],
+            )
+        )
+        # RETURNING keeps no order: the queue's (priority, then age) decides who goes first.
+        claimed.sort(key=lambda job: (-job.priority, job.run_after, job.enqueued_at))
         return claimed
 
     def run_job(self, job: DBTaskResult) -> None:
