@@ -1,7 +1,8 @@
 """The worker's own heartbeat: a thread in every `db_worker` process stamps its presence
 (runs.presence, its WorkerPresence row) every WORKER_HEARTBEAT_SECONDS (so /readyz and a
-queued task's `no_worker` know a worker is alive even when the queue is idle) and keeps
-the housekeeping job scheduled.
+queued task's `no_worker` know a worker is alive even when the queue is idle), keeps the
+stale-run reaper scheduled while runs are queued or running, and keeps the housekeeping
+job scheduled.
 
 Started by OpsConfig.ready in worker processes only (`manage.py db_worker`; with the
 autoreloader, in its child). A worker that stops cleanly deletes its row; one that is
@@ -24,6 +25,7 @@ from django.utils import timezone
 
 from ops.housekeeping import schedule_housekeeping
 from runs import presence
+from runs.reaper import keep_reaper_scheduled
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ class Pulse(threading.Thread):
             with contextlib.suppress(Exception):  # a database hiccup must not end the pulse
                 close_old_connections()
                 presence.beat(self.worker, started_at=self.started_at)
+                keep_reaper_scheduled()
                 if time.monotonic() >= next_schedule:
                     schedule_housekeeping()
                     next_schedule = time.monotonic() + settings.HOUSEKEEPING_INTERVAL_SECONDS

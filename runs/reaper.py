@@ -1,9 +1,11 @@
 """The stale-run reaper: a periodic job that ends runs whose worker went silent.
 
 `reap_stale_runs_job` reschedules itself every REAPER_INTERVAL_SECONDS while runs are
-queued or running, on backends that can defer (the database backend); queueing a run
-makes sure one is scheduled (`schedule_reaper`). `manage.py reap_stale_runs` runs it by
-hand or in a loop.
+queued or running, on backends that can defer (the database backend); the workers'
+pulse (ops.pulse) makes sure one is scheduled while runs are queued or running
+(`keep_reaper_scheduled`): the reaper is a job, so it needs a worker anyway, and a
+message that queues a run no longer pays for the check. `manage.py reap_stale_runs`
+runs it by hand or in a loop.
 """
 
 from datetime import timedelta
@@ -34,6 +36,11 @@ def reap_stale_runs_job() -> int:
     if TaskRun.objects.active().exists():
         schedule_reaper()
     return reaped
+
+
+def keep_reaper_scheduled() -> bool:
+    """Schedules the reaper if runs are queued or running and none is scheduled."""
+    return TaskRun.objects.active().exists() and schedule_reaper()
 
 
 def schedule_reaper() -> bool:

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from config.exceptions import Conflict
-from runs import reaper, worker
+from runs import worker
 from runs.models import RunTrigger, TaskRun, W
 from runs.turns import group_busy, lock_group, lock_task, new_run, run_is_stale
 from tasks import workflow
@@ -54,7 +54,6 @@ def add_run(
     """`queue_run` inside the transaction that locked the task (moved in place)."""
     run = new_run(locked, trigger=trigger, requested_by=requested_by, retry_of=retry_of)
     worker.enqueue_with_run(run.pk)
-    transaction.on_commit(reaper.schedule_reaper)
     return run
 
 

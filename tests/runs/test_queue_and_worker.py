@@ -13,7 +13,7 @@ from realtime import dispatch
 from runs import logs
 from runs.logs import LogWriter, append_lines
 from runs.models import TaskLog, TaskRun
-from runs.reaper import reap_stale_runs
+from runs.reaper import keep_reaper_scheduled, reap_stale_runs, reap_stale_runs_job
 from runs.runners import Outcome
 from runs.services import queue_run, request_answer
 from runs.turns import lock_task
@@ -194,6 +194,25 @@ def test_reaper_requeues_a_stale_run_once_when_asked(workspace, settings):
     task.refresh_from_db()
     assert task.runs.count() == 2 and task.runs.get(number=2).status == "ERROR"
     assert task.workflow_status == "ERROR"
+
+
+def test_the_workers_keep_the_reaper_scheduled_while_runs_are_queued_or_running(
+    workspace, settings
+):
+    """ops.pulse calls `keep_reaper_scheduled` every WORKER_HEARTBEAT_SECONDS; a message
+    that queues a run no longer checks for the reaper on its path."""
+    from django_tasks_db.models import DBTaskResult
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    reapers = DBTaskResult.objects.filter(task_path=reap_stale_runs_job.module_path, status="READY")
+    assert not keep_reaper_scheduled()  # nothing queued or running
+    queue_run(TaskFactory(workspace=workspace))  # PENDING: no worker runs the queue here
+    assert not reapers.exists()
+    before = timezone.now()
+    assert keep_reaper_scheduled()
+    assert not keep_reaper_scheduled()  # one waits already
+    waiting = reapers.get()
+    assert waiting.run_after >= before + timedelta(seconds=settings.REAPER_INTERVAL_SECONDS)
 
 
 def test_log_caps_keep_one_truncation_line(workspace, settings):
