@@ -13,7 +13,12 @@ from realtime import dispatch
 from runs import logs
 from runs.logs import LogWriter, append_lines
 from runs.models import TaskLog, TaskRun
-from runs.reaper import keep_reaper_scheduled, reap_stale_runs, reap_stale_runs_job
+from runs.reaper import (
+    keep_reaper_scheduled,
+    reap_stale_runs,
+    reap_stale_runs_job,
+    runs_are_active,
+)
 from runs.runners import Outcome
 from runs.services import queue_run, request_answer
 from runs.turns import lock_task
@@ -213,6 +218,23 @@ def test_the_workers_keep_the_reaper_scheduled_while_runs_are_queued_or_running(
     assert not keep_reaper_scheduled()  # one waits already
     waiting = reapers.get()
     assert waiting.run_after >= before + timedelta(seconds=settings.REAPER_INTERVAL_SECONDS)
+
+
+@pytest.mark.postgres_only
+def test_whether_runs_are_active_is_read_from_the_partial_indexes():
+    """Every worker's pulse asks it: with no run active, `status IN (...)` matched neither
+    partial index and scanned the whole run table."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        runs_are_active()
+    (sql,) = [q["sql"] for q in queries]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "taskrun_pending_created_idx" in plan and "taskrun_live_heartbeat_idx" in plan, plan
 
 
 def test_log_caps_keep_one_truncation_line(workspace, settings):
