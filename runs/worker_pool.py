@@ -218,7 +218,7 @@ class PoolWorker:
         them. A transaction took four round trips (BEGIN, SELECT, UPDATE, COMMIT) between
         a NOTIFY and the run's claim."""
         connection = connections[jobs.db]
-        picked, params = jobs.values("pk")[:limit].query.sql_with_params()
+        picked, params = jobs.values("pk")[:limit].query.get_compiler(jobs.db).as_sql()
         fields = DBTaskResult._meta.concrete_fields
         worker_ids = DBTaskResult._meta.get_field("worker_ids")
         sql = (
