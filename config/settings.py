@@ -190,6 +190,14 @@ else:
         # in the pool otherwise failed one later request with a 500 (config.dbpool).
         "check": check_pooled_connection,
     }
+    if env_bool("DATABASE_PREPARED_STATEMENTS", True):
+        # Values travel as parameters and a statement run five times on a connection is
+        # prepared: PostgreSQL stops parsing and planning it again. A worker's run is
+        # ~40 statements of a few shapes; the bench's PostgreSQL CPU fell by a sixth.
+        # Off behind a pooler that cannot keep prepared statements (PgBouncer < 1.21 in
+        # transaction mode).
+        DATABASES["default"]["OPTIONS"]["server_side_binding"] = True
+        DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 5
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"

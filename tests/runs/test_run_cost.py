@@ -97,3 +97,18 @@ def test_the_first_log_line_of_a_run_commits_with_its_claim(queued_run):
     run = TaskRun.objects.get(pk=queued_run.pk)
     started = f"run 1 started on {run.worker_id}"
     assert (first.seq, first.stream, first.line) == (1, "system", started)
+
+
+@pytest.mark.postgres_only
+def test_a_workers_statements_are_prepared_once_they_repeat(settings, workspace):
+    """DATABASE_PREPARED_STATEMENTS (on by default): the statements every run repeats are
+    prepared on the worker's connection, so PostgreSQL stops parsing and planning them."""
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    runs = [queue_run(TaskFactory(workspace=workspace, title=f"Fix {n}")) for n in range(6)]
+    for run in runs:
+        assert run_task.call(str(run.pk)) == "COMPLETED"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    claim = 'UPDATE "tasks_taskrun" SET "status" = $1, "started_at" = $2'
+    assert any(statement.startswith(claim) for statement in prepared), prepared
