@@ -35,7 +35,7 @@ from chat.models import (
 )
 from config.exceptions import PayloadTooLarge, invalid
 from config.fields import MEDIA_TYPE
-from realtime.events import publish, task_channel
+from realtime.events import publish, task_channel, together
 from tasks import counters
 from tasks.events import announce
 from tasks.models import (
@@ -159,17 +159,18 @@ def post_message(
         )
         _update_task(locked, chat_message, artifacts, replied, now)
 
-        publish(
-            task_channel(locked.pk),
-            "new-message",
-            str(chat_message.pk),
-            exclude_socket_id=source_websocket_id or None,
-        )
-        workflow_status = locked.workflow_status
-        if role == ChatRole.USER and ask_robot:
-            run_requested.send(sender=Task, task=locked, trigger="message", actor=author)
-        if locked.workflow_status == workflow_status:  # else the hook's move announced it
-            announce(locked, "task-updated")
+        with together():  # the message's events, and its run's: one statement
+            publish(
+                task_channel(locked.pk),
+                "new-message",
+                str(chat_message.pk),
+                exclude_socket_id=source_websocket_id or None,
+            )
+            workflow_status = locked.workflow_status
+            if role == ChatRole.USER and ask_robot:
+                run_requested.send(sender=Task, task=locked, trigger="message", actor=author)
+            if locked.workflow_status == workflow_status:  # else the hook's move announced it
+                announce(locked, "task-updated")
 
     task.message_count = locked.message_count
     task.awaiting_input = locked.awaiting_input

@@ -6,6 +6,9 @@ channel's events once the transaction commits. A rolled-back change sends nothin
 an event that cannot be sent now waits in the outbox (`realtime.dispatch`).
 """
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
@@ -58,19 +61,55 @@ def publish(channel: str, event: str, data: Any, *, exclude_socket_id: str | Non
             message=f"The {event!r} event on {channel} is {size} bytes; "
             f"the limit is {MAX_EVENT_BYTES} bytes."
         )
-    with transaction.atomic(savepoint=False):  # the caller's transaction, or one of its own
-        if connection.vendor == "postgresql":
-            _insert_numbered(channel, event, data, exclude_socket_id or None)
-        else:
-            OutboxEvent.objects.create(
-                channel=channel,
-                event=event,
-                data=data,
-                seq=_next_seq(channel),
-                exclude_socket_id=exclude_socket_id or None,
-            )
+    row = (channel, event, data, exclude_socket_id or None)
+    pending = getattr(_together, "pending", None)
+    if pending is not None:
+        pending.append(row)  # written at the end of `together`, in this transaction
         published.send(sender=OutboxEvent, channel=channel, event=event, data=data)
+    else:
+        with transaction.atomic(savepoint=False):  # the caller's transaction, or its own
+            _write([row])
+            published.send(sender=OutboxEvent, channel=channel, event=event, data=data)
     dispatch_on_commit(channel)
+
+
+_together = threading.local()
+
+
+@contextmanager
+def together() -> Iterator[None]:
+    """The events published in the block are written at its end, in one statement on
+    PostgreSQL, in the caller's transaction (or one of the block's own): a run's claim or
+    end, or a chat message, publishes two or three. Their channels' counter rows are then
+    locked from that statement to the commit, not from the first event on. An exception
+    writes nothing. A savepoint rolled back inside the block would not take its events
+    back: keep such code out of it. Nested blocks join the outer one."""
+    if getattr(_together, "pending", None) is not None:
+        yield
+        return
+    with transaction.atomic(savepoint=False):
+        _together.pending = []
+        try:
+            yield
+            pending = _together.pending
+        finally:
+            _together.pending = None
+        if pending:
+            _write(pending)
+
+
+def _write(rows: list[tuple[str, str, Any, str | None]]) -> None:
+    if connection.vendor == "postgresql":
+        _insert_numbered(rows)
+        return
+    for channel, event, data, exclude_socket_id in rows:
+        OutboxEvent.objects.create(
+            channel=channel,
+            event=event,
+            data=data,
+            seq=_next_seq(channel),
+            exclude_socket_id=exclude_socket_id,
+        )
 
 
 def _next_seq(channel: str) -> int:
@@ -88,17 +127,28 @@ def _next_seq(channel: str) -> int:
         return int(cursor.fetchone()[0])
 
 
-def _insert_numbered(channel: str, event: str, data: Any, exclude_socket_id: str | None) -> None:
-    """`_next_seq` and the event's INSERT in one statement (PostgreSQL: a data-modifying
-    WITH), with the same lock on the channel's counter row."""
+def _insert_numbered(rows: list[tuple[str, str, Any, str | None]]) -> None:
+    """`_next_seq` and the events' INSERT in one statement (PostgreSQL: a data-modifying
+    WITH), with the same locks on the channels' counter rows, taken in the channels'
+    order. A channel with k events of the batch takes k numbers, in the batch's order."""
     channels, events = OutboxChannel._meta.db_table, OutboxEvent._meta.db_table
-    payload = OutboxEvent._meta.get_field("data").get_db_prep_save(data, connection)
+    field = OutboxEvent._meta.get_field("data")
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    columns[2] = [field.get_db_prep_save(data, connection) for data in columns[2]]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH next AS (INSERT INTO {channels} (name, last_seq, lease_owner) "
-            f"VALUES (%s, 1, '') ON CONFLICT (name) DO UPDATE SET last_seq = "
-            f"{channels}.last_seq + 1 RETURNING last_seq) "
+            "WITH batch AS (SELECT * FROM UNNEST(%s::text[], %s::text[], %s::jsonb[], "
+            "%s::text[]) WITH ORDINALITY AS b(channel, event, data, exclude, n)), "
+            "taken AS (SELECT channel, count(*) AS k FROM batch GROUP BY channel), "
+            f"next AS (INSERT INTO {channels} (name, last_seq, lease_owner) "
+            "SELECT channel, k, '' FROM taken ORDER BY channel "
+            f"ON CONFLICT (name) DO UPDATE SET last_seq = {channels}.last_seq + EXCLUDED.last_seq "
+            "RETURNING name, last_seq) "
             f"INSERT INTO {events} (channel, event, data, seq, exclude_socket_id, created_at, "
-            "attempts, last_error) SELECT %s, %s, %s, last_seq, %s, %s, 0, '' FROM next",
-            [channel, channel, event, payload, exclude_socket_id, timezone.now()],
+            "attempts, last_error) "
+            "SELECT b.channel, b.event, b.data, "
+            "next.last_seq - taken.k + row_number() OVER (PARTITION BY b.channel ORDER BY b.n), "
+            "b.exclude, %s, 0, '' FROM batch b JOIN taken ON taken.channel = b.channel "
+            "JOIN next ON next.name = b.channel ORDER BY b.n",
+            [*columns, timezone.now()],
         )

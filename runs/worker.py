@@ -31,6 +31,7 @@ from chat.services import MAX_MESSAGE_BYTES, ArtifactInput, post_assistant_messa
 from config import metrics
 from config.logs import log_context
 from realtime import dispatch
+from realtime.events import together
 from runs.logs import LogWriter, append_lines, notify
 from runs.models import LogStream, TaskRun, W
 from runs.robot_config import Resolved, resolve
@@ -176,8 +177,9 @@ def claim(run_id: str, worker_id: str) -> TaskRun | None:
         append_lines(run, [(LogStream.SYSTEM, STARTED.format(number=number, worker=worker_id))])
         metrics.runs_started.inc()
         metrics.run_queue_wait.observe(max((now - created_at).total_seconds(), 0))
-        if workflow.move(task, W.IN_PROGRESS, now=now, workflow_started_at=now):
-            announce(task, "task-updated")
+        with together():
+            if workflow.move(task, W.IN_PROGRESS, now=now, workflow_started_at=now):
+                announce(task, "task-updated")
     return run
 
 
@@ -422,8 +424,9 @@ def end_run(
             status = W.IN_PROGRESS  # waits for the FORM reply
         else:
             status = outcome.status
-        if workflow.move(task, status, **changes):
-            announce(task, "task-updated")
+        with together():
+            if workflow.move(task, status, **changes):
+                announce(task, "task-updated")
         run.status = outcome.status
         run_finished.send(sender=TaskRun, run=run, task=task)
         group_id = task.group_id

@@ -12,7 +12,13 @@ from django.utils import timezone
 
 from config.exceptions import PayloadTooLarge
 from realtime import dispatch
-from realtime.events import MAX_EVENT_BYTES, publish, task_channel, workspace_channel
+from realtime.events import (
+    MAX_EVENT_BYTES,
+    publish,
+    task_channel,
+    together,
+    workspace_channel,
+)
 from realtime.models import OutboxChannel, OutboxEvent
 from realtime.publishers import Outgoing
 from tests import recording
@@ -52,6 +58,36 @@ def test_publish_writes_the_event_with_consecutive_seq_per_channel(db):
         ("private-task-b", 1, "new-message"),
         ("private-task-a", 2, "task-title-update"),
     ]
+
+
+def test_events_published_together_are_numbered_in_order_and_written_at_once(db):
+    publish("private-task-a", "new-message", "m0")
+    with CaptureQueriesContext(connection) as queries, together():
+        publish("private-task-a", "new-message", "m1", exclude_socket_id="1.2")
+        publish("private-workspace-w", "task-updated", {"taskId": "a", "n": 1})
+        publish("private-task-a", "workflow-status-update", {"workflowStatus": "PENDING"})
+        assert not OutboxEvent.objects.filter(seq__gt=1).exists()  # not written yet
+    rows = list(
+        OutboxEvent.objects.order_by("id").values_list(
+            "channel", "seq", "event", "data", "exclude_socket_id"
+        )
+    )
+    assert rows == [
+        ("private-task-a", 1, "new-message", "m0", None),
+        ("private-task-a", 2, "new-message", "m1", "1.2"),
+        ("private-workspace-w", 1, "task-updated", {"taskId": "a", "n": 1}, None),
+        ("private-task-a", 3, "workflow-status-update", {"workflowStatus": "PENDING"}, None),
+    ]
+    assert OutboxChannel.objects.get(name="private-task-a").last_seq == 3
+    inserts = [q["sql"] for q in queries if "INSERT INTO" in q["sql"] and "outboxevent" in q["sql"]]
+    assert len(inserts) == (1 if connection.vendor == "postgresql" else 3)
+
+
+def test_an_error_inside_together_writes_none_of_its_events(db):
+    with pytest.raises(RuntimeError), transaction.atomic(), together():
+        publish("private-task-a", "new-message", "m1")
+        raise RuntimeError("the change failed")
+    assert not OutboxEvent.objects.exists()
 
 
 def test_committed_events_are_sent_and_recorded(db, django_capture_on_commit_callbacks):
