@@ -96,6 +96,7 @@ def post_message(
     source_websocket_id: str = "",
     status: str = ChatStatus.SENT,
     ask_robot: bool = True,
+    savepoint: bool = True,
 ) -> PostedMessage:
     """Adds a message to the task's thread.
 
@@ -103,9 +104,12 @@ def post_message(
     app queues a run, never refusing a busy task) unless `ask_robot` is False; a USER reply to a
     FORM answers it. An ASSISTANT message with a FORM makes the task wait for input.
     The same `client_message_id` again returns the first message and writes nothing.
+    Inside a caller's transaction the message has a savepoint of its own, unless
+    `savepoint` is False: for a caller whose transaction ends with any error (a run's
+    answer), two round trips fewer.
     """
     _validate(task, message, role, status, artifacts, attachments, context_tags)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         # One writer per task at a time keeps the counters and the FORM state exact,
         # and makes a repeated clientMessageId wait for the first one's commit.
         locked = (
@@ -186,6 +190,7 @@ def post_assistant_message(
     artifacts: Sequence[ArtifactInput] = (),
     attachments: Sequence[AttachmentInput] = (),
     status: str = ChatStatus.SENT,
+    savepoint: bool = True,
 ) -> ChatMessage:
     """What runners call to answer: an ASSISTANT message (a FORM artifact asks a question)."""
     return post_message(
@@ -195,6 +200,7 @@ def post_assistant_message(
         artifacts=artifacts,
         attachments=attachments,
         status=status,
+        savepoint=savepoint,
     ).message
 
 

@@ -277,7 +277,8 @@ def post_answer(run: TaskRun, answer: AssistantMessage, secrets: list[str]) -> C
         for a in answer.artifacts
         if isinstance(a, dict) and a.get("type") in ArtifactType.values
     ]
-    return post_assistant_message(run.task, text, artifacts=artifacts)
+    # Inside drain's transaction, which any error ends: no savepoint of its own.
+    return post_assistant_message(run.task, text, artifacts=artifacts, savepoint=False)
 
 
 def drain(
