@@ -61,15 +61,9 @@ def publish(channel: str, event: str, data: Any, *, exclude_socket_id: str | Non
             message=f"The {event!r} event on {channel} is {size} bytes; "
             f"the limit is {MAX_EVENT_BYTES} bytes."
         )
-    row = (channel, event, data, exclude_socket_id or None)
-    pending = getattr(_together, "pending", None)
-    if pending is not None:
-        pending.append(row)  # written at the end of `together`, in this transaction
+    with together():  # an enclosing block's, or one of its own for this event alone
+        _together.pending.append((channel, event, data, exclude_socket_id or None))
         published.send(sender=OutboxEvent, channel=channel, event=event, data=data)
-    else:
-        with transaction.atomic(savepoint=False):  # the caller's transaction, or its own
-            _write([row])
-            published.send(sender=OutboxEvent, channel=channel, event=event, data=data)
     dispatch_on_commit(channel)
 
 

@@ -7,10 +7,10 @@ before it (chat's writer of messages, two events), and the end (last line, run, 
 events, the run.finished webhook check). On PostgreSQL a transaction's events are one
 statement (their channels' seq and their rows, `realtime.events.together`), and so is a
 batch of log lines (its seq numbers and its rows); on SQLite each event and each batch
-takes two. The webhook
-subscribers are looked up once per transaction. After each commit with events, one
-batched send of the outbox (on PostgreSQL one statement leases and reads, one marks and
-releases; four on SQLite): counted here, as in a worker: the thread that commits sends.
+takes two. The webhook subscribers are looked up once per transaction. After each commit
+with events, one batched send of the outbox (on PostgreSQL one statement leases and
+reads, one marks and releases; four on SQLite): counted here, as in a worker: the thread
+that commits sends.
 
 The message that asks for the run is counted too: it is on the path from a message to
 its answer.
