@@ -9,17 +9,20 @@ on a database compiles it, and every run binds the slots' values (each prepared 
 field, as Django prepares a lookup's value), runs that SQL through the connection's
 cursor (so query logging and counting see it) and converts the columns as `values()`
 would. Nothing else in the query may vary: a value read at build time (a `now()`, a
-setting) is frozen into the SQL, so it must be a slot.
+setting) is frozen into the SQL, so it must be a slot. A `Splice` is a subquery given
+when the query runs (`pk__in=Splice("ids")`, then `rows(ids=queryset)`): only that
+subquery is compiled on each run, and its SQL and parameters take the splice's place.
 """
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from weakref import WeakKeyDictionary
 
 from django.db import connections
 from django.db.models import Expression, Field, QuerySet
+from django.db.models.expressions import RawSQL
 from django.db.models.sql.compiler import SQLCompiler
 
 
@@ -39,6 +42,35 @@ class Slot(Expression):
 
     def get_group_by_cols(self) -> list[Any]:
         return []
+
+
+class Splice(Expression):
+    """A subquery given when the query runs: a values queryset of one column, or a
+    RawSQL (`CompiledQuery.rows(name=subquery)`), e.g. `filter(pk__in=Splice("ids"))`."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Splice({self.name!r})"
+
+    def as_sql(self, compiler: SQLCompiler, connection: Any) -> Any:
+        return _Spliced(self.name).marker, [_Spliced(self.name)]
+
+    def get_group_by_cols(self) -> list[Any]:
+        return []
+
+
+@dataclass(frozen=True)
+class _Spliced:
+    """Where a splice's SQL goes (its marker, a comment) and its parameters."""
+
+    name: str
+
+    @property
+    def marker(self) -> str:
+        return f"/*splice:{self.name}*/"
 
 
 @dataclass(frozen=True)
@@ -83,12 +115,18 @@ class CompiledQuery:
     def _run(self, using: str, values: Mapping[str, Any]) -> tuple[tuple[str, ...], list[Any]]:
         compiled = self._compile(using)
         connection = connections[using]
-        params = [
-            p.field.get_db_prep_value(values[p.name], connection) if type(p) is _Bound else p
-            for p in compiled.params
-        ]
+        sql, params = compiled.sql, []
+        for p in compiled.params:
+            if type(p) is _Bound:
+                params.append(p.field.get_db_prep_value(values[p.name], connection))
+            elif type(p) is _Spliced:
+                spliced, spliced_params = _subquery_sql(values[p.name], using)
+                sql = sql.replace(p.marker, spliced, 1)
+                params.extend(spliced_params)
+            else:
+                params.append(p)
         with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, params)
+            cursor.execute(sql, params)
             rows = cursor.fetchall()
         converters = self._converters.get(connection)
         if converters is None:
@@ -125,6 +163,13 @@ def _compile(queryset: QuerySet[Any, Any], using: str) -> _Compiled:
     if len(names) != len(columns):
         raise ValueError("A CompiledQuery is built from a values() or values_list() queryset.")
     return _Compiled(sql, tuple(params), names, columns)
+
+
+def _subquery_sql(subquery: Any, using: str) -> tuple[str, Sequence[Any]]:
+    if isinstance(subquery, RawSQL):
+        return subquery.sql, subquery.params
+    sql, params = subquery.query.get_compiler(using).as_sql()
+    return sql, params
 
 
 def _converters(compiled: _Compiled, connection: Any) -> Converters:

@@ -7,6 +7,7 @@ queued task's `no_worker` reason read the same rows."""
 import os
 import socket
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -39,4 +40,9 @@ def fresh_after(now: datetime | None = None) -> datetime:
 
 def alive(now: datetime | None = None) -> QuerySet[WorkerPresence]:
     """The workers whose heartbeat is fresh at `now` (default: now)."""
-    return WorkerPresence.objects.filter(heartbeat_at__gte=fresh_after(now))
+    return stamped_after(fresh_after(now))
+
+
+def stamped_after(moment: Any) -> QuerySet[WorkerPresence]:
+    """The workers stamped at or after `moment` (a datetime, or an expression of one)."""
+    return WorkerPresence.objects.filter(heartbeat_at__gte=moment)

@@ -5,16 +5,32 @@ an IN_PROGRESS run and a worker picks up its job; a disabled robot's run fails a
 No query of its own: the subqueries run inside the list's (or the detail's) query, and
 only for the rows that wait."""
 
-from django.db.models import Case, CharField, Exists, OuterRef, Q, QuerySet, Subquery, When
+from typing import Any
+
+from django.db.models import (
+    Case,
+    CharField,
+    DateTimeField,
+    Exists,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    When,
+)
 from django.db.models import Value as V
 
+from config.compiled import Slot
 from runs import presence
 from runs.models import TaskRun, W
 from tasks.models import Task
 from tasks.queueing import QueueReason
 
+FRESH_AFTER = "workers_fresh_after"
 
-def with_queue_reason(queryset: QuerySet[Task]) -> QuerySet[Task]:
+
+def with_queue_reason(queryset: QuerySet[Task], slotted: bool = False) -> QuerySet[Task]:
+    fresh_after = Slot(FRESH_AFTER, DateTimeField()) if slotted else presence.fresh_after()
     own = TaskRun.objects.filter(task_id=OuterRef("pk"))
     waits = Q(workflow_status=W.PENDING) | Q(
         Exists(own.filter(status=W.PENDING)), workflow_status=W.IN_PROGRESS
@@ -30,7 +46,7 @@ def with_queue_reason(queryset: QuerySet[Task]) -> QuerySet[Task]:
     reason = Case(
         When(~waits, then=V(None)),
         When(robot__enabled=False, then=V(QueueReason.ROBOT_DISABLED)),
-        When(~Exists(presence.alive()), then=V(QueueReason.NO_WORKER)),
+        When(~Exists(presence.stamped_after(fresh_after)), then=V(QueueReason.NO_WORKER)),
         When(Exists(own.filter(status=W.IN_PROGRESS)), then=V(QueueReason.TASK_BUSY)),
         When(group_held, then=V(QueueReason.GROUP_BUSY)),
         default=V(QueueReason.QUEUED),
@@ -42,3 +58,7 @@ def with_queue_reason(queryset: QuerySet[Task]) -> QuerySet[Task]:
             default=V(None),
         )
     )
+
+
+def slot_values() -> dict[str, Any]:
+    return {FRESH_AFTER: presence.fresh_after()}

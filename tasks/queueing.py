@@ -9,6 +9,7 @@ every task answers null.
 """
 
 from collections.abc import Callable
+from typing import Any
 
 from django.db.models import CharField, QuerySet, TextChoices, UUIDField, Value
 
@@ -31,26 +32,40 @@ class QueueReason(TextChoices):
     QUEUED = "queued", "queued for a worker"  # waiting for a worker slot
 
 
-Annotation = Callable[[QuerySet[Task]], QuerySet[Task]]
+# (queryset, slotted) -> the queryset with queue_reason and queue_blocked_by.
+Annotation = Callable[[QuerySet[Task], bool], QuerySet[Task]]
 
 
-def no_reason(queryset: QuerySet[Task]) -> QuerySet[Task]:
+def no_reason(queryset: QuerySet[Task], slotted: bool = False) -> QuerySet[Task]:
     return queryset.annotate(
         queue_reason=Value(None, output_field=CharField()),
         queue_blocked_by=Value(None, output_field=UUIDField()),
     )
 
 
+def no_slots() -> dict[str, Any]:
+    return {}
+
+
 _annotation: list[Annotation] = [no_reason]
+_slot_values: list[Callable[[], dict[str, Any]]] = [no_slots]
 
 
-def register(annotation: Annotation) -> None:
+def register(annotation: Annotation, slot_values: Callable[[], dict[str, Any]]) -> None:
     _annotation[0] = annotation
+    _slot_values[0] = slot_values
 
 
-def with_queue_reason(queryset: QuerySet[Task]) -> QuerySet[Task]:
+def with_queue_reason(queryset: QuerySet[Task], *, slotted: bool = False) -> QuerySet[Task]:
     """`queue_reason` (a QueueReason or null) and `queue_blocked_by` (the task whose run
-    holds the group, for group_busy) on each task; once per queryset."""
+    holds the group, for group_busy) on each task; once per queryset. `slotted`: for a
+    query compiled once (config.compiled), what changes from run to run (the moment a
+    worker's heartbeat must be younger than) is a Slot, whose value `slot_values()` gives."""
     if "queue_reason" in queryset.query.annotations:
         return queryset
-    return _annotation[0](queryset)
+    return _annotation[0](queryset, slotted)
+
+
+def slot_values() -> dict[str, Any]:
+    """The values of the Slots of `with_queue_reason(..., slotted=True)`, now."""
+    return _slot_values[0]()

@@ -19,7 +19,7 @@ from accounts.serializers import ScopeQuerySerializer, requested_scope
 from config import representation
 from config.envelope import enveloped, no_content, success
 from config.filters import FilterBackend
-from config.pagination import PAGE_PARAMETERS, EnvelopePagination, Partition
+from config.pagination import PAGE_PARAMETERS, EnvelopePagination, Partition, rows_of
 from tasks import counters, filters, sections, selectors, services
 from tasks.models import Repository, Robot, Task, TaskGroup
 from tasks.serializers import (
@@ -130,15 +130,16 @@ class TaskListMixin:
             data = TaskRowSerializer(rows, many=True, sections=self.row_sections).data
         return self.get_paginated_response(data)  # type: ignore[attr-defined,no-any-return]
 
-    def page_rows(self, page: QuerySet[Task]) -> QuerySet[Task]:
-        """What a page's rows are read as (its ids were read without any of it)."""
+    def page_rows(self, ordered: QuerySet[Task], order: Sequence[str], ids: Any) -> list[Any]:
+        """A page's rows of its ids (read without any of this: config.pagination)."""
         if self.row_columns is not None:
-            keys = [key.lstrip("-") for key in self.page_order()]
+            keys = [key.lstrip("-") for key in order]
             columns = [*self.row_columns, *(key for key in keys if key not in self.row_columns)]
-            return selectors.task_row_values(page).values(*columns)
+            return selectors.task_row_values(ordered, order, ids, columns)
+        page = rows_of(ordered, order, ids)
         for name in self.row_sections:
             page = sections.ROW_SECTIONS[name].annotate(page)
-        return selectors.task_rows(page)
+        return list(selectors.task_rows(page))
 
     def page_total(self) -> int | None:
         """totalCount from the workspace counters when the filters allow it (only the

@@ -6,11 +6,12 @@ from uuid import UUID
 
 from django.db import connection
 from django.db.models import CharField, DateTimeField, UUIDField
+from django.db.models.expressions import RawSQL
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import ApiToken, Workspace
-from config.compiled import CompiledQuery, Slot
+from config.compiled import CompiledQuery, Slot, Splice
 from tests.factories import UserFactory, WorkspaceFactory
 
 
@@ -59,3 +60,29 @@ def test_a_datetime_slot_is_compared_as_the_field_prepares_it(db):
     assert query.tuples(now=timezone.now() + timedelta(minutes=10)) == []
     token.revoke()
     assert query.tuples(now=timezone.now()) == []
+
+
+def test_a_splice_takes_a_subquery_given_at_each_run(db):
+    one, two, three = (WorkspaceFactory(slug=slug) for slug in ("one", "two", "three"))
+    builds = []
+
+    def build():
+        builds.append(1)
+        return (
+            Workspace.objects.filter(pk__in=Splice("ids"), slug__gt=Slot("after", CharField()))
+            .order_by("slug")
+            .values_list("slug")
+        )
+
+    query = CompiledQuery(build)
+    both = Workspace.objects.filter(slug__in=["one", "three"]).values("pk")
+    assert query.tuples(ids=both, after="a") == [("one",), ("three",)]
+    assert query.tuples(ids=both, after="p") == [("three",)]
+    table = Workspace._meta.db_table
+    raw = RawSQL(f"SELECT id FROM {table} WHERE slug = %s", ("two",))
+    with CaptureQueriesContext(connection) as captured:
+        assert query.tuples(ids=raw, after="a") == [("two",)]
+    assert "'two'" in captured[0]["sql"] and "splice" not in captured[0]["sql"]
+    sliced = Workspace.objects.order_by("-slug").values("pk")[:1]  # "two"
+    assert query.tuples(ids=sliced, after="a") == [("two",)]
+    assert {one.pk, two.pk, three.pk} and len(builds) == 1

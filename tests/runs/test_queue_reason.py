@@ -86,6 +86,19 @@ def test_no_worker_when_no_heartbeat_is_fresh(api, workspace, settings):
     assert reason_of(client, task) == ("no_worker", None)
 
 
+def test_the_presence_window_is_read_at_each_request(api, workspace, settings):
+    # The list's page query is compiled once (tasks.selectors.task_row_values): the
+    # moment a heartbeat must be younger than is bound on every request, not frozen.
+    worker_alive()
+    task = queued(workspace)
+    client = api("viewer")
+    assert reason_of(client, task) == ("queued", None)
+    WorkerPresence.objects.update(heartbeat_at=timezone.now() - timedelta(seconds=30))
+    assert reason_of(client, task) == ("queued", None)
+    settings.WORKER_PRESENCE_SECONDS = 10
+    assert reason_of(client, task) == ("no_worker", None)
+
+
 def test_a_disabled_robot_comes_first(api, workspace):
     robot = RobotFactory(workspace=workspace, enabled=False)
     task = queued(workspace, robot=robot)
