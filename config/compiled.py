@@ -11,7 +11,9 @@ cursor (so query logging and counting see it) and converts the columns as `value
 would. Nothing else in the query may vary: a value read at build time (a `now()`, a
 setting) is frozen into the SQL, so it must be a slot. A `Splice` is a subquery given
 when the query runs (`pk__in=Splice("ids")`, then `rows(ids=queryset)`): only that
-subquery is compiled on each run, and its SQL and parameters take the splice's place.
+subquery is compiled on each run, and its SQL and parameters take the splice's place. A
+subquery that Django knows to be empty (`pk__in=[]`) gives no rows without a query: a
+splice is the right side of an IN, never under a NOT.
 """
 
 import threading
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from weakref import WeakKeyDictionary
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import Expression, Field, QuerySet
 from django.db.models.expressions import RawSQL
@@ -120,7 +123,10 @@ class CompiledQuery:
             if type(p) is _Bound:
                 params.append(p.field.get_db_prep_value(values[p.name], connection))
             elif type(p) is _Spliced:
-                spliced, spliced_params = _subquery_sql(values[p.name], using)
+                try:
+                    spliced, spliced_params = _subquery_sql(values[p.name], using)
+                except EmptyResultSet:
+                    return compiled.names, []
                 sql = sql.replace(p.marker, spliced, 1)
                 params.extend(spliced_params)
             else:

@@ -19,9 +19,12 @@ SIDEBAR_STATES = ("queued", "processing", "success", "failed")
 LIST_ORDER = (F("updated_at").desc(nulls_last=True), F("id").desc(nulls_last=True))
 
 
-def sidebar(workspace_ids: Sequence[UUID]) -> dict[str, Any]:
+def sidebar(
+    workspace_ids: Sequence[UUID], row_columns: Sequence[str] | None = None
+) -> dict[str, Any]:
     """Stats, the newest rows of each state, and the most recently active groups of these
-    workspaces (a scope from accounts.access.workspace_scope)."""
+    workspaces (a scope from accounts.access.workspace_scope). The rows are model
+    instances, or values() rows of `row_columns` (tasks.selectors.task_row_values)."""
     live = tasks.visible_tasks(workspace_ids).filter(archived=False)
     # One small indexed query of ids per state (SQLite cannot LIMIT inside a UNION), then
     # the rows with their relations at once: building the SQL of a row query with its
@@ -35,7 +38,11 @@ def sidebar(workspace_ids: Sequence[UUID]) -> dict[str, Any]:
         for state in SIDEBAR_STATES
     }
     picked = [pk for state_ids in ids.values() for pk in state_ids]
-    by_pk = {task.pk: task for task in tasks.task_rows(Task.objects.filter(pk__in=picked))}
+    by_pk: dict[UUID, Any]
+    if row_columns is not None:
+        by_pk = tasks.task_row_values_of(picked, row_columns)
+    else:
+        by_pk = {task.pk: task for task in tasks.task_rows(Task.objects.filter(pk__in=picked))}
     by_state = {state: [by_pk[pk] for pk in state_ids] for state, state_ids in ids.items()}
     groups: QuerySet[TaskGroup] = tasks.visible_groups(workspace_ids).filter(archived=False)
     return {

@@ -78,6 +78,14 @@ def task_row_values(
     return query.rows(ordered.db, ids=ids, **queue_reason_slots())
 
 
+def task_row_values_of(ids: Sequence[UUID], columns: Sequence[str]) -> dict[UUID, dict[str, Any]]:
+    """`task_row_values` of these tasks, by id (in no order)."""
+    rows = task_row_values(
+        Task.objects.order_by("pk"), ["pk"], Task.objects.filter(pk__in=ids).values("pk"), columns
+    )
+    return {row["id"]: row for row in rows}
+
+
 # The order's annotations (tasks.filters.with_priority_rank) are the same for every
 # request that sorts by it: a page query is known by its order and its columns.
 _ROW_PAGES: dict[tuple[tuple[str, ...], tuple[str, ...]], CompiledQuery] = {}
@@ -236,9 +244,16 @@ def with_group_summary(queryset: QuerySet[TaskGroup]) -> QuerySet[TaskGroup]:
     )
 
 
+# What a group's latest task shows (TaskRefSerializer), its state's columns included.
+TASK_REF_COLUMNS = (
+    *("id", "title", "workspace_id", "workflow_status", "awaiting_input", "mode", "pod_id"),
+    "updated_at",
+)
+
+
 def attach_latest_tasks(groups: Sequence[TaskGroup]) -> None:
     ids = [group.latest_task_id for group in groups if group.latest_task_id]  # type: ignore[attr-defined]
-    tasks = {task.id: task for task in Task.objects.filter(id__in=ids)}
+    tasks = {task.id: task for task in Task.objects.filter(id__in=ids).only(*TASK_REF_COLUMNS)}
     for group in groups:
         group.latest_task = tasks.get(group.latest_task_id)  # type: ignore[attr-defined]
         group.task_count = group.task_count or 0  # type: ignore[attr-defined]

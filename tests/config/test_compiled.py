@@ -85,4 +85,7 @@ def test_a_splice_takes_a_subquery_given_at_each_run(db):
     assert "'two'" in captured[0]["sql"] and "splice" not in captured[0]["sql"]
     sliced = Workspace.objects.order_by("-slug").values("pk")[:1]  # "two"
     assert query.tuples(ids=sliced, after="a") == [("two",)]
+    with CaptureQueriesContext(connection) as captured:
+        assert query.tuples(ids=Workspace.objects.filter(pk__in=[]).values("pk"), after="a") == []
+    assert len(captured) == 0  # Django knows it empty: no query
     assert {one.pk, two.pk, three.pk} and len(builds) == 1

@@ -115,6 +115,8 @@ def paths(workspace: Workspace) -> list[str]:
         f"/api/tasks/{talk.pk}/messages?after={talk.chat_messages.first().pk}",
         f"/api/chat/messages/{task.chat_messages.first().pk}",
         f"/api/task-groups?workspaceId={ws}",
+        f"/api/dashboard/sidebar?workspaceId={ws}",
+        "/api/dashboard/sidebar",
         f"/api/task-groups/{group.pk}",
         f"/api/task-groups/{group.pk}/tasks",
         f"/api/repos?workspaceId={ws}",
