@@ -40,6 +40,20 @@ def attach_latest_messages(rows: Sequence[Task]) -> None:
         row.latest_message = messages.get(message_id) if message_id else None  # type: ignore[attr-defined]
 
 
+def latest_message_rows(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """`attach_latest_messages` for values() rows annotated with `latest_message_id`: the
+    messages as values() rows of `columns` with their artifacts and attachments, by id
+    (three queries, none when no row has a message)."""
+    ids = [row["latest_message_id"] for row in rows if row["latest_message_id"]]
+    if not ids:
+        return {}
+    messages = list(ChatMessage.objects.filter(id__in=ids).values(*columns))
+    attach_detail_rows(messages)
+    return {message["id"]: message for message in messages}
+
+
 def message_for(user: User, message_id: uuid.UUID) -> ChatMessage:
     message = (
         messages_with_details()

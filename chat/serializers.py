@@ -1,5 +1,5 @@
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from django.urls import reverse
@@ -119,9 +119,12 @@ class MessageSerializer(FastOutput, serializers.ModelSerializer[ChatMessage]):
         }
 
     @staticmethod
-    def from_values(rows: Iterable[Mapping[str, Any]], request: Any) -> list[dict[str, Any]]:
+    def from_values(
+        rows: Iterable[Mapping[str, Any]], request: Any, *, urls: bool = True
+    ) -> list[dict[str, Any]]:
         """What `MessageSerializer(messages, many=True, context={"request": request})`
-        writes, from values() rows (VALUES) instead of model instances."""
+        writes, from values() rows (VALUES) instead of model instances; without `urls`,
+        LatestMessageSerializer's (attachments without their download url)."""
         when, text, url = datetimes(), uuid_text, download_urls(request)
         tags = writer(ContextTagSerializer)
         return [
@@ -152,7 +155,7 @@ class MessageSerializer(FastOutput, serializers.ModelSerializer[ChatMessage]):
                         "mime_type": a["mime_type"],
                         "size": a["size"],
                         "path": a["path"],
-                        "url": url(a["id"]),
+                        **({"url": url(a["id"])} if urls else {}),
                     }
                     for a in r["attachments"]
                 ],
@@ -288,8 +291,20 @@ class StoredUploadSerializer(serializers.Serializer[StoredUpload]):
 
 
 # The task list's `latestMessage` (includeLatestMessage=true), registered in ChatConfig.ready.
+def load_latest_message_values(rows: Sequence[dict[str, Any]]) -> None:
+    """Sets each values() row's `latest_message`, as LatestMessageSerializer writes it."""
+    found = selectors.latest_message_rows(rows, MessageSerializer.VALUES)
+    written = MessageSerializer.from_values(found.values(), None, urls=False)
+    by_id = {message["id"]: message for message in written}
+    for row in rows:
+        message_id = row["latest_message_id"]
+        row["latest_message"] = by_id.get(str(message_id)) if message_id else None
+
+
 LATEST_MESSAGE_SECTION = Section(
     output=lambda: LatestMessageSerializer(read_only=True, allow_null=True),
     load=selectors.attach_latest_messages,
     annotate=selectors.with_latest_message_id,
+    columns=("latest_message_id",),
+    load_values=load_latest_message_values,
 )

@@ -28,7 +28,7 @@ from accounts.access import require_role, workspace_roles
 from accounts.models import Role, User, Workspace
 from config.compiled import CompiledQuery, Slot, Splice
 from config.pagination import rows_of
-from tasks import counters
+from tasks import counters, sections
 from tasks.models import Repository, Robot, Task, TaskCount, TaskGroup, WorkflowStatus
 from tasks.queueing import slot_values as queue_reason_slots
 from tasks.queueing import with_queue_reason
@@ -60,18 +60,25 @@ def task_rows(queryset: QuerySet[Task]) -> QuerySet[Task]:
 
 
 def task_row_values(
-    ordered: QuerySet[Task], order: Sequence[str], ids: Any, columns: Sequence[str]
+    ordered: QuerySet[Task],
+    order: Sequence[str],
+    ids: Any,
+    columns: Sequence[str],
+    row_sections: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """A list page's rows of `ids` (a subquery) in `order`, as values() rows of `columns`
-    (TaskRowSerializer.VALUES and the order's keys, related ones included): why a task
-    waits, no model instances. Compiled once per order and columns (config.compiled):
+    (TaskRowSerializer.VALUES, the order's keys and the sections' columns, related ones
+    included): why a task waits, the annotations of `row_sections`, no model instances.
+    Compiled once per order, columns and sections (config.compiled):
     building and compiling this query (the queue reason's CASE and subqueries, five
     joins) took more Python time than PostgreSQL took to run it; only `ids` is compiled
     on each request."""
-    key = (tuple(order), tuple(columns))
+    key = (tuple(order), tuple(columns), tuple(row_sections))
     query = _ROW_PAGES.get(key)
     if query is None:
         page = rows_of(ordered, order, Splice("ids"))
+        for name in row_sections:
+            page = sections.ROW_SECTIONS[name].annotate(page)
         query = _ROW_PAGES.setdefault(
             key, CompiledQuery(lambda: with_queue_reason(page, slotted=True).values(*columns))
         )
@@ -87,8 +94,9 @@ def task_row_values_of(ids: Sequence[UUID], columns: Sequence[str]) -> dict[UUID
 
 
 # The order's annotations (tasks.filters.with_priority_rank) are the same for every
-# request that sorts by it: a page query is known by its order and its columns.
-_ROW_PAGES: dict[tuple[tuple[str, ...], tuple[str, ...]], CompiledQuery] = {}
+# request that sorts by it, and a section's annotation the same for every request that
+# asks for it: a page query is known by its order, its columns and its sections.
+_ROW_PAGES: dict[tuple[tuple[str, ...], ...], CompiledQuery] = {}
 
 
 def task_for(user: User, task_id: UUID, min_role: str = Role.VIEWER) -> Task:

@@ -173,9 +173,12 @@ class TaskRowSerializer(FastOutput, serializers.ModelSerializer[Task]):
     )
 
     @staticmethod
-    def from_values(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """What `TaskRowSerializer(tasks, many=True).data` writes (without sections), from
-        values() rows (VALUES) instead of model instances."""
+    def from_values(
+        rows: Iterable[Mapping[str, Any]], sections: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
+        """What `TaskRowSerializer(tasks, many=True, sections=sections).data` writes, from
+        values() rows (VALUES) instead of model instances; each section's key holds its
+        output already (tasks.sections.load_values)."""
         when, text = datetimes(), uuid_text
         state_for, waits = workflow.state_for, workflow.waits_for_input
         return [
@@ -232,6 +235,7 @@ class TaskRowSerializer(FastOutput, serializers.ModelSerializer[Task]):
                 "queue_blocked_by": text(r["queue_blocked_by"]),
                 "workflow_started_at": when(r["workflow_started_at"]),
                 "workflow_completed_at": when(r["workflow_completed_at"]),
+                **{name: r[name] for name in sections},
             }
             for r in rows
         ]

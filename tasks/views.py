@@ -119,12 +119,15 @@ class TaskListMixin:
         self.counted_scope = counted_scope
         latest = self.filterset_flag("includeLatestMessage")
         self.row_sections = ["latest_message"] if latest else []
-        # Rows without sections are values() rows, written without model instances.
-        as_values = not self.row_sections and representation.VALUES_ROWS
-        self.row_columns = TaskRowSerializer.VALUES if as_values else None
+        # values() rows, written without model instances, when every section asked for
+        # can load into them.
+        extra = sections.values_columns(sections.ROW_SECTIONS, self.row_sections)
+        as_values = extra is not None and representation.VALUES_ROWS
+        self.row_columns = [*TaskRowSerializer.VALUES, *(extra or ())] if as_values else None
         rows = list(self.paginate_queryset(queryset) or [])  # type: ignore[attr-defined]
         if as_values:
-            data: Any = TaskRowSerializer.from_values(rows)
+            sections.load_values(sections.ROW_SECTIONS, self.row_sections, rows)
+            data: Any = TaskRowSerializer.from_values(rows, self.row_sections)
         else:
             sections.load(sections.ROW_SECTIONS, self.row_sections, rows)
             data = TaskRowSerializer(rows, many=True, sections=self.row_sections).data
@@ -135,7 +138,7 @@ class TaskListMixin:
         if self.row_columns is not None:
             keys = [key.lstrip("-") for key in order]
             columns = [*self.row_columns, *(key for key in keys if key not in self.row_columns)]
-            return selectors.task_row_values(ordered, order, ids, columns)
+            return selectors.task_row_values(ordered, order, ids, columns, self.row_sections)
         page = rows_of(ordered, order, ids)
         for name in self.row_sections:
             page = sections.ROW_SECTIONS[name].annotate(page)

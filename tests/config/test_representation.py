@@ -42,6 +42,10 @@ def demo(db):
     Attachment.objects.create(
         message=message, path="uploads/a.txt", filename="a.txt", mime_type="text/plain", size=3
     )
+    latest = ChatMessage.objects.filter(task=message.task).order_by("-timestamp", "-id")[0]
+    Attachment.objects.create(  # a row's latestMessage carries its attachments too
+        message=latest, path="uploads/b.txt", filename="b.txt", mime_type="text/plain", size=5
+    )
     run = TaskRun.objects.create(task=message.task, number=1, status=WorkflowStatus.COMPLETED)
     append_lines(run, [("stdout", "hello"), ("stderr", "token=abcdefgh")])
     odd_rows(workspace)
@@ -102,6 +106,7 @@ def paths(workspace: Workspace) -> list[str]:
         f"/api/workspaces/{workspace.slug}/members",
         "/api/auth/tokens",
         f"/api/tasks?workspaceId={ws}&limit=100&includeLatestMessage=true&includeArchived=true",
+        f"/api/tasks?workspaceId={ws}&limit=100&includeLatestMessage=true",
         f"/api/tasks?workspaceId={ws}&limit=100&cursor=",
         f"/api/tasks?workspaceId={ws}&limit=7&cursor={next_cursor(workspace, '')}",
         f"/api/tasks?limit=9&sortBy=priority&cursor={next_cursor(workspace, '&sortBy=priority')}",
