@@ -36,7 +36,7 @@ from chat.models import (
 from config.exceptions import PayloadTooLarge, invalid
 from config.fields import MEDIA_TYPE
 from realtime.events import publish, task_channel, together
-from tasks import counters
+from tasks import counters, locks
 from tasks.events import announce
 from tasks.models import (
     EventType,
@@ -112,9 +112,7 @@ def post_message(
     with transaction.atomic(savepoint=savepoint):
         # One writer per task at a time keeps the counters and the FORM state exact,
         # and makes a repeated clientMessageId wait for the first one's commit.
-        locked = (
-            Task.objects.select_for_update(of=("self",)).select_related("workspace").get(pk=task.pk)
-        )
+        locked = locks.lock(task.pk)
         if client_message_id:
             earlier = _earlier(task, client_message_id)
             if earlier is not None:

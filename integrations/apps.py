@@ -12,6 +12,7 @@ class IntegrationsConfig(AppConfig):
         from integrations.models import WebhookEndpoint
         from realtime import events
         from runs import signals
+        from tasks import locks
 
         # Every change clients are told about is also offered to the workspace's
         # outbound webhook endpoints, in the same transaction (outbox-style).
@@ -20,3 +21,5 @@ class IntegrationsConfig(AppConfig):
         # A transaction remembers who listens (outbound._listening) until one changes.
         for changed in (post_save, post_delete):
             changed.connect(outbound.forget_listening, sender=WebhookEndpoint)
+        # ... and a transaction that locked its task learns with it whether anyone does.
+        locks.annotate_locked("webhooks_enabled", outbound.webhooks_enabled)

@@ -19,6 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.tasks import task, task_backends
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
@@ -34,6 +35,7 @@ from integrations.models import (
     WebhookEndpoint,
 )
 from runs.models import TaskRun
+from tasks import locks
 from tasks.events import iso
 from tasks.models import Task
 from tasks.workflow import is_waiting_for_input
@@ -109,23 +111,38 @@ LISTENING = "integrations.listening"
 def _listening(task_id: Any) -> list[WebhookEndpoint]:
     """The enabled endpoints of the task's workspace, looked up once per transaction: a
     run's end or a message sends several events in one (forgotten when an endpoint is
-    saved or deleted: `forget_listening`)."""
+    saved or deleted: `forget_listening`). None and no look-up when the transaction
+    locked the task and read with it that its workspace has none (`webhooks_enabled`)."""
     memo = transaction_memo(LISTENING)
     if memo is not None and task_id in memo:
         return memo[task_id]  # type: ignore[return-value]
-    endpoints = list(
-        WebhookEndpoint.objects.filter(
-            enabled=True, workspace_id__in=Task.objects.filter(pk=task_id).values("workspace_id")
+    task = locks.locked(task_id)
+    if task is not None and not task.webhooks_enabled:  # type: ignore[attr-defined]
+        endpoints: list[WebhookEndpoint] = []
+    else:
+        endpoints = list(
+            WebhookEndpoint.objects.filter(
+                enabled=True,
+                workspace_id__in=Task.objects.filter(pk=task_id).values("workspace_id"),
+            )
         )
-    )
     if memo is not None:
         memo[task_id] = endpoints
     return endpoints
 
 
+def webhooks_enabled() -> Exists:
+    """Whether the task's workspace has an enabled endpoint: read with every locked task
+    (tasks.locks.annotate_locked, IntegrationsConfig)."""
+    return Exists(
+        WebhookEndpoint.objects.filter(workspace_id=OuterRef("workspace_id"), enabled=True)
+    )
+
+
 def forget_listening(sender: Any, **kwargs: Any) -> None:
     """Connected to WebhookEndpoint's post_save and post_delete (IntegrationsConfig)."""
     forget(LISTENING)
+    locks.forget_locked()
 
 
 def _task_data(task: Task) -> dict[str, Any]:

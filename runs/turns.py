@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts.models import User
 from config import logs
 from runs.models import RunTrigger, TaskRun, W
-from tasks import workflow
+from tasks import locks, workflow
 from tasks.events import announce
 from tasks.models import Task, TaskGroup
 
@@ -31,7 +31,7 @@ def lock_task(
     if group_id is UNKNOWN:
         group_id = Task.objects.filter(pk=task_id).values_list("group_id", flat=True).first()
     lock_group(group_id)
-    return Task.objects.select_for_update(of=("self",)).select_related(*related).get(pk=task_id)
+    return locks.lock(task_id, related)
 
 
 def lock_group(group_id: Any) -> None:

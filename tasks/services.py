@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts.models import Membership, User, Workspace
 from config.exceptions import invalid
 from realtime.events import publish, task_channel, workspace_channel
-from tasks import counters, workflow
+from tasks import counters, locks, workflow
 from tasks.events import announce, iso
 from tasks.models import EventType, Feature, Repository, Robot, Task
 from tasks.profiles import check_robot_config
@@ -94,7 +94,7 @@ def update_task(task: Task, *, actor: User, changes: dict[str, Any]) -> Task:
     assigneeId, featureId; sends the events the mobile clients' contract listens for. A workflow
     status goes through the state machine (409 ILLEGAL_TRANSITION for a move it does not
     have); HALTED halts the task's runs."""
-    task = Task.objects.select_for_update(of=("self",)).select_related("workspace").get(pk=task.pk)
+    task = locks.lock(task.pk)
     previous_title = task.title
     before = counters.fact_of(task)
     for field in UPDATABLE:
@@ -131,7 +131,7 @@ def update_task(task: Task, *, actor: User, changes: dict[str, Any]) -> Task:
 def delete_task(task: Task, *, actor: User) -> None:
     """Soft delete: the row stays for the admin; every list, count and stat drops it.
     A queued or running task is halted first."""
-    task = Task.objects.select_for_update(of=("self",)).select_related("workspace").get(pk=task.pk)
+    task = locks.lock(task.pk)
     task_deleting.send(sender=Task, task=task)
     now = timezone.now()
     # The hook may have moved the task (halted): its facts are read again, not taken

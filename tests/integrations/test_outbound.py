@@ -222,13 +222,23 @@ def test_workspaces_are_told_only_about_their_own_tasks(people):
     assert hook.requests == [] and not WebhookDelivery.objects.exists()
 
 
+def lookups_in(queries):
+    """The statements that read the endpoints themselves (not a lock's EXISTS)."""
+    return [q for q in queries if q["sql"].startswith('SELECT "integrations_webhookendpoint"')]
+
+
 def test_a_transaction_looks_up_its_listeners_once_and_sees_an_endpoint_added_in_it(people):
     task = create_task(people)
     with receiver() as hook, transaction.atomic(), CaptureQueriesContext(connection) as queries:
         task_services.update_task(task, actor=people["owner"], changes={"title": "One"})
         task_services.update_task(task, actor=people["owner"], changes={"title": "Two"})
-        lookups = [q for q in queries if 'FROM "integrations_webhookendpoint"' in q["sql"]]
-        assert len(lookups) == 1  # four events, one lookup
+        # Four events, no look-up: the task's lock read said that nobody listens.
+        assert lookups_in(queries) == []
+        assert any(  # the EXISTS read with the locked task
+            q["sql"].startswith('SELECT "tasks_task"')
+            and "integrations_webhookendpoint" in q["sql"]
+            for q in queries
+        )
         endpoint_for(people.workspace, hook.url, ["task.updated"])
         task_services.update_task(task, actor=people["owner"], changes={"title": "Three"})
     [request] = hook.requests
@@ -238,6 +248,17 @@ def test_a_transaction_looks_up_its_listeners_once_and_sees_an_endpoint_added_in
         ]
         == "Three"
     )
+
+
+def test_a_transaction_with_listeners_looks_them_up_once(people):
+    task = create_task(people)
+    with receiver() as hook:
+        endpoint_for(people.workspace, hook.url, ["task.updated"])
+        with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+            task_services.update_task(task, actor=people["owner"], changes={"title": "One"})
+            task_services.update_task(task, actor=people["owner"], changes={"title": "Two"})
+        assert len(lookups_in(queries)) == 1  # four events, one look-up
+    assert len(hook.requests) == 2
 
 
 # -- the API ----------------------------------------------------------------------------------

@@ -4,13 +4,13 @@ picking it up to its end, counted so that they cannot creep back (issue 17).
 The echo robot's run is three transactions: the claim (one read before it, then the run
 and the task moved, the run's first log line, two events), the answer with the log lines
 before it (chat's writer of messages, two events), and the end (last line, run, task, two
-events, the run.finished webhook check). On PostgreSQL a transaction's events are one
-statement (their channels' seq and their rows, `realtime.events.together`), and so is a
-batch of log lines (its seq numbers and its rows); on SQLite each event and each batch
-takes two. The webhook subscribers are looked up once per transaction. After each commit
-with events, one batched send of the outbox (on PostgreSQL one statement leases and
-reads, one marks and releases; four on SQLite): counted here, as in a worker: the thread
-that commits sends.
+events). On PostgreSQL a transaction's events are one statement (their channels' seq and
+their rows, `realtime.events.together`), and so is a batch of log lines (its seq numbers
+and its rows); on SQLite each event and each batch takes two. Whether the workspace has
+webhook subscribers is read with the locked task (tasks.locks): none here, so no look-up
+of its own. After each commit with events, one batched send of the outbox (on PostgreSQL
+one statement leases and reads, one marks and releases; four on SQLite): counted here,
+as in a worker: the thread that commits sends.
 
 The message that asks for the run is counted too: it is on the path from a message to
 its answer.
@@ -32,13 +32,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # before the outbox's two-statement batch, 41 before the claim wrote the "run N started"
 # line, 43 before a batch of log lines took its seq numbers in its INSERT on PostgreSQL,
 # 40 before a transaction's events were one statement there, 37 while the answer had a
-# savepoint of its own); the issue's aim is 15.
-STATEMENTS_PER_RUN = {"postgresql": 35, "sqlite": 53}
+# savepoint of its own, 35 while each transaction looked its webhook subscribers up); the
+# issue's aim is 15.
+STATEMENTS_PER_RUN = {"postgresql": 32, "sqlite": 50}
 # A USER message that queues its task's run, the job row and its NOTIFY included, then
 # the outbox's batch (28 and 33 when the run's hook locked and read the task again; 21
 # and 26 when its commit also scheduled the reaper: its check, job row and NOTIFY; 18 on
-# PostgreSQL before its three events were one statement).
-STATEMENTS_PER_MESSAGE = {"postgresql": 16, "sqlite": 22}
+# PostgreSQL before its three events were one statement; 16 and 22 with a look-up of the
+# webhook subscribers).
+STATEMENTS_PER_MESSAGE = {"postgresql": 15, "sqlite": 21}
 
 
 @pytest.fixture
