@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from django.db import connections
 from django.db.models import (
     Count,
     IntegerField,
@@ -21,6 +22,7 @@ from django.db.models import (
     Sum,
     UUIDField,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, TruncDate
 from rest_framework.exceptions import NotFound
 
@@ -65,6 +67,8 @@ def task_row_values(
     ids: Any,
     columns: Sequence[str],
     row_sections: Sequence[str] = (),
+    *,
+    ids_first: bool = False,
 ) -> list[dict[str, Any]]:
     """A list page's rows of `ids` (a subquery) in `order`, as values() rows of `columns`
     (TaskRowSerializer.VALUES, the order's keys and the sections' columns, related ones
@@ -72,7 +76,18 @@ def task_row_values(
     Compiled once per order, columns and sections (config.compiled):
     building and compiling this query (the queue reason's CASE and subqueries, five
     joins) took more Python time than PostgreSQL took to run it; only `ids` is compiled
-    on each request."""
+    on each request.
+
+    `ids_first` (a filtered page), on PostgreSQL: the ids are read first and given
+    through `taskdesk_page_ids` (tasks migration 0012), so that the rows' statement,
+    prepared, is planned once: with the filters' parameters inside it, PostgreSQL
+    planned it on every request (3.7 ms, for 1.3 ms of execution). An unfiltered
+    page's statement gets its generic plan either way, and one round trip fewer."""
+    if ids_first and connections[ordered.db].vendor == "postgresql":
+        picked = page_ids(ids, ordered.db)
+        if not picked:
+            return []
+        ids = RawSQL("SELECT taskdesk_page_ids(%s::uuid[])", (picked,))
     key = (tuple(order), tuple(columns), tuple(row_sections))
     query = _ROW_PAGES.get(key)
     if query is None:
@@ -83,6 +98,15 @@ def task_row_values(
             key, CompiledQuery(lambda: with_queue_reason(page, slotted=True).values(*columns))
         )
     return query.rows(ordered.db, ids=ids, **queue_reason_slots())
+
+
+def page_ids(ids: Any, using: str) -> list[UUID]:
+    """The ids a page's subquery (a values("pk") queryset, or a RawSQL) reads."""
+    if isinstance(ids, RawSQL):
+        with connections[using].cursor() as cursor:
+            cursor.execute(ids.sql, ids.params)
+            return [row[0] for row in cursor.fetchall()]
+    return [row["pk"] for row in ids]
 
 
 def task_row_values_of(ids: Sequence[UUID], columns: Sequence[str]) -> dict[UUID, dict[str, Any]]:

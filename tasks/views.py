@@ -138,7 +138,9 @@ class TaskListMixin:
         if self.row_columns is not None:
             keys = [key.lstrip("-") for key in order]
             columns = [*self.row_columns, *(key for key in keys if key not in self.row_columns)]
-            return selectors.task_row_values(ordered, order, ids, columns, self.row_sections)
+            return selectors.task_row_values(
+                ordered, order, ids, columns, self.row_sections, ids_first=self.filterset.narrows()
+            )
         page = rows_of(ordered, order, ids)
         for name in self.row_sections:
             page = sections.ROW_SECTIONS[name].annotate(page)
