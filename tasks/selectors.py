@@ -73,10 +73,9 @@ def task_row_values(
     """A list page's rows of `ids` (a subquery) in `order`, as values() rows of `columns`
     (TaskRowSerializer.VALUES, the order's keys and the sections' columns, related ones
     included): why a task waits, the annotations of `row_sections`, no model instances.
-    Compiled once per order, columns and sections (config.compiled):
-    building and compiling this query (the queue reason's CASE and subqueries, five
-    joins) took more Python time than PostgreSQL took to run it; only `ids` is compiled
-    on each request.
+    Compiled once per order, columns and sections (config.compiled): building and
+    compiling this query (the queue reason's CASE and subqueries, five joins) took more
+    Python time than PostgreSQL took to run it; only `ids` is compiled on each request.
 
     `ids_first` (a filtered page), on PostgreSQL: the ids are read first and given
     through `taskdesk_page_ids` (tasks migration 0012), so that the rows' statement,
