@@ -3,7 +3,8 @@
 `transaction_memo(name)` is a dict that lives as long as the outermost transaction (or the
 savepoint it was first asked for in): it is an on-commit hook that does nothing, so Django
 drops it when the transaction commits or rolls back, and with a savepoint rolled back.
-Outside a transaction there is nothing to remember in: None.
+Outside a transaction there is nothing to remember in: None. `remembered(name)` only
+reads it: None when nothing was remembered under that name.
 """
 
 from django.db import transaction
@@ -22,17 +23,24 @@ def transaction_memo(name: str) -> TransactionMemo | None:
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
         return None
-    for _savepoints, hook, _robust in connection.run_on_commit:
+    memo = remembered(name)
+    if memo is None:
+        memo = TransactionMemo(name)
+        transaction.on_commit(memo)
+    return memo
+
+
+def remembered(name: str) -> TransactionMemo | None:
+    """What the current transaction remembers under `name`, if anything (a read: no memo
+    is started)."""
+    for _savepoints, hook, _robust in transaction.get_connection().run_on_commit:
         if isinstance(hook, TransactionMemo) and hook.name == name:
             return hook
-    memo = TransactionMemo(name)
-    transaction.on_commit(memo)
-    return memo
+    return None
 
 
 def forget(name: str) -> None:
     """Drops what the current transaction remembers under `name` (its source changed)."""
-    connection = transaction.get_connection()
-    for _savepoints, hook, _robust in connection.run_on_commit:
-        if isinstance(hook, TransactionMemo) and hook.name == name:
-            hook.clear()
+    memo = remembered(name)
+    if memo is not None:
+        memo.clear()

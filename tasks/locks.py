@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db.models.expressions import BaseExpression
 
-from config.memo import forget, transaction_memo
+from config.memo import forget, remembered, transaction_memo
 from tasks.models import Task
 
 LOCKED = "tasks.locked"
@@ -40,7 +40,7 @@ def lock(task_id: Any, related: Sequence[str] = ("workspace",)) -> Task:
 
 def locked(task_id: Any) -> Task | None:
     """The task as this transaction locked it (with the annotations), if it did."""
-    memo = transaction_memo(LOCKED)
+    memo = remembered(LOCKED)
     return memo.get(task_id) if memo else None  # type: ignore[return-value]
 
 
