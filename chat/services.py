@@ -97,6 +97,7 @@ def post_message(
     status: str = ChatStatus.SENT,
     ask_robot: bool = True,
     savepoint: bool = True,
+    locked: Task | None = None,
 ) -> PostedMessage:
     """Adds a message to the task's thread.
 
@@ -106,13 +107,15 @@ def post_message(
     The same `client_message_id` again returns the first message and writes nothing.
     Inside a caller's transaction the message has a savepoint of its own, unless
     `savepoint` is False: for a caller whose transaction ends with any error (a run's
-    answer), two round trips fewer.
+    answer), two round trips fewer. `locked`: the task as the caller's transaction locked
+    it (tasks.locks), for a caller that holds its lock already (a run's end): no second
+    read of it.
     """
     _validate(task, message, role, status, artifacts, attachments, context_tags)
     with transaction.atomic(savepoint=savepoint):
         # One writer per task at a time keeps the counters and the FORM state exact,
         # and makes a repeated clientMessageId wait for the first one's commit.
-        locked = locks.lock(task.pk)
+        locked = locked or locks.lock(task.pk)
         if client_message_id:
             earlier = _earlier(task, client_message_id)
             if earlier is not None:
@@ -189,6 +192,7 @@ def post_assistant_message(
     attachments: Sequence[AttachmentInput] = (),
     status: str = ChatStatus.SENT,
     savepoint: bool = True,
+    locked: Task | None = None,
 ) -> ChatMessage:
     """What runners call to answer: an ASSISTANT message (a FORM artifact asks a question)."""
     return post_message(
@@ -199,6 +203,7 @@ def post_assistant_message(
         attachments=attachments,
         status=status,
         savepoint=savepoint,
+        locked=locked,
     ).message
 
 

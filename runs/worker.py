@@ -262,9 +262,12 @@ def context_for(run: TaskRun, resolved: Resolved) -> RunContext:
     )
 
 
-def post_answer(run: TaskRun, answer: AssistantMessage, secrets: list[str]) -> ChatMessage:
+def post_answer(
+    run: TaskRun, answer: AssistantMessage, secrets: list[str], *, locked: Any = None
+) -> ChatMessage:
     """The robot's answer, through the chat's one writer of messages: its text masked and
-    cut to the message limit, artifacts of unknown types dropped."""
+    cut to the message limit, artifacts of unknown types dropped. `locked`: the task, as
+    the caller's transaction locked it (the run's end)."""
     text = redact(answer.text, secrets)
     if len(text.encode()) > MAX_MESSAGE_BYTES:
         text = text.encode()[: MAX_MESSAGE_BYTES - 64].decode(errors="ignore") + "\n[cut]"
@@ -277,26 +280,53 @@ def post_answer(run: TaskRun, answer: AssistantMessage, secrets: list[str]) -> C
         for a in answer.artifacts
         if isinstance(a, dict) and a.get("type") in ArtifactType.values
     ]
-    # Inside drain's transaction, which any error ends: no savepoint of its own.
-    return post_assistant_message(run.task, text, artifacts=artifacts, savepoint=False)
+    # Inside its caller's transaction (its own, or the run's end), which any error ends:
+    # no savepoint of its own.
+    return post_assistant_message(
+        locked or run.task, text, artifacts=artifacts, savepoint=False, locked=locked
+    )
+
+
+# The end of a runner's events (`next(events, END)`): None is an idle tick.
+END: Any = object()
 
 
 def drain(
     events: Iterator[RunnerEvent], writer: LogWriter, run: TaskRun, secrets: list[str]
-) -> Outcome | None:
-    """Writes the runner's lines and messages as they come; returns its outcome."""
-    for event in events:
+) -> tuple[Outcome | None, AssistantMessage | None]:
+    """Writes the runner's lines and messages as they come; returns its outcome and, when
+    a message was its last word (its next event is the outcome), that message: the run's
+    end writes it, in the end's commit. Every runner answers last, so a run is two
+    commits, not three; a message followed by more work is written at once."""
+    event = next(events, END)
+    while event is not END:
+        if isinstance(event, Outcome):
+            return event, None
+        if isinstance(event, AssistantMessage):
+            try:
+                following = next(events, END)
+            except Exception:
+                write_answer(run, event, writer, secrets)  # what it said before it failed
+                raise
+            if following is END or isinstance(following, Outcome):
+                return (None if following is END else following), event
+            write_answer(run, event, writer, secrets)
+            event = following
+            continue
         if event is None:
             writer.flush_if_due()
         elif isinstance(event, LogLine):
             writer.write(event.stream, event.line)
-        elif isinstance(event, AssistantMessage):
-            with transaction.atomic():  # the lines before it, and the answer: one commit
-                writer.flush()
-                post_answer(run, event, secrets)
-        elif isinstance(event, Outcome):
-            return event
-    return None
+        event = next(events, END)
+    return None, None
+
+
+def write_answer(
+    run: TaskRun, answer: AssistantMessage, writer: LogWriter, secrets: list[str]
+) -> None:
+    with transaction.atomic():  # the lines before it, and the answer: one commit
+        writer.flush()
+        post_answer(run, answer, secrets)
 
 
 def execute_run(run_id: str, worker_id: str | None = None) -> str | None:
@@ -329,6 +359,7 @@ def execute_claimed(run: TaskRun) -> str | None:
     heartbeat.start()
     live_runs.add(str(run.pk), context.stop)
     outcome: Outcome | None = None
+    answer: AssistantMessage | None = None
     try:
         if problem is not None:
             raise problem
@@ -336,7 +367,7 @@ def execute_claimed(run: TaskRun) -> str | None:
             raise RunnerConfigError(f"The robot {robot.name!r} is disabled.")
         events = runner_for(robot.runner if robot else "scripted")(context)
         with contextlib.closing(events):  # the runner cleans up (kills its process) on close
-            outcome = drain(events, writer, run, secrets)
+            outcome, answer = drain(events, writer, run, secrets)
         outcome = outcome or Outcome(W.COMPLETED)
     except RunnerConfigError as error:
         outcome = Outcome(W.FAILED, error=str(error))
@@ -347,19 +378,24 @@ def execute_claimed(run: TaskRun) -> str | None:
         heartbeat.finish()
         requeue = live_runs.remove(str(run.pk))
     if requeue and outcome.status == W.HALTED and not heartbeat.halted and not heartbeat.lost:
-        return requeue_run(run, writer)
+        return requeue_run(run, writer, answer, secrets)
     if heartbeat.halted and outcome.status != W.ERROR:
         outcome = replace(outcome, status=W.HALTED, error="Halted.", waiting=False)
     writer.write(LogStream.SYSTEM, f"run {run.number} ended: {outcome.status}", hold=True)
-    return finish_run(run, outcome, secrets, writer=writer)
+    return finish_run(run, outcome, secrets, writer=writer, answer=answer)
 
 
-def requeue_run(run: TaskRun, writer: LogWriter) -> str | None:
+def requeue_run(
+    run: TaskRun, writer: LogWriter, answer: AssistantMessage | None, secrets: list[str]
+) -> str | None:
     """IN_PROGRESS -> PENDING for a run its stopping worker could not finish: it keeps its
-    number and lines, says why, and its job is enqueued again on commit."""
+    number, lines and what it said, says why, and its job is enqueued again on commit."""
     try:
         writer.write(LogStream.SYSTEM, f"run {run.number} {WORKER_STOPPED}")
-        writer.flush()
+        if answer is None:
+            writer.flush()
+        else:
+            write_answer(run, answer, writer, secrets)
     except Exception:
         logger.exception("Could not write the last log lines of run %s", run.pk)
     with transaction.atomic():
@@ -384,48 +420,66 @@ def record_end(run: TaskRun, task: Any, status: str) -> None:
 
 
 def finish_run(
-    run: TaskRun, outcome: Outcome, secrets: list[str], *, writer: LogWriter | None = None
+    run: TaskRun,
+    outcome: Outcome,
+    secrets: list[str],
+    *,
+    writer: LogWriter | None = None,
+    answer: AssistantMessage | None = None,
 ) -> str | None:
     """Records the outcome (only if the run is still IN_PROGRESS: the reaper may have taken
-    it) with the run's last log lines, moves the task on, sends its events, and starts
-    what waits behind it: one transaction. Lines that cannot be written never keep the
-    run open: it ends without them."""
+    it) with the run's last log lines and its answer, moves the task on, sends its events,
+    and starts what waits behind it: one transaction. Lines that cannot be written never
+    keep the run open: it ends without them. An answer that cannot be written ends it in
+    ERROR (the lines before it go with it, as when an answer is written on its own)."""
     try:
-        return end_run(run, outcome, secrets, writer)
-    except DatabaseError:
-        if writer is None:
+        return end_run(run, outcome, secrets, writer, answer)
+    except Exception as error:
+        if answer is not None:
+            logger.exception("Could not write the answer of run %s", run.pk)
+            failed = Outcome(W.ERROR, error=f"{type(error).__name__}: {error}")
+            if writer is not None:
+                writer.write(LogStream.SYSTEM, f"run {run.number} ended: {W.ERROR}", hold=True)
+            return finish_run(run, failed, secrets, writer=writer)
+        if writer is None or not isinstance(error, DatabaseError):
             raise
         # Its flush took the lines out of the buffer before it failed: they are dropped.
         logger.exception("Could not write the last log lines of run %s", run.pk)
-        return end_run(run, outcome, secrets, None)
+        return end_run(run, outcome, secrets, None, None)
 
 
 def end_run(
-    run: TaskRun, outcome: Outcome, secrets: list[str], writer: LogWriter | None
+    run: TaskRun,
+    outcome: Outcome,
+    secrets: list[str],
+    writer: LogWriter | None,
+    answer: AssistantMessage | None,
 ) -> str | None:
     with transaction.atomic():
         task = lock_task(run.task_id, group_id=run.task.group_id)
         if writer is not None:
             writer.flush()
-        error = redact(outcome.error, secrets)
-        ended = TaskRun.objects.filter(pk=run.pk, status=W.IN_PROGRESS).transition(
-            outcome.status, exit_code=outcome.exit_code, error=error
-        )
-        if not ended:
-            return None
-        record_end(run, task, outcome.status)
-        changes: dict[str, Any] = {"error": error}
-        if outcome.output_text:
-            changes["output_text"] = redact(outcome.output_text, secrets)
-        status: str
-        next_turn = task.runs.filter(status=W.PENDING).exists()
-        if next_turn:
-            status = W.PENDING  # its next turn
-        elif outcome.waiting:
-            status = W.IN_PROGRESS  # waits for the FORM reply
-        else:
-            status = outcome.status
-        with together():
+        with together():  # the answer's events and the end's: one statement
+            if answer is not None:
+                post_answer(run, answer, secrets, locked=task)
+            error = redact(outcome.error, secrets)
+            ended = TaskRun.objects.filter(pk=run.pk, status=W.IN_PROGRESS).transition(
+                outcome.status, exit_code=outcome.exit_code, error=error
+            )
+            if not ended:
+                return None
+            record_end(run, task, outcome.status)
+            changes: dict[str, Any] = {"error": error}
+            if outcome.output_text:
+                changes["output_text"] = redact(outcome.output_text, secrets)
+            status: str
+            next_turn = task.runs.filter(status=W.PENDING).exists()
+            if next_turn:
+                status = W.PENDING  # its next turn
+            elif outcome.waiting:
+                status = W.IN_PROGRESS  # waits for the FORM reply
+            else:
+                status = outcome.status
             if workflow.move(task, status, **changes):
                 announce(task, "task-updated")
         run.status = outcome.status

@@ -2,7 +2,10 @@
 
 A runner gets a `RunContext` and yields `LogLine`s, `AssistantMessage`s and, last, an
 `Outcome`. It watches `context.stop` (set on halt, or when the run was taken away)
-and returns promptly once it is set.
+and returns promptly once it is set. After a message the worker waits for the next event
+before writing it: if that is the outcome, the message is written with the run's end
+(one commit). A runner with more work after a message yields again soon (a line, or
+None as an idle tick) so that the message is not held back.
 """
 
 import threading

@@ -5,7 +5,8 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from chat.models import Artifact, ChatMessage
@@ -89,6 +90,46 @@ def test_scripted_steps_log_message_with_artifacts_and_fail(workspace):
     assert ("stdout", "never") not in lines
     artifact = Artifact.objects.get(message__task=task)
     assert artifact.type == "DIFF" and artifact.content == {"d": 1}
+
+
+def scripted_run(workspace, steps):
+    robot = RobotFactory(workspace=workspace, config={"steps": steps})
+    task = TaskFactory(workspace=workspace, robot=robot)
+    run = queue_run(task)
+    run.refresh_from_db()
+    task.refresh_from_db()
+    return run, task
+
+
+def test_a_message_followed_by_more_work_commits_before_that_work(workspace):
+    """Only a runner's last word waits for its run's end: a message with work after it is
+    committed as soon as the runner goes on (here, with its next line)."""
+    robot = RobotFactory(
+        workspace=workspace, config={"steps": [{"message": "first"}, {"log": "more"}]}
+    )
+    task = TaskFactory(workspace=workspace, robot=robot)
+    with CaptureQueriesContext(connection) as queries:
+        run = queue_run(task)
+    sql = [q["sql"] for q in queries]
+    answer = next(i for i, s in enumerate(sql) if "INSERT" in s and "chat_chatmessage" in s)
+    ended = next(i for i, s in enumerate(sql) if "tasks_taskrun" in s and "'COMPLETED'" in s)
+    assert any(s.startswith("COMMIT") for s in sql[answer:ended])
+    run.refresh_from_db()
+    assert run.status == "COMPLETED" and ChatMessage.objects.get(task=task).message == "first"
+
+
+def test_a_last_message_that_cannot_be_written_ends_the_run_in_error(workspace):
+    run, task = scripted_run(workspace, [{"log": "working"}, {"message": " "}])
+    assert run.status == "ERROR" and "A message needs text" in run.error
+    assert task.workflow_status == "ERROR" and not ChatMessage.objects.filter(task=task).exists()
+    lines = list(TaskLog.objects.filter(task=task).values_list("line", flat=True))
+    assert lines[-1] == "run 1 ended: ERROR"
+
+
+def test_a_message_that_cannot_be_written_mid_run_ends_it_in_error(workspace):
+    run, task = scripted_run(workspace, [{"message": " "}, {"log": "never written"}])
+    assert run.status == "ERROR" and "A message needs text" in run.error
+    assert task.workflow_status == "ERROR" and not ChatMessage.objects.filter(task=task).exists()
 
 
 def test_form_question_waits_and_the_reply_starts_the_next_turn(workspace):

@@ -1,16 +1,17 @@
 """What one run costs the database: the statements of a scripted run, from its job
 picking it up to its end, counted so that they cannot creep back (issue 17).
 
-The echo robot's run is three transactions: the claim (one read before it, then the run
-and the task moved, the run's first log line, two events), the answer with the log lines
-before it (chat's writer of messages, two events), and the end (last line, run, task, two
-events). On PostgreSQL a transaction's events are one statement (their channels' seq and
-their rows, `realtime.events.together`), and so is a batch of log lines (its seq numbers
-and its rows); on SQLite each event and each batch takes two. Whether the workspace has
-webhook subscribers is read with the locked task (tasks.locks): none here, so no look-up
-of its own. After each commit with events, one batched send of the outbox (on PostgreSQL
-one statement leases and reads, one marks and releases; four on SQLite): counted here,
-as in a worker: the thread that commits sends.
+The echo robot's run is two transactions: the claim (one read before it, then the run
+and the task moved, the run's first log line, two events), and the end with the answer
+(the runner's last word): the lines before it, chat's writer of messages (reusing the
+end's lock on the task), the run and the task moved, four events. On PostgreSQL a
+transaction's events are one statement (their channels' seq and their rows,
+`realtime.events.together`), and so is a batch of log lines (its seq numbers and its
+rows); on SQLite each event and each batch takes two. Whether the workspace has webhook
+subscribers is read with the locked task (tasks.locks): none here, so no look-up of its
+own. After each commit with events, one batched send of the outbox (on PostgreSQL one
+statement leases and reads, one marks and releases; four on SQLite): counted here, as in
+a worker: the thread that commits sends.
 
 The message that asks for the run is counted too: it is on the path from a message to
 its answer.
@@ -32,9 +33,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # before the outbox's two-statement batch, 41 before the claim wrote the "run N started"
 # line, 43 before a batch of log lines took its seq numbers in its INSERT on PostgreSQL,
 # 40 before a transaction's events were one statement there, 37 while the answer had a
-# savepoint of its own, 35 while each transaction looked its webhook subscribers up); the
-# issue's aim is 15.
-STATEMENTS_PER_RUN = {"postgresql": 32, "sqlite": 50}
+# savepoint of its own, 35 while each transaction looked its webhook subscribers up, 32
+# while the answer had a transaction of its own); the issue's aim is 15.
+STATEMENTS_PER_RUN = {"postgresql": 25, "sqlite": 44}
 # A USER message that queues its task's run, the job row and its NOTIFY included, then
 # the outbox's batch (28 and 33 when the run's hook locked and read the task again; 21
 # and 26 when its commit also scheduled the reaper: its check, job row and NOTIFY; 18 on
@@ -79,6 +80,22 @@ def test_the_end_of_a_run_is_one_transaction_with_its_last_log_line(queued_run):
     ended = next(i for i, s in enumerate(sql) if "tasks_taskrun" in s and "'COMPLETED'" in s)
     begin = max(i for i, s in enumerate(sql[:last_line]) if s.startswith("BEGIN"))
     assert not any(s.startswith("COMMIT") for s in sql[begin:ended])
+
+
+def test_the_answer_that_is_the_runners_last_word_commits_with_the_runs_end(queued_run):
+    """The echo robot answers, then ends: its answer, the lines before it and the run's end
+    are one transaction, and their events one statement (on PostgreSQL)."""
+    with CaptureQueriesContext(connection) as queries:
+        run_task.call(str(queued_run.pk))
+    sql = [q["sql"] for q in queries]
+    answer = next(i for i, s in enumerate(sql) if "INSERT" in s and "chat_chatmessage" in s)
+    ended = next(i for i, s in enumerate(sql) if "tasks_taskrun" in s and "'COMPLETED'" in s)
+    begin = max(i for i, s in enumerate(sql[:answer]) if s.startswith("BEGIN"))
+    commit = next(i for i, s in enumerate(sql) if i > ended and s.startswith("COMMIT"))
+    assert answer < ended and not any(s.startswith("COMMIT") for s in sql[begin:ended])
+    if connection.vendor == "postgresql":
+        events = [s for s in sql[begin:commit] if "realtime_outboxevent" in s]
+        assert len(events) == 1
 
 
 def test_a_message_that_queues_a_run_costs_a_bounded_number_of_statements(
