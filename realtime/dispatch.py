@@ -24,14 +24,14 @@ import logging
 import queue
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef
 from django.tasks import task
 from django.utils import timezone
 
@@ -60,21 +60,36 @@ class CommitBatch:
     call goes per BATCH_SIZE events, and one statement marks them sent and gives the
     leases back (elsewhere a lease, a read, a mark and a release). Never lets a push
     failure reach the caller. Sent by the committing thread, or handed to the process's
-    `BackgroundSender` when the commit is `in_background`."""
+    `BackgroundSender` when the commit is `in_background`.
+
+    On PostgreSQL the statement that numbers the transaction's events also leases, for
+    this batch, each of their channels that nobody holds and that has nothing unsent
+    (realtime.events): the batch has those events (`took`), so it sends them without
+    the lease-and-read statement. A commit's events then cost one statement after it."""
 
     def __init__(self) -> None:
         self.channels: list[str] = []
+        self.owner = uuid.uuid4().hex
+        self.leased: dict[str, int] = {}  # channel -> its last_seq, as the lease saw it
+        self.events: list[OutboxEvent] = []
 
     def add(self, channel: str) -> None:
         if channel not in self.channels:
             self.channels.append(channel)
+
+    def took(self, leased: dict[str, int], events: list[OutboxEvent]) -> None:
+        """The transaction leased these channels for the batch; these are their events."""
+        self.leased.update(leased)
+        self.events.extend(events)
 
     def __call__(self) -> None:
         soon(self.send)
 
     def send(self) -> None:
         try:
-            dispatch_channels(self.channels)
+            dispatch_channels(
+                self.channels, owner=self.owner, leased=self.leased, events=self.events
+            )
         except Exception:
             logger.exception("Dispatching %s failed; the periodic job retries it", self.channels)
 
@@ -145,36 +160,52 @@ def in_background() -> Iterator[None]:
         _committing.in_background = False
 
 
-def dispatch_on_commit(channel: str) -> None:
-    """Sends the channel's events once the current transaction commits (at once outside
-    one), with the other channels the transaction wrote to.
+def batch_on_commit(channels: list[str]) -> CommitBatch | None:
+    """Sends the channels' events once the current transaction (which the caller is in)
+    commits, with the other channels the transaction wrote to. Returns the batch if it
+    belongs to this very savepoint level, else None: only then may the events written
+    here lease their channels for it (`CommitBatch.took`), since a rollback that takes
+    them and their lease back takes the batch too.
 
-    A batch registered at this savepoint level or an enclosing one takes the channel: it
-    outlives any rollback that would discard this level's events (then it just finds
+    A batch registered at this savepoint level or an enclosing one takes the channels:
+    it outlives any rollback that would discard this level's events (then it just finds
     nothing new on the channel). A chat message that queues a run sent its commit's
     events in one dispatch instead of two."""
     connection = transaction.get_connection()
-    if connection.in_atomic_block:
-        sids = set(connection.savepoint_ids)
-        for hook_sids, hook, _robust in reversed(connection.run_on_commit):
-            if isinstance(hook, CommitBatch) and set(hook_sids) <= sids:
+    sids = set(connection.savepoint_ids)
+    for hook_sids, hook, _robust in reversed(connection.run_on_commit):
+        if isinstance(hook, CommitBatch) and set(hook_sids) <= sids:
+            for channel in channels:
                 hook.add(channel)
-                return
+            return hook if set(hook_sids) == sids else None
     batch = CommitBatch()
-    batch.add(channel)
+    for channel in channels:
+        batch.add(channel)
     transaction.on_commit(batch)
+    return batch
 
 
-def dispatch_channels(channels: list[str]) -> int:
+def dispatch_channels(
+    channels: list[str],
+    *,
+    owner: str | None = None,
+    leased: dict[str, int] | None = None,
+    events: list[OutboxEvent] | None = None,
+) -> int:
     """Sends the due events of these channels: the ones whose lease is free in one batch,
-    the others one channel at a time (`dispatch_channel`).
+    the others one channel at a time (`dispatch_channel`). `leased` channels are held by
+    `owner` already, with `events` their unsent events (a CommitBatch's, see `took`).
 
     A statement here never waits for a row lock while it holds another: a publisher's
     transaction holds its channels' counter rows (`_next_seq`) until it commits, in its
     own order, so the batch takes and gives back only rows nobody holds (SKIP LOCKED);
     a channel it skipped goes through `dispatch_channel`, whose claim waits for the row."""
-    owner = uuid.uuid4().hex
-    claimed, pending = _claim_and_read(channels, owner)  # channel -> its last_seq
+    owner = owner or uuid.uuid4().hex
+    others = [channel for channel in channels if channel not in (leased or {})]
+    claimed, pending = _claim_and_read(others, owner) if others else ({}, [])
+    if leased:  # channel -> its last_seq
+        claimed.update(leased)
+        pending = sorted([*(events or []), *pending], key=lambda e: (e.channel, e.seq))
     sent = 0
     released: set[str] = set()
     failed = False
@@ -225,11 +256,11 @@ def _claim_and_read(channels: list[str], owner: str) -> tuple[dict[str, int], li
         unsent = OutboxEvent.objects.filter(channel__in=claimed, sent_at__isnull=True)
         return claimed, list(unsent.order_by("channel", "seq")[:EVENTS_PER_LEASE])
     lease, params = _free_lease(channels, owner)
-    columns = ", ".join(f"e.{name}" for name in _EVENT_COLUMNS)
+    columns = ", ".join(f"e.{name}" for name in EVENT_COLUMNS)
     # A leased row's last_seq rides in the `seq` column.
     blanks = ", ".join(
         "last_seq AS seq" if name == "seq" else f"NULL AS {name}"
-        for name in _EVENT_COLUMNS
+        for name in EVENT_COLUMNS
         if name != "channel"
     )
     sql = (
@@ -244,19 +275,20 @@ def _claim_and_read(channels: list[str], owner: str) -> tuple[dict[str, int], li
         rows = cursor.fetchall()
     seq = 1 + _EVENT_ATTRS.index("seq")
     claimed = {row[1]: row[seq] for row in rows if row[0] == 0}
-    pending = []
-    for row in rows:
-        if row[0] == 1:
-            values = dict(zip(_EVENT_ATTRS, row[1:], strict=True))
-            values["data"] = json.loads(values["data"])  # Django reads jsonb as text
-            pending.append(OutboxEvent(**values))
-    return claimed, pending
+    return claimed, [event_from_row(row[1:]) for row in rows if row[0] == 1]
 
 
 # An event's columns and attributes, `channel` first (the leased rows fill only it).
 _EVENT_FIELDS = sorted(OutboxEvent._meta.concrete_fields, key=lambda f: f.attname != "channel")
 _EVENT_ATTRS = [f.attname for f in _EVENT_FIELDS]
-_EVENT_COLUMNS = [f.column for f in _EVENT_FIELDS]
+EVENT_COLUMNS = [str(f.column) for f in _EVENT_FIELDS]
+
+
+def event_from_row(row: Sequence[Any]) -> OutboxEvent:
+    """An event read as `EVENT_COLUMNS` (PostgreSQL)."""
+    values = dict(zip(_EVENT_ATTRS, row, strict=True))
+    values["data"] = json.loads(values["data"])  # Django reads jsonb as text
+    return OutboxEvent(**values)
 
 
 def _free_lease(channels: list[str], owner: str) -> tuple[str, list[Any]]:
@@ -293,7 +325,7 @@ def _mark_and_release(
     channels = sorted(claimed)
     known = " ".join(["WHEN %s THEN %s"] * len(channels))
     sql = _lease_sql(
-        "lease_owner = '', lease_until = NULL",
+        "lease_owner = '', lease_until = NULL, sent_seq = last_seq",
         f"lease_owner = %s AND last_seq <= CASE name {known} END "
         f"AND NOT EXISTS (SELECT 1 FROM {events} e "
         f"WHERE e.channel = {table}.name AND e.sent_at IS NULL"
@@ -414,7 +446,7 @@ def _release_when_done(channel: str, owner: str, known: int) -> bool:
     return bool(
         OutboxChannel.objects.filter(
             ~Exists(unsent), name=channel, lease_owner=owner, last_seq__lte=known
-        ).update(lease_owner="", lease_until=None)
+        ).update(lease_owner="", lease_until=None, sent_seq=F("last_seq"))
     )
 
 

@@ -17,7 +17,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from config.exceptions import PayloadTooLarge
-from realtime.dispatch import dispatch_on_commit
+from realtime.dispatch import EVENT_COLUMNS, LEASE, CommitBatch, batch_on_commit, event_from_row
 from realtime.models import OutboxChannel, OutboxEvent
 from realtime.protocol import CHANNEL_NAME, MAX_EVENT_BYTES, SOCKET_ID, encode_data
 
@@ -64,7 +64,6 @@ def publish(channel: str, event: str, data: Any, *, exclude_socket_id: str | Non
     with together():  # an enclosing block's, or one of its own for this event alone
         _together.pending.append((channel, event, data, exclude_socket_id or None))
         published.send(sender=OutboxEvent, channel=channel, event=event, data=data)
-    dispatch_on_commit(channel)
 
 
 _together = threading.local()
@@ -77,7 +76,8 @@ def together() -> Iterator[None]:
     end, or a chat message, publishes two or three. Their channels' counter rows are then
     locked from that statement to the commit, not from the first event on. An exception
     writes nothing. A savepoint rolled back inside the block would not take its events
-    back: keep such code out of it. Nested blocks join the outer one."""
+    back: keep such code out of it. Nested blocks join the outer one. The transaction's
+    on-commit batch sends them (realtime.dispatch.batch_on_commit)."""
     if getattr(_together, "pending", None) is not None:
         yield
         return
@@ -89,12 +89,13 @@ def together() -> Iterator[None]:
         finally:
             _together.pending = None
         if pending:
-            _write(pending)
+            batch = batch_on_commit(list(dict.fromkeys(row[0] for row in pending)))
+            _write(pending, batch)
 
 
-def _write(rows: list[tuple[str, str, Any, str | None]]) -> None:
+def _write(rows: list[tuple[str, str, Any, str | None]], batch: CommitBatch | None) -> None:
     if connection.vendor == "postgresql":
-        _insert_numbered(rows)
+        _insert_numbered(rows, batch)
         return
     for channel, event, data, exclude_socket_id in rows:
         OutboxEvent.objects.create(
@@ -121,28 +122,55 @@ def _next_seq(channel: str) -> int:
         return int(cursor.fetchone()[0])
 
 
-def _insert_numbered(rows: list[tuple[str, str, Any, str | None]]) -> None:
+def _insert_numbered(
+    rows: list[tuple[str, str, Any, str | None]], batch: CommitBatch | None
+) -> None:
     """`_next_seq` and the events' INSERT in one statement (PostgreSQL: a data-modifying
     WITH), with the same locks on the channels' counter rows, taken in the channels'
-    order. A channel with k events of the batch takes k numbers, in the batch's order."""
+    order. A channel with k events of the batch takes k numbers, in the batch's order.
+
+    With the transaction's `batch`, the same statement leases for it each channel that
+    nobody holds and that has nothing unsent (`sent_seq = last_seq`, read from the row
+    as locked, after any wait for it), and returns the events of the channels the batch
+    holds: the batch sends them without reading them back (CommitBatch.took)."""
     channels, events = OutboxChannel._meta.db_table, OutboxEvent._meta.db_table
     field = OutboxEvent._meta.get_field("data")
     columns = [list(column) for column in zip(*rows, strict=True)]
     columns[2] = [field.get_db_prep_save(data, connection) for data in columns[2]]
+    now = timezone.now()
+    owner = batch.owner if batch is not None else ""
+    free = (
+        f"EXCLUDED.lease_owner <> '' AND ({channels}.lease_until IS NULL "
+        f"OR {channels}.lease_until < %s) AND {channels}.sent_seq = {channels}.last_seq"
+    )
+    returned = ", ".join(f"w.{name}" for name in EVENT_COLUMNS)
     with connection.cursor() as cursor:
         cursor.execute(
             "WITH batch AS (SELECT * FROM UNNEST(%s::text[], %s::text[], %s::jsonb[], "
             "%s::text[]) WITH ORDINALITY AS b(channel, event, data, exclude, n)), "
             "taken AS (SELECT channel, count(*) AS k FROM batch GROUP BY channel), "
-            f"next AS (INSERT INTO {channels} (name, last_seq, lease_owner) "
-            "SELECT channel, k, '' FROM taken ORDER BY channel "
-            f"ON CONFLICT (name) DO UPDATE SET last_seq = {channels}.last_seq + EXCLUDED.last_seq "
-            "RETURNING name, last_seq) "
-            f"INSERT INTO {events} (channel, event, data, seq, exclude_socket_id, created_at, "
-            "attempts, last_error) "
+            f"next AS (INSERT INTO {channels} (name, last_seq, lease_owner, lease_until) "
+            "SELECT channel, k, %s, %s::timestamptz FROM taken ORDER BY channel "
+            f"ON CONFLICT (name) DO UPDATE SET last_seq = {channels}.last_seq + EXCLUDED.last_seq, "
+            f"lease_owner = CASE WHEN {free} THEN EXCLUDED.lease_owner "
+            f"ELSE {channels}.lease_owner END, "
+            f"lease_until = CASE WHEN {free} THEN EXCLUDED.lease_until "
+            f"ELSE {channels}.lease_until END "
+            "RETURNING name, last_seq, lease_owner), "
+            f"w AS (INSERT INTO {events} (channel, event, data, seq, exclude_socket_id, "
+            "created_at, attempts, last_error) "
             "SELECT b.channel, b.event, b.data, "
             "next.last_seq - taken.k + row_number() OVER (PARTITION BY b.channel ORDER BY b.n), "
             "b.exclude, %s, 0, '' FROM batch b JOIN taken ON taken.channel = b.channel "
-            "JOIN next ON next.name = b.channel ORDER BY b.n",
-            [*columns, timezone.now()],
+            "JOIN next ON next.name = b.channel ORDER BY b.n "
+            f"RETURNING {', '.join(EVENT_COLUMNS)}) "
+            f"SELECT next.last_seq, {returned} FROM w JOIN next ON next.name = w.channel "
+            "WHERE next.lease_owner <> '' AND next.lease_owner = %s",
+            [*columns, owner, now + LEASE if owner else None, now, now, now, owner],
+        )
+        leased = cursor.fetchall()
+    if batch is not None and leased:
+        batch.took(
+            {row[1 + EVENT_COLUMNS.index("channel")]: row[0] for row in leased},
+            [event_from_row(row[1:]) for row in leased],
         )

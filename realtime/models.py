@@ -2,8 +2,11 @@
 
 `OutboxChannel` holds each channel's last sequence number (so `seq` is gap-free per
 channel even with concurrent writers: the counter row is locked by the writer's
-UPDATE until its transaction ends) and the dispatch lease (so one dispatcher at a
-time sends a channel's events, in seq order).
+UPDATE until its transaction ends), the dispatch lease (so one dispatcher at a
+time sends a channel's events, in seq order), and `sent_seq`: the last_seq a dispatcher
+gave the lease back at, with nothing left unsent. While `sent_seq` equals `last_seq`
+the channel holds no unsent event, so the statement that numbers new events may lease
+it for their own transaction's batch (realtime.events, PostgreSQL).
 """
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -15,6 +18,7 @@ class OutboxChannel(models.Model):
     last_seq = models.PositiveBigIntegerField(default=0)
     lease_owner = models.CharField(max_length=64, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
+    sent_seq = models.PositiveBigIntegerField(default=0, db_default=0)
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.last_seq}"

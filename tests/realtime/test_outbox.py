@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from config.exceptions import PayloadTooLarge
-from realtime import dispatch
+from realtime import dispatch, events
 from realtime.events import (
     MAX_EVENT_BYTES,
     publish,
@@ -22,6 +22,15 @@ from realtime.events import (
 from realtime.models import OutboxChannel, OutboxEvent
 from realtime.publishers import Outgoing
 from tests import recording
+
+
+@pytest.fixture
+def undispatched(monkeypatch):
+    """Events committed without their commit's batch (say, its process stopped): no
+    dispatch after commit, and no lease taken for one; they wait for the periodic job.
+    For tests in one transaction that never commits (the `db` fixture), where a batch
+    would otherwise hold the channel's lease for a send that never comes."""
+    monkeypatch.setattr(events, "batch_on_commit", lambda channels: None)
 
 
 class FailingPublisher:
@@ -126,7 +135,7 @@ def test_a_savepoints_events_go_out_with_the_enclosing_transactions_in_one_dispa
     monkeypatch.setattr(
         dispatch,
         "dispatch_channels",
-        lambda channels: dispatched.append(list(channels)) or real(channels),
+        lambda channels, **batch: dispatched.append(list(channels)) or real(channels, **batch),
     )
     with transaction.atomic():
         publish("private-task-a", "e", "outer")
@@ -143,17 +152,58 @@ def test_a_savepoints_events_go_out_with_the_enclosing_transactions_in_one_dispa
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_commits_events_go_out_in_two_statements_on_postgresql():
-    """The batch after a commit: lease and read in one statement, mark and release in
-    another (a data-modifying WITH each); SQLite, without those, takes four."""
+def test_a_commits_events_go_out_in_one_statement_on_postgresql():
+    """The batch after a commit: the statement that numbered the events leased their
+    channels (nothing unsent, nobody holding them), so one statement marks them sent and
+    gives the leases back; SQLite, without those, takes four (lease, read, mark,
+    release). A channel with something unsent takes the lease-and-read statement too
+    (below)."""
     with CaptureQueriesContext(connection) as queries, transaction.atomic():
         publish("private-task-a", "e", 1)
         publish("private-workspace-w", "e", 2)
     committed = max(i for i, q in enumerate(queries) if q["sql"].startswith("COMMIT"))
-    assert len(queries) - committed - 1 == {"postgresql": 2}.get(connection.vendor, 4)
+    assert len(queries) - committed - 1 == {"postgresql": 1}.get(connection.vendor, 4)
     assert [e["data"] for e in recording.recorded] == [1, 2]
     assert not OutboxEvent.objects.filter(sent_at__isnull=True).exists()
     assert not OutboxChannel.objects.exclude(lease_owner="").exists()
+    assert all(c.sent_seq == c.last_seq for c in OutboxChannel.objects.all())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_event_never_overtakes_an_unsent_one_of_its_channel(monkeypatch):
+    """An event waiting for its next attempt keeps its channel from being leased by the
+    next commit's statement: the later event waits behind it, and both go out in order."""
+    failing = FailingPublisher()
+    monkeypatch.setattr(dispatch, "get_publisher", lambda: failing)
+    with transaction.atomic():
+        publish("private-task-a", "e", 1)
+    assert failing.calls == 1
+    working = ListPublisher()
+    monkeypatch.setattr(dispatch, "get_publisher", lambda: working)
+    with transaction.atomic():
+        publish("private-task-a", "e", 2)
+    assert working.sent == []  # the head is not due yet
+    assert dispatch.dispatch_pending(now=timezone.now() + timedelta(minutes=10)) == 2
+    assert [o.data for o in working.sent] == ["1", "2"]
+    channel = OutboxChannel.objects.get()
+    assert (channel.lease_owner, channel.sent_seq, channel.last_seq) == ("", 2, 2)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_lease_taken_for_a_batch_that_never_sent_expires_and_the_job_sends(monkeypatch):
+    """A process that stopped between a commit and its batch's send leaves the channel
+    leased (the events' statement took it): the periodic job leaves it alone until the
+    lease runs out, then sends."""
+    monkeypatch.setattr(dispatch.CommitBatch, "__call__", lambda batch: None)
+    with transaction.atomic():
+        publish("private-task-a", "e", 1)
+    assert OutboxChannel.objects.get().lease_owner != ""
+    assert dispatch.dispatch_pending() == 0
+    OutboxChannel.objects.update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert dispatch.dispatch_pending() == 1
+    assert [e["data"] for e in recording.recorded] == [1]
+    assert OutboxChannel.objects.get().lease_owner == ""
 
 
 @pytest.mark.django_db(transaction=True)
@@ -183,7 +233,7 @@ def test_payload_over_10_kb_in_utf8_bytes_is_an_error_at_publish_time(db):
     assert OutboxEvent.objects.count() == 1
 
 
-def test_a_failed_send_backs_off_and_later_events_wait_behind_it(db, monkeypatch):
+def test_a_failed_send_backs_off_and_later_events_wait_behind_it(db, undispatched, monkeypatch):
     failing = FailingPublisher()
     monkeypatch.setattr(dispatch, "get_publisher", lambda: failing)
     publish("private-task-a", "e", 1)
@@ -214,7 +264,7 @@ def test_backoff_grows_and_is_capped(settings):
     assert dispatch.backoff(50) == timedelta(seconds=4)
 
 
-def test_a_channel_leased_by_another_dispatcher_is_left_to_it(db, monkeypatch):
+def test_a_channel_leased_by_another_dispatcher_is_left_to_it(db, undispatched, monkeypatch):
     working = ListPublisher()
     monkeypatch.setattr(dispatch, "get_publisher", lambda: working)
     publish("private-task-a", "e", 1)
@@ -256,7 +306,7 @@ def test_an_event_committed_while_the_lease_is_given_back_is_sent_by_its_holder(
         finally:
             connection.close()
 
-    monkeypatch.setattr(events, "dispatch_on_commit", lambda channel: None)
+    monkeypatch.setattr(events, "batch_on_commit", lambda channels: None)
     dispatcher = threading.Thread(target=holder)
     dispatcher.start()
     assert held.holding.wait(10)  # the holder is sending "first"
@@ -293,7 +343,7 @@ def waiting_for_the_row(timeout: float = 10) -> None:
     raise AssertionError("no statement waited for the channel's row")
 
 
-def test_the_management_command_sends_what_is_pending(db):
+def test_the_management_command_sends_what_is_pending(db, undispatched):
     from django.core.management import call_command
 
     publish("private-task-a", "e", 1)
@@ -322,7 +372,7 @@ def test_uuids_and_datetimes_in_data_leave_as_the_api_writes_them(
     }
 
 
-def test_the_worker_task_resends_what_is_due(db, settings, monkeypatch):
+def test_the_worker_task_resends_what_is_due(db, undispatched, settings, monkeypatch):
     working = ListPublisher()
     monkeypatch.setattr(dispatch, "get_publisher", lambda: working)
     publish("private-task-a", "e", 1)
