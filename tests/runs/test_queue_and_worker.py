@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from chat.models import Artifact, ChatMessage
 from realtime import dispatch
-from runs import logs
+from runs import logs, worker
 from runs.logs import LogWriter, append_lines
 from runs.models import TaskLog, TaskRun
 from runs.reaper import (
@@ -20,7 +20,7 @@ from runs.reaper import (
     reap_stale_runs_job,
     runs_are_active,
 )
-from runs.runners import Outcome
+from runs.runners import AssistantMessage, Outcome
 from runs.services import queue_run, request_answer
 from runs.turns import lock_task
 from runs.worker import execute_run, finish_run
@@ -116,6 +116,23 @@ def test_a_message_followed_by_more_work_commits_before_that_work(workspace):
     assert any(s.startswith("COMMIT") for s in sql[answer:ended])
     run.refresh_from_db()
     assert run.status == "COMPLETED" and ChatMessage.objects.get(task=task).message == "first"
+
+
+def test_what_a_runner_said_before_it_failed_is_kept(workspace, monkeypatch):
+    """The worker looks at the event after a message to know whether it was the last
+    word; a runner that fails there still has its message written, and the run ends in
+    ERROR."""
+
+    def failing_after_a_message(context):
+        yield AssistantMessage("half an answer")
+        raise RuntimeError("the model went away")
+
+    monkeypatch.setattr(worker, "runner_for", lambda kind: failing_after_a_message)
+    task = TaskFactory(workspace=workspace)
+    run = queue_run(task)
+    run.refresh_from_db()
+    assert run.status == "ERROR" and "the model went away" in run.error
+    assert ChatMessage.objects.get(task=task).message == "half an answer"
 
 
 def test_a_last_message_that_cannot_be_written_ends_the_run_in_error(workspace):
