@@ -23,6 +23,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from chat.services import post_message
+from realtime.events import task_channel
+from realtime.models import OutboxEvent
 from runs.models import TaskLog, TaskRun
 from runs.services import queue_run
 from runs.worker import run_task
@@ -99,6 +101,12 @@ def test_the_answer_that_is_the_runners_last_word_commits_with_the_runs_end(queu
     if connection.vendor == "postgresql":
         events = [s for s in sql[begin:commit] if "realtime_outboxevent" in s]
         assert len(events) == 1
+    channel = task_channel(queued_run.task_id)
+    last_two = OutboxEvent.objects.filter(channel=channel).order_by("-seq")[:2]
+    assert [(e.event, e.seq) for e in reversed(last_two)] == [
+        ("new-message", last_two[1].seq),
+        ("workflow-status-update", last_two[1].seq + 1),
+    ]
 
 
 def test_a_message_that_queues_a_run_costs_a_bounded_number_of_statements(
