@@ -49,6 +49,7 @@ from runs.signals import run_finished
 from runs.turns import lock_for_claim, lock_task, runs_in_turn
 from tasks import workflow
 from tasks.events import announce
+from tasks.models import Task
 from tasks.redaction import redact
 
 logger = logging.getLogger(__name__)
@@ -263,7 +264,7 @@ def context_for(run: TaskRun, resolved: Resolved) -> RunContext:
 
 
 def post_answer(
-    run: TaskRun, answer: AssistantMessage, secrets: list[str], *, locked: Any = None
+    run: TaskRun, answer: AssistantMessage, secrets: list[str], *, locked: Task | None = None
 ) -> ChatMessage:
     """The robot's answer, through the chat's one writer of messages: its text masked and
     cut to the message limit, artifacts of unknown types dropped. `locked`: the task, as
