@@ -98,6 +98,7 @@ def post_message(
     ask_robot: bool = True,
     savepoint: bool = True,
     locked: Task | None = None,
+    task_changes: dict[str, Any] | None = None,
 ) -> PostedMessage:
     """Adds a message to the task's thread.
 
@@ -109,7 +110,10 @@ def post_message(
     `savepoint` is False: for a caller whose transaction ends with any error (a run's
     answer), two round trips fewer. `locked`: the task as the caller's transaction locked
     it (tasks.locks), for a caller that holds its lock already (a run's end): no second
-    read of it.
+    read of it. `task_changes`: the task's new columns (its message count...) are set on
+    the locked task and added to this dict instead of written, for a caller that updates
+    the task itself before its commit (a run's end, with its workflow move): one
+    UPDATE of the row instead of two.
     """
     _validate(task, message, role, status, artifacts, attachments, context_tags)
     with transaction.atomic(savepoint=savepoint):
@@ -162,7 +166,7 @@ def post_message(
             )
             for i, a in enumerate(attachments)
         )
-        _update_task(locked, chat_message, artifacts, replied, now)
+        _update_task(locked, chat_message, artifacts, replied, now, task_changes)
 
         with together():  # the message's events, and its run's: one statement
             publish(
@@ -193,6 +197,7 @@ def post_assistant_message(
     status: str = ChatStatus.SENT,
     savepoint: bool = True,
     locked: Task | None = None,
+    task_changes: dict[str, Any] | None = None,
 ) -> ChatMessage:
     """What runners call to answer: an ASSISTANT message (a FORM artifact asks a question)."""
     return post_message(
@@ -204,6 +209,7 @@ def post_assistant_message(
         status=status,
         savepoint=savepoint,
         locked=locked,
+        task_changes=task_changes,
     ).message
 
 
@@ -226,9 +232,11 @@ def _update_task(
     artifacts: Sequence[ArtifactInput],
     replied: ChatMessage | None,
     now: Any,
+    deferred: dict[str, Any] | None = None,
 ) -> None:
-    """The locked task's counters and FORM state, written and set on `task` (its lock makes
-    them exact without reading them back)."""
+    """The locked task's counters and FORM state, written (or added to `deferred`, for the
+    caller to write) and set on `task` (its lock makes them exact without reading them
+    back)."""
     changes: dict[str, Any] = {"message_count": task.message_count + 1, "updated_at": now}
     if chat_message.role == ChatRole.ASSISTANT:
         # The newest ASSISTANT message decides whether the task waits for input.
@@ -240,7 +248,10 @@ def _update_task(
         if answered:
             changes["awaiting_input"] = _newest_form_unanswered(task)
     before = counters.fact_of(task)
-    Task.objects.filter(pk=task.pk).update(**changes)
+    if deferred is None:
+        Task.objects.filter(pk=task.pk).update(**changes)
+    else:
+        deferred.update(changes)
     if task.group_id:
         TaskGroup.objects.filter(pk=task.group_id).update(updated_at=now)
     for name, value in changes.items():

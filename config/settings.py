@@ -193,7 +193,7 @@ else:
     if env_bool("DATABASE_PREPARED_STATEMENTS", True):
         # Values travel as parameters and a statement run five times on a connection is
         # prepared: PostgreSQL stops parsing and planning it again. A worker's run is
-        # ~23 statements of a few shapes (~35 when it was measured: the bench's PostgreSQL
+        # ~21 statements of a few shapes (~35 when it was measured: the bench's PostgreSQL
         # CPU fell by a sixth).
         # Off behind a pooler that cannot keep prepared statements (PgBouncer < 1.21 in
         # transaction mode).

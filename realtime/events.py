@@ -23,9 +23,11 @@ from realtime.protocol import CHANNEL_NAME, MAX_EVENT_BYTES, SOCKET_ID, encode_d
 
 MAX_EVENT_NAME = 200
 
-# Sent by `publish` inside the change's transaction (kwargs `channel`, `event`, `data`):
-# the integrations app writes the matching outbound webhook deliveries in the same
-# transaction, so a rolled-back change sends no webhook either.
+# Sent for each event when it is written, inside the change's transaction (kwargs
+# `channel`, `event`, `data`): the integrations app writes the matching outbound webhook
+# deliveries in the same transaction, so a rolled-back change sends no webhook either.
+# Written at the end of a `together` block, an event's hooks see all of the block's
+# changes (a run's end updates its task once, after its answer is published).
 published = Signal()
 
 
@@ -63,7 +65,6 @@ def publish(channel: str, event: str, data: Any, *, exclude_socket_id: str | Non
         )
     with together():  # an enclosing block's, or one of its own for this event alone
         _together.pending.append((channel, event, data, exclude_socket_id or None))
-        published.send(sender=OutboxEvent, channel=channel, event=event, data=data)
 
 
 _together = threading.local()
@@ -71,13 +72,14 @@ _together = threading.local()
 
 @contextmanager
 def together() -> Iterator[None]:
-    """The events published in the block are written at its end, in one statement on
-    PostgreSQL, in the caller's transaction (or one of the block's own): a run's claim or
-    end, or a chat message, publishes two or three. Their channels' counter rows are then
-    locked from that statement to the commit, not from the first event on. An exception
-    writes nothing. A savepoint rolled back inside the block would not take its events
-    back: keep such code out of it. Nested blocks join the outer one. The transaction's
-    on-commit batch sends them (realtime.dispatch.batch_on_commit)."""
+    """The events published in the block are written at its end (and their `published`
+    hooks run then), in one statement on PostgreSQL, in the caller's transaction (or one
+    of the block's own): a run's claim or end, or a chat message, publishes two or three.
+    Their channels' counter rows are then locked from that statement to the commit, not
+    from the first event on. An exception writes nothing. A savepoint rolled back inside
+    the block would not take its events back: keep such code out of it. Nested blocks
+    join the outer one. The transaction's on-commit batch sends them
+    (realtime.dispatch.batch_on_commit)."""
     if getattr(_together, "pending", None) is not None:
         yield
         return
@@ -91,6 +93,8 @@ def together() -> Iterator[None]:
         if pending:
             batch = batch_on_commit(list(dict.fromkeys(row[0] for row in pending)))
             _write(pending, batch)
+            for channel, event, data, _ in pending:
+                published.send(sender=OutboxEvent, channel=channel, event=event, data=data)
 
 
 def _write(rows: list[tuple[str, str, Any, str | None]], batch: CommitBatch | None) -> None:

@@ -5,11 +5,13 @@ in that order), so extra or early jobs are harmless no-ops. `new_run` adds a PEN
 to a locked task; the caller enqueues it after commit (runs.worker).
 """
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, F, Max, Q, QuerySet
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet
+from django.db.models.expressions import BaseExpression
 from django.utils import timezone
 
 from accounts.models import User
@@ -23,15 +25,19 @@ UNKNOWN: Any = object()
 
 
 def lock_task(
-    task_id: Any, *, group_id: Any = UNKNOWN, related: tuple[str, ...] = ("repository", "workspace")
+    task_id: Any,
+    *,
+    group_id: Any = UNKNOWN,
+    related: tuple[str, ...] = ("repository", "workspace"),
+    annotations: Mapping[str, BaseExpression] | None = None,
 ) -> Task:
     """Locks the task's group row (if any), then the task row: always in this order. A
     caller that knows the task's group (it never changes) saves the read of it; `related`
-    is what is read with the task."""
+    and `annotations` are what is read with the task."""
     if group_id is UNKNOWN:
         group_id = Task.objects.filter(pk=task_id).values_list("group_id", flat=True).first()
     lock_group(group_id)
-    return locks.lock(task_id, related)
+    return locks.lock(task_id, related, annotations)
 
 
 def lock_group(group_id: Any) -> None:
@@ -43,6 +49,12 @@ def lock_for_claim(task_id: Any, group_id: Any) -> Task:
     """`lock_task` for the worker's claim, which read the task's group with the run: the
     task with what a run needs (robot, repository, workspace)."""
     return lock_task(task_id, group_id=group_id, related=("repository", "workspace", "robot"))
+
+
+def has_next_turn() -> Exists:
+    """Whether the task (the row being read) has a PENDING run: its next turn. Read with
+    the task's lock, it stays true until the commit (runs are added under that lock)."""
+    return Exists(TaskRun.objects.filter(task=OuterRef("pk"), status=W.PENDING))
 
 
 def run_is_stale(run: TaskRun) -> bool:

@@ -46,7 +46,7 @@ from runs.runners import (
     runner_for,
 )
 from runs.signals import run_finished
-from runs.turns import lock_for_claim, lock_task, runs_in_turn
+from runs.turns import has_next_turn, lock_for_claim, lock_task, runs_in_turn
 from tasks import workflow
 from tasks.events import announce
 from tasks.models import Task
@@ -264,11 +264,17 @@ def context_for(run: TaskRun, resolved: Resolved) -> RunContext:
 
 
 def post_answer(
-    run: TaskRun, answer: AssistantMessage, secrets: list[str], *, locked: Task | None = None
+    run: TaskRun,
+    answer: AssistantMessage,
+    secrets: list[str],
+    *,
+    locked: Task | None = None,
+    task_changes: dict[str, Any] | None = None,
 ) -> ChatMessage:
     """The robot's answer, through the chat's one writer of messages: its text masked and
     cut to the message limit, artifacts of unknown types dropped. `locked`: the task, as
-    the caller's transaction locked it (the run's end)."""
+    the caller's transaction locked it (the run's end), which writes the answer's
+    `task_changes` with its own."""
     text = redact(answer.text, secrets)
     if len(text.encode()) > MAX_MESSAGE_BYTES:
         text = text.encode()[: MAX_MESSAGE_BYTES - 64].decode(errors="ignore") + "\n[cut]"
@@ -284,7 +290,12 @@ def post_answer(
     # Inside its caller's transaction (its own, or the run's end), which any error ends:
     # no savepoint of its own.
     return post_assistant_message(
-        locked or run.task, text, artifacts=artifacts, savepoint=False, locked=locked
+        locked or run.task,
+        text,
+        artifacts=artifacts,
+        savepoint=False,
+        locked=locked,
+        task_changes=task_changes,
     )
 
 
@@ -457,24 +468,29 @@ def end_run(
     answer: AssistantMessage | None,
 ) -> str | None:
     with transaction.atomic():
-        task = lock_task(run.task_id, group_id=run.task.group_id)
+        task = lock_task(
+            run.task_id, group_id=run.task.group_id, annotations={"next_turn": has_next_turn()}
+        )
         if writer is not None:
             writer.flush()
         with together():  # the answer's events and the end's: one statement
+            changes: dict[str, Any] = {}  # the answer's and the end's: one UPDATE of the task
             if answer is not None:
-                post_answer(run, answer, secrets, locked=task)
+                post_answer(run, answer, secrets, locked=task, task_changes=changes)
             error = redact(outcome.error, secrets)
             ended = TaskRun.objects.filter(pk=run.pk, status=W.IN_PROGRESS).transition(
                 outcome.status, exit_code=outcome.exit_code, error=error
             )
-            if not ended:
+            if not ended:  # the reaper took it: the answer stays, the task's status too
+                if changes:
+                    Task.objects.filter(pk=task.pk).update(**changes)
                 return None
             record_end(run, task, outcome.status)
-            changes: dict[str, Any] = {"error": error}
+            changes["error"] = error
             if outcome.output_text:
                 changes["output_text"] = redact(outcome.output_text, secrets)
             status: str
-            next_turn = task.runs.filter(status=W.PENDING).exists()
+            next_turn = task.next_turn  # type: ignore[attr-defined]
             if next_turn:
                 status = W.PENDING  # its next turn
             elif outcome.waiting:

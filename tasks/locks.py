@@ -7,7 +7,7 @@ that the events of a transaction that locked its task need no look-up of their o
 nobody listens (integrations.outbound). The locked task is remembered until the
 transaction ends (`locked`)."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from django.db.models.expressions import BaseExpression
@@ -24,12 +24,20 @@ def annotate_locked(name: str, expression: Callable[[], BaseExpression]) -> None
     _annotations[name] = expression
 
 
-def lock(task_id: Any, related: Sequence[str] = ("workspace",)) -> Task:
-    """The task, read with `related` under its row lock (inside a transaction)."""
+def lock(
+    task_id: Any,
+    related: Sequence[str] = ("workspace",),
+    annotations: Mapping[str, BaseExpression] | None = None,
+) -> Task:
+    """The task, read with `related` (and the caller's `annotations`, of the task row)
+    under its row lock (inside a transaction)."""
     task = (
         Task.objects.select_for_update(of=("self",))
         .select_related(*related)
-        .annotate(**{name: expression() for name, expression in _annotations.items()})
+        .annotate(
+            **{name: expression() for name, expression in _annotations.items()},
+            **(annotations or {}),
+        )
         .get(pk=task_id)
     )
     memo = transaction_memo(LOCKED)

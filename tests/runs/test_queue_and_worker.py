@@ -135,6 +135,26 @@ def test_what_a_runner_said_before_it_failed_is_kept(workspace, monkeypatch):
     assert ChatMessage.objects.get(task=task).message == "half an answer"
 
 
+def test_a_last_message_of_a_run_taken_away_is_kept_and_counted(workspace, monkeypatch):
+    """The reaper took the run while its runner gave its last word: the run keeps the
+    reaper's status and the task its own, but the answer is written and counted (its
+    counters, which the run's end writes with its move, are written on their own)."""
+
+    def answering_while_reaped(context):
+        yield AssistantMessage("late answer")
+        TaskRun.objects.filter(task_id=context.task_id).update(status="ERROR", error="Reaped.")
+
+    monkeypatch.setattr(worker, "runner_for", lambda kind: answering_while_reaped)
+    task = TaskFactory(workspace=workspace)
+    run = queue_run(task)
+    run.refresh_from_db()
+    task.refresh_from_db()
+    assert (run.status, run.error) == ("ERROR", "Reaped.")
+    assert task.workflow_status == "IN_PROGRESS"
+    assert ChatMessage.objects.get(task=task).message == "late answer"
+    assert task.message_count == 1
+
+
 def test_a_last_message_that_cannot_be_written_ends_the_run_in_error(workspace):
     run, task = scripted_run(workspace, [{"log": "working"}, {"message": " "}])
     assert run.status == "ERROR" and "A message needs text" in run.error

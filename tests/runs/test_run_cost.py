@@ -38,8 +38,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # 40 before a transaction's events were one statement there, 37 while the answer had a
 # savepoint of its own, 35 while each transaction looked its webhook subscribers up, 32
 # while the answer had a transaction of its own, 25 while each outbox batch leased and
-# read its channels after the commit); the issue's aim is 15.
-STATEMENTS_PER_RUN = {"postgresql": 23, "sqlite": 44}
+# read its channels after the commit, 23 while the answer's counters were an UPDATE of
+# the task of their own and the end looked its next turn up after the lock); the issue's
+# aim is 15.
+STATEMENTS_PER_RUN = {"postgresql": 21, "sqlite": 39}
 # A USER message that queues its task's run, the job row and its NOTIFY included, then
 # the outbox's batch (28 and 33 when the run's hook locked and read the task again; 21
 # and 26 when its commit also scheduled the reaper: its check, job row and NOTIFY; 18 on
@@ -107,6 +109,28 @@ def test_the_answer_that_is_the_runners_last_word_commits_with_the_runs_end(queu
         ("new-message", last_two[1].seq),
         ("workflow-status-update", last_two[1].seq + 1),
     ]
+
+
+def test_the_end_of_a_run_updates_its_task_once_with_the_answers_counters(queued_run):
+    """The answer's message count and the run's outcome are one UPDATE of the task's row
+    (a row with trigram indexes: each new version costs), and the next turn is read with
+    the end's lock."""
+    with CaptureQueriesContext(connection) as queries:
+        run_task.call(str(queued_run.pk))
+    sql = [q["sql"] for q in queries]
+    answer = next(i for i, s in enumerate(sql) if "INSERT" in s and "chat_chatmessage" in s)
+    begin = max(i for i, s in enumerate(sql[:answer]) if s.startswith("BEGIN"))
+    commit = next(i for i, s in enumerate(sql) if i > answer and s.startswith("COMMIT"))
+    updates = [s for s in sql[begin:commit] if s.startswith('UPDATE "tasks_task"')]
+    assert len(updates) == 1 and '"message_count" = 1' in updates[0]
+    assert "'COMPLETED'" in updates[0]
+    assert not any(s.startswith("SELECT 1") and "tasks_taskrun" in s for s in sql[begin:commit])
+    task = TaskRun.objects.get(pk=queued_run.pk).task
+    assert (task.workflow_status, task.message_count, task.output_text) == (
+        "COMPLETED",
+        1,
+        "Echo: Fix the login",
+    )
 
 
 def test_a_message_that_queues_a_run_costs_a_bounded_number_of_statements(
