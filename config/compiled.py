@@ -14,6 +14,11 @@ when the query runs (`pk__in=Splice("ids")`, then `rows(ids=queryset)`): only th
 subquery is compiled on each run, and its SQL and parameters take the splice's place. A
 subquery that Django knows to be empty (`pk__in=[]`) gives no rows without a query: a
 splice is the right side of an IN, never under a NOT.
+
+A `CompiledModelQuery` does the same for a model queryset that reads one row into an
+instance, with its select_related instances and its annotations: a task read under its
+lock by every writer of a task (tasks.locks), three times on the path from a chat message
+to its robot's answer.
 """
 
 import threading
@@ -26,7 +31,9 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import Expression, Field, QuerySet
 from django.db.models.expressions import RawSQL
+from django.db.models.query import get_related_populators
 from django.db.models.sql.compiler import SQLCompiler
+from django.db.transaction import TransactionManagementError
 
 
 class Slot(Expression):
@@ -136,7 +143,7 @@ class CompiledQuery:
             rows = cursor.fetchall()
         converters = self._converters.get(connection)
         if converters is None:
-            converters = self._converters[connection] = _converters(compiled, connection)
+            converters = self._converters[connection] = _converters(compiled.columns, connection)
         if converters and rows:
             rows = [list(row) for row in rows]
             for row in rows:
@@ -178,14 +185,108 @@ def _subquery_sql(subquery: Any, using: str) -> tuple[str, Sequence[Any]]:
     return sql, params
 
 
-def _converters(compiled: _Compiled, connection: Any) -> Converters:
+def _converters(columns: Sequence[Any], connection: Any) -> Converters:
     """The functions that convert each column's database value, as `values()` applies
     them (the same for every run on one connection)."""
     found = []
-    for position, expression in enumerate(compiled.columns):
+    for position, expression in enumerate(columns):
         functions = connection.ops.get_db_converters(expression) + expression.get_db_converters(
             connection
         )
         if functions:
             found.append((position, functions, expression))
     return found
+
+
+@dataclass(frozen=True)
+class _CompiledModel:
+    sql: str
+    params: tuple[Any, ...]
+    columns: tuple[Any, ...]  # the select's expressions, for the converters
+    model: Any  # a Model class
+    init: tuple[str, ...]  # the model's attnames, in the row's order
+    fields: slice  # where they are in the row
+    populators: tuple[Any, ...]  # the select_related instances
+    annotations: tuple[tuple[str, int], ...]
+    fetch_mode: Any
+    locks: bool  # SELECT ... FOR UPDATE: only inside a transaction
+
+
+class CompiledModelQuery:
+    """`build()` returns a model queryset using `Slot`s (select_related, annotations and
+    select_for_update allowed); `get(**values)` runs it and returns its one instance, as
+    `QuerySet.get` would, building the instances as Django's model iterable does."""
+
+    def __init__(self, build: Callable[[], QuerySet[Any, Any]]) -> None:
+        self.build = build
+        self._compiled: dict[str, _CompiledModel] = {}
+        self._converters: WeakKeyDictionary[Any, Converters] = WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def get(self, using: str = "default", **values: Any) -> Any:
+        compiled = self._compile(using)
+        connection = connections[using]
+        if compiled.locks and connection.get_autocommit():
+            raise TransactionManagementError(
+                "select_for_update cannot be used outside of a transaction."
+            )
+        params = [
+            p.field.get_db_prep_value(values[p.name], connection) if type(p) is _Bound else p
+            for p in compiled.params
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            rows = cursor.fetchmany(2)
+        model = compiled.model
+        if len(rows) != 1:
+            error = model.DoesNotExist if not rows else model.MultipleObjectsReturned
+            raise error(f"{model._meta.object_name} matching query: {len(rows) or 'none'}.")
+        row = list(rows[0])
+        converters = self._converters.get(connection)
+        if converters is None:
+            converters = self._converters[connection] = _converters(compiled.columns, connection)
+        for position, functions, expression in converters:
+            value = row[position]
+            for function in functions:
+                value = function(value, expression, connection)
+            row[position] = value
+        own = row[compiled.fields]
+        obj = model.from_db(using, compiled.init, own, fetch_mode=compiled.fetch_mode)
+        for populator in compiled.populators:
+            populator.populate(row, obj)
+        for name, position in compiled.annotations:
+            setattr(obj, name, row[position])
+        return obj
+
+    def _compile(self, using: str) -> _CompiledModel:
+        compiled = self._compiled.get(using)
+        if compiled is not None:
+            return compiled
+        with self._lock:
+            if using not in self._compiled:
+                self._compiled[using] = _compile_model(self.build(), using)
+            return self._compiled[using]
+
+
+def _compile_model(queryset: Any, using: str) -> _CompiledModel:
+    """What Django's model iterable reads off its compiler, read once (a QuerySet; its
+    fetch mode and prefetches are private attributes)."""
+    if queryset._prefetch_related_lookups or queryset._fetch_mode.track_peers:
+        raise ValueError("A CompiledModelQuery reads one row: no prefetch, no peers.")
+    compiler = queryset.query.get_compiler(using)
+    sql, params = compiler.as_sql()
+    select, klass_info = compiler.select, compiler.klass_info
+    assert klass_info is not None
+    fields = slice(klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1)
+    return _CompiledModel(
+        sql=sql,
+        params=tuple(params),
+        columns=tuple(column for column, _, _ in select[: compiler.col_count]),
+        model=klass_info["model"],
+        init=tuple(column.target.attname for column, _, _ in select[fields]),
+        fields=fields,
+        populators=tuple(get_related_populators(klass_info, select, using, queryset._fetch_mode)),
+        annotations=tuple(compiler.annotation_col_map.items()),
+        fetch_mode=queryset._fetch_mode,
+        locks=bool(queryset.query.select_for_update),
+    )

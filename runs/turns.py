@@ -5,7 +5,7 @@ in that order), so extra or early jobs are harmless no-ops. `new_run` adds a PEN
 to a locked task; the caller enqueues it after commit (runs.worker).
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -29,7 +29,7 @@ def lock_task(
     *,
     group_id: Any = UNKNOWN,
     related: tuple[str, ...] = ("repository", "workspace"),
-    annotations: Mapping[str, BaseExpression] | None = None,
+    annotations: Mapping[str, Callable[[], BaseExpression]] | None = None,
 ) -> Task:
     """Locks the task's group row (if any), then the task row: always in this order. A
     caller that knows the task's group (it never changes) saves the read of it; `related`

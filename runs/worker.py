@@ -469,7 +469,7 @@ def end_run(
 ) -> str | None:
     with transaction.atomic():
         task = lock_task(
-            run.task_id, group_id=run.task.group_id, annotations={"next_turn": has_next_turn()}
+            run.task_id, group_id=run.task.group_id, annotations={"next_turn": has_next_turn}
         )
         if writer is not None:
             writer.flush()

@@ -10,13 +10,18 @@ transaction ends (`locked`)."""
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from django.db.models import UUIDField
 from django.db.models.expressions import BaseExpression
 
+from config.compiled import CompiledModelQuery, Slot
 from config.memo import forget, remembered, transaction_memo
 from tasks.models import Task
 
 LOCKED = "tasks.locked"
 _annotations: dict[str, Callable[[], BaseExpression]] = {}
+# The lock's read, compiled once per shape (what is read with the task): Django built and
+# compiled it on every call, more Python time than PostgreSQL took to answer.
+_queries: dict[tuple[tuple[str, ...], tuple[str, ...]], CompiledModelQuery] = {}
 
 
 def annotate_locked(name: str, expression: Callable[[], BaseExpression]) -> None:
@@ -27,23 +32,32 @@ def annotate_locked(name: str, expression: Callable[[], BaseExpression]) -> None
 def lock(
     task_id: Any,
     related: Sequence[str] = ("workspace",),
-    annotations: Mapping[str, BaseExpression] | None = None,
+    annotations: Mapping[str, Callable[[], BaseExpression]] | None = None,
 ) -> Task:
-    """The task, read with `related` (and the caller's `annotations`, of the task row)
+    """The task, read with `related` and the caller's `annotations` (name: a function
+    building an expression of the task row, the same for every call with that name)
     under its row lock (inside a transaction)."""
-    task = (
-        Task.objects.select_for_update(of=("self",))
-        .select_related(*related)
-        .annotate(
-            **{name: expression() for name, expression in _annotations.items()},
-            **(annotations or {}),
-        )
-        .get(pk=task_id)
-    )
+    annotations = annotations or {}
+    shape = (tuple(related), tuple(annotations))
+    query = _queries.get(shape)
+    if query is None:
+        query = CompiledModelQuery(lambda: _build(related, annotations))
+        query = _queries.setdefault(shape, query)
+    task = query.get(pk=task_id)
     memo = transaction_memo(LOCKED)
     if memo is not None:
         memo[task.pk] = task
     return task
+
+
+def _build(related: Sequence[str], annotations: Mapping[str, Callable[[], BaseExpression]]) -> Any:
+    expressions = {**_annotations, **annotations}
+    return (
+        Task.objects.select_for_update(of=("self",))
+        .select_related(*related)
+        .annotate(**{name: expression() for name, expression in expressions.items()})
+        .filter(pk=Slot("pk", UUIDField()))
+    )
 
 
 def locked(task_id: Any) -> Task | None:

@@ -2,17 +2,21 @@
 run's slot values with the rows and the Python values `values()` would give."""
 
 from datetime import timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
-from django.db import connection
-from django.db.models import CharField, DateTimeField, UUIDField
+import pytest
+from django.db import connection, transaction
+from django.db.models import CharField, DateTimeField, Exists, OuterRef, UUIDField
 from django.db.models.expressions import RawSQL
+from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import ApiToken, Workspace
-from config.compiled import CompiledQuery, Slot, Splice
-from tests.factories import UserFactory, WorkspaceFactory
+from config.compiled import CompiledModelQuery, CompiledQuery, Slot, Splice
+from runs.models import TaskRun
+from tasks.models import Task
+from tests.factories import RobotFactory, TaskFactory, UserFactory, WorkspaceFactory
 
 
 def test_slots_bind_each_run_and_rows_convert_as_values_does(db):
@@ -89,3 +93,54 @@ def test_a_splice_takes_a_subquery_given_at_each_run(db):
         assert query.tuples(ids=Workspace.objects.filter(pk__in=[]).values("pk"), after="a") == []
     assert len(captured) == 0  # Django knows it empty: no query
     assert {one.pk, two.pk, three.pk} and len(builds) == 1
+
+
+def model_fields(obj):
+    return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
+
+
+def test_a_model_query_gives_the_instance_queryset_get_gives(db):
+    """Its related instances (select_related) and annotations included, built once."""
+    builds = []
+    first = TaskFactory(title="One", robot=RobotFactory(workspace=WorkspaceFactory(slug="w1")))
+    second = TaskFactory(title="Two", robot=None)
+    TaskRun.objects.create(task=first, number=1, status="PENDING")
+
+    def shaped():
+        pending = TaskRun.objects.filter(task=OuterRef("pk"), status="PENDING")
+        return Task.objects.select_related("workspace", "robot").annotate(pending=Exists(pending))
+
+    def build():
+        builds.append(1)
+        return shaped().filter(pk=Slot("pk", UUIDField()))
+
+    query = CompiledModelQuery(build)
+    for task in (first, second, first):
+        got, expected = query.get(pk=task.pk), shaped().get(pk=task.pk)
+        assert type(got) is Task and model_fields(got) == model_fields(expected)
+        assert model_fields(got.workspace) == model_fields(expected.workspace)
+        assert got.pending == expected.pending
+        if expected.robot is None:
+            assert got.robot is None
+        else:
+            assert model_fields(got.robot) == model_fields(expected.robot)
+        assert not got._state.adding and got._state.db == "default"
+    assert [query.get(pk=t.pk).pending for t in (first, second)] == [True, False]
+    assert len(builds) == 1
+    with CaptureQueriesContext(connection) as captured:
+        slug = query.get(pk=second.pk).workspace.slug  # read with it: no query of its own
+    assert len(captured) == 1 and slug == second.workspace.slug
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_model_query_raises_as_get_does_and_locks_only_in_a_transaction():
+    query = CompiledModelQuery(
+        lambda: Task.objects.select_for_update().filter(pk=Slot("pk", UUIDField()))
+    )
+    with transaction.atomic():
+        with pytest.raises(Task.DoesNotExist):
+            query.get(pk=uuid4())
+        task = TaskFactory()
+        assert query.get(pk=task.pk) == task
+    with pytest.raises(TransactionManagementError):
+        query.get(pk=task.pk)
