@@ -65,16 +65,13 @@ class CommitBatch:
     On PostgreSQL the statement that numbers the transaction's events also leases, for
     this batch, each of their channels that nobody holds and that has nothing unsent
     (realtime.events): the batch has those events (`took`), so it sends them without
-    the lease-and-read statement. A commit's events then cost one statement after it.
-    A channel that another dispatcher held at that statement is left to it
-    (`held_elsewhere`): no statement at all."""
+    the lease-and-read statement. A commit's events then cost one statement after it."""
 
     def __init__(self) -> None:
         self.channels: list[str] = []
         self.owner = uuid.uuid4().hex
         self.leased: dict[str, int] = {}  # channel -> its last_seq, as the lease saw it
         self.events: list[OutboxEvent] = []
-        self.elsewhere: set[str] = set()
 
     def add(self, channel: str) -> None:
         if channel not in self.channels:
@@ -85,23 +82,14 @@ class CommitBatch:
         self.leased.update(leased)
         self.events.extend(events)
 
-    def held_elsewhere(self, channels: set[str]) -> None:
-        """Another dispatcher held these channels' leases when the transaction numbered its
-        events, and the transaction holds their counter rows from then to its commit: the
-        holder's release waits for the commit, sees `last_seq` moved past what it leased,
-        and keeps the lease to send these events too (`_mark_and_release`,
-        `_release_when_done`). A lease that runs out first is the periodic job's."""
-        self.elsewhere |= channels
-
     def __call__(self) -> None:
         soon(self.send)
 
     def send(self) -> None:
-        channels = [channel for channel in self.channels if channel not in self.elsewhere]
-        if not channels:
-            return
         try:
-            dispatch_channels(channels, owner=self.owner, leased=self.leased, events=self.events)
+            dispatch_channels(
+                self.channels, owner=self.owner, leased=self.leased, events=self.events
+            )
         except Exception:
             logger.exception("Dispatching %s failed; the periodic job retries it", self.channels)
 

@@ -136,9 +136,7 @@ def _insert_numbered(
     With the transaction's `batch`, the same statement leases for it each channel that
     nobody holds and that has nothing unsent (`sent_seq = last_seq`, read from the row
     as locked, after any wait for it), and returns the events of the channels the batch
-    holds: the batch sends them without reading them back (CommitBatch.took). It also
-    returns the channels another dispatcher holds (a live lease): that holder sends
-    these events (CommitBatch.held_elsewhere)."""
+    holds: the batch sends them without reading them back (CommitBatch.took)."""
     channels, events = OutboxChannel._meta.db_table, OutboxEvent._meta.db_table
     field = OutboxEvent._meta.get_field("data")
     columns = [list(column) for column in zip(*rows, strict=True)]
@@ -162,7 +160,7 @@ def _insert_numbered(
             f"ELSE {channels}.lease_owner END, "
             f"lease_until = CASE WHEN {free} THEN EXCLUDED.lease_until "
             f"ELSE {channels}.lease_until END "
-            "RETURNING name, last_seq, lease_owner, lease_until), "
+            "RETURNING name, last_seq, lease_owner), "
             f"w AS (INSERT INTO {events} (channel, event, data, seq, exclude_socket_id, "
             "created_at, attempts, last_error) "
             "SELECT b.channel, b.event, b.data, "
@@ -170,18 +168,13 @@ def _insert_numbered(
             "b.exclude, %s, 0, '' FROM batch b JOIN taken ON taken.channel = b.channel "
             "JOIN next ON next.name = b.channel ORDER BY b.n "
             f"RETURNING {', '.join(EVENT_COLUMNS)}) "
-            f"SELECT next.last_seq, next.lease_owner = %s, {returned} "
-            "FROM w JOIN next ON next.name = w.channel WHERE next.lease_owner <> '' "
-            "AND (next.lease_owner = %s OR next.lease_until >= %s)",
-            [*columns, owner, now + LEASE if owner else None, now, now, now, owner, owner, now],
+            f"SELECT next.last_seq, {returned} FROM w JOIN next ON next.name = w.channel "
+            "WHERE next.lease_owner <> '' AND next.lease_owner = %s",
+            [*columns, owner, now + LEASE if owner else None, now, now, now, owner],
         )
-        returned_rows = cursor.fetchall()
-    if batch is None or not returned_rows:
-        return
-    channel = 2 + EVENT_COLUMNS.index("channel")
-    leased = [row for row in returned_rows if row[1]]
-    if leased:
+        leased = cursor.fetchall()
+    if batch is not None and leased:
         batch.took(
-            {row[channel]: row[0] for row in leased}, [event_from_row(row[2:]) for row in leased]
+            {row[1 + EVENT_COLUMNS.index("channel")]: row[0] for row in leased},
+            [event_from_row(row[1:]) for row in leased],
         )
-    batch.held_elsewhere({row[channel] for row in returned_rows if not row[1]})

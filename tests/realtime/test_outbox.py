@@ -324,43 +324,6 @@ def test_an_event_committed_while_the_lease_is_given_back_is_sent_by_its_holder(
     assert not OutboxChannel.objects.exclude(lease_owner="").exists()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_commit_leaves_a_channel_another_dispatcher_holds_to_it(monkeypatch):
-    """A commit whose channel another dispatcher holds (a live lease) when its events are
-    numbered leaves them to that holder, which sends them before it lets go: on
-    PostgreSQL without a statement after the commit (it held the channel's row from the
-    numbering on, so the holder's release saw `last_seq` move); elsewhere its batch finds
-    the lease taken (two statements)."""
-    channel = "private-task-a"
-    publish(channel, "e", 0)  # the channel's row
-    assert dispatch._claim(channel, "someone-else") is not None
-    publish(channel, "first", 1)  # left to that dispatcher, which goes away
-    dispatch._release(channel, "someone-else")
-    held = HeldPublisher()
-    monkeypatch.setattr(dispatch, "get_publisher", lambda: held)
-    result: dict[str, int] = {}
-
-    def holder() -> None:  # the dispatcher: sends "first", then gives the lease back
-        try:
-            result["sent"] = dispatch.dispatch_channel(channel)
-        finally:
-            connection.close()
-
-    dispatcher = threading.Thread(target=holder)
-    dispatcher.start()
-    assert held.holding.wait(10)  # the holder is sending "first", its lease live
-    with CaptureQueriesContext(connection) as queries, transaction.atomic():
-        publish(channel, "second", 2)
-    committed = max(i for i, q in enumerate(queries) if q["sql"].startswith("COMMIT"))
-    assert len(queries) - committed - 1 == {"postgresql": 0}.get(connection.vendor, 2)
-    held.release.set()
-    dispatcher.join(10)
-    assert [o.event for o in held.sent] == ["first", "second"]
-    assert result["sent"] == 2
-    assert not OutboxEvent.objects.filter(sent_at=None).exists()
-    assert not OutboxChannel.objects.exclude(lease_owner="").exists()
-
-
 def waiting_for_the_row(timeout: float = 10) -> None:
     """Returns once a statement waits for a row lock (PostgreSQL); SQLite has no row locks
     (its writers wait for the database): a moment is enough there."""
