@@ -25,7 +25,9 @@ _queries: dict[tuple[tuple[str, ...], tuple[str, ...]], CompiledModelQuery] = {}
 
 
 def annotate_locked(name: str, expression: Callable[[], BaseExpression]) -> None:
-    """Reads `expression()` (of the task row) as `name` with every locked task."""
+    """Reads `expression()` (of the task row) as `name` with every locked task. Call it in
+    an AppConfig.ready: a lock's read is compiled at its first use, with the annotations
+    known then."""
     _annotations[name] = expression
 
 
