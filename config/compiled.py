@@ -102,15 +102,49 @@ class _Compiled:
 Converters = list[tuple[int, list[Callable[..., Any]], Any]]
 
 
-class CompiledQuery:
-    """`build()` returns a values (or values_list) queryset using `Slot`s; `rows(**values)`
-    runs it with these slot values and returns its rows as dicts."""
+class _CompiledOnce[C]:
+    """What both kinds of compiled query keep: `build()`'s queryset compiled once per
+    database (`_compile_one`), and its columns' converters once per connection."""
 
     def __init__(self, build: Callable[[], QuerySet[Any, Any]]) -> None:
         self.build = build
-        self._compiled: dict[str, _Compiled] = {}
+        self._compiled: dict[str, C] = {}
         self._converters: WeakKeyDictionary[Any, Converters] = WeakKeyDictionary()
         self._lock = threading.Lock()
+
+    def _compile_one(self, queryset: Any, using: str) -> C:
+        raise NotImplementedError
+
+    def _compile(self, using: str) -> C:
+        compiled = self._compiled.get(using)
+        if compiled is not None:
+            return compiled
+        with self._lock:
+            if using not in self._compiled:
+                self._compiled[using] = self._compile_one(self.build(), using)
+            return self._compiled[using]
+
+    def _convert(self, rows: list[Any], columns: Sequence[Any], connection: Any) -> list[Any]:
+        """The rows with their database values converted as Django converts them (the
+        rows as they came when no column needs it)."""
+        converters = self._converters.get(connection)
+        if converters is None:
+            converters = self._converters[connection] = _converters(columns, connection)
+        if not converters or not rows:
+            return rows
+        rows = [list(row) for row in rows]
+        for row in rows:
+            for position, functions, expression in converters:
+                value = row[position]
+                for function in functions:
+                    value = function(value, expression, connection)
+                row[position] = value
+        return rows
+
+
+class CompiledQuery(_CompiledOnce[_Compiled]):
+    """`build()` returns a values (or values_list) queryset using `Slot`s; `rows(**values)`
+    runs it with these slot values and returns its rows as dicts."""
 
     def rows(self, using: str = "default", **values: Any) -> list[dict[str, Any]]:
         names, rows = self._run(using, values)
@@ -141,27 +175,10 @@ class CompiledQuery:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
-        converters = self._converters.get(connection)
-        if converters is None:
-            converters = self._converters[connection] = _converters(compiled.columns, connection)
-        if converters and rows:
-            rows = [list(row) for row in rows]
-            for row in rows:
-                for position, functions, expression in converters:
-                    value = row[position]
-                    for function in functions:
-                        value = function(value, expression, connection)
-                    row[position] = value
-        return compiled.names, rows
+        return compiled.names, self._convert(rows, compiled.columns, connection)
 
-    def _compile(self, using: str) -> _Compiled:
-        compiled = self._compiled.get(using)
-        if compiled is not None:
-            return compiled
-        with self._lock:
-            if using not in self._compiled:
-                self._compiled[using] = _compile(self.build(), using)
-            return self._compiled[using]
+    def _compile_one(self, queryset: Any, using: str) -> _Compiled:
+        return _compile(queryset, using)
 
 
 def _compile(queryset: QuerySet[Any, Any], using: str) -> _Compiled:
@@ -212,16 +229,10 @@ class _CompiledModel:
     locks: bool  # SELECT ... FOR UPDATE: only inside a transaction
 
 
-class CompiledModelQuery:
+class CompiledModelQuery(_CompiledOnce[_CompiledModel]):
     """`build()` returns a model queryset using `Slot`s (select_related, annotations and
     select_for_update allowed); `get(**values)` runs it and returns its one instance, as
     `QuerySet.get` would, building the instances as Django's model iterable does."""
-
-    def __init__(self, build: Callable[[], QuerySet[Any, Any]]) -> None:
-        self.build = build
-        self._compiled: dict[str, _CompiledModel] = {}
-        self._converters: WeakKeyDictionary[Any, Converters] = WeakKeyDictionary()
-        self._lock = threading.Lock()
 
     def get(self, using: str = "default", **values: Any) -> Any:
         compiled = self._compile(using)
@@ -241,15 +252,7 @@ class CompiledModelQuery:
         if len(rows) != 1:
             error = model.DoesNotExist if not rows else model.MultipleObjectsReturned
             raise error(f"{model._meta.object_name} matching query: {len(rows) or 'none'}.")
-        row = list(rows[0])
-        converters = self._converters.get(connection)
-        if converters is None:
-            converters = self._converters[connection] = _converters(compiled.columns, connection)
-        for position, functions, expression in converters:
-            value = row[position]
-            for function in functions:
-                value = function(value, expression, connection)
-            row[position] = value
+        (row,) = self._convert(rows, compiled.columns, connection)
         own = row[compiled.fields]
         obj = model.from_db(using, compiled.init, own, fetch_mode=compiled.fetch_mode)
         for populator in compiled.populators:
@@ -258,14 +261,8 @@ class CompiledModelQuery:
             setattr(obj, name, row[position])
         return obj
 
-    def _compile(self, using: str) -> _CompiledModel:
-        compiled = self._compiled.get(using)
-        if compiled is not None:
-            return compiled
-        with self._lock:
-            if using not in self._compiled:
-                self._compiled[using] = _compile_model(self.build(), using)
-            return self._compiled[using]
+    def _compile_one(self, queryset: Any, using: str) -> _CompiledModel:
+        return _compile_model(queryset, using)
 
 
 def _compile_model(queryset: Any, using: str) -> _CompiledModel:
