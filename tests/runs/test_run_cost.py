@@ -51,6 +51,16 @@ STATEMENTS_PER_RUN = {"postgresql": 21, "sqlite": 39}
 STATEMENTS_PER_MESSAGE = {"postgresql": 14, "sqlite": 21}
 
 
+def begin_before(sql: list[str], index: int) -> int:
+    """Where the transaction of the statement at `index` began."""
+    return max(i for i, s in enumerate(sql[:index]) if s.startswith("BEGIN"))
+
+
+def commit_after(sql: list[str], index: int) -> int:
+    """Where the transaction of the statement at `index` committed."""
+    return next(i for i, s in enumerate(sql) if i > index and s.startswith("COMMIT"))
+
+
 @pytest.fixture
 def queued_run(settings, workspace):
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
@@ -73,8 +83,8 @@ def test_the_answer_is_written_in_the_runs_transaction_without_a_savepoint(queue
     sql = [q["sql"] for q in queries]
     answer = next(i for i, s in enumerate(sql) if "INSERT" in s and "chat_chatmessage" in s)
     lines = max(i for i, s in enumerate(sql[:answer]) if "INSERT" in s and "tasks_tasklog" in s)
-    begin = max(i for i, s in enumerate(sql[:lines]) if s.startswith("BEGIN"))
-    commit = next(i for i, s in enumerate(sql) if i > answer and s.startswith("COMMIT"))
+    begin = begin_before(sql, lines)
+    commit = commit_after(sql, answer)
     assert not any(s.startswith("COMMIT") for s in sql[begin:answer])
     assert not any("SAVEPOINT" in s for s in sql[begin:commit])
 
@@ -85,7 +95,7 @@ def test_the_end_of_a_run_is_one_transaction_with_its_last_log_line(queued_run):
     sql = [q["sql"] for q in queries]
     last_line = max(i for i, s in enumerate(sql) if "tasks_tasklog" in s and "INSERT" in s)
     ended = next(i for i, s in enumerate(sql) if "tasks_taskrun" in s and "'COMPLETED'" in s)
-    begin = max(i for i, s in enumerate(sql[:last_line]) if s.startswith("BEGIN"))
+    begin = begin_before(sql, last_line)
     assert not any(s.startswith("COMMIT") for s in sql[begin:ended])
 
 
@@ -97,8 +107,8 @@ def test_the_answer_that_is_the_runners_last_word_commits_with_the_runs_end(queu
     sql = [q["sql"] for q in queries]
     answer = next(i for i, s in enumerate(sql) if "INSERT" in s and "chat_chatmessage" in s)
     ended = next(i for i, s in enumerate(sql) if "tasks_taskrun" in s and "'COMPLETED'" in s)
-    begin = max(i for i, s in enumerate(sql[:answer]) if s.startswith("BEGIN"))
-    commit = next(i for i, s in enumerate(sql) if i > ended and s.startswith("COMMIT"))
+    begin = begin_before(sql, answer)
+    commit = commit_after(sql, ended)
     assert answer < ended and not any(s.startswith("COMMIT") for s in sql[begin:ended])
     if connection.vendor == "postgresql":
         events = [s for s in sql[begin:commit] if "realtime_outboxevent" in s]
@@ -119,8 +129,8 @@ def test_the_end_of_a_run_updates_its_task_once_with_the_answers_counters(queued
         run_task.call(str(queued_run.pk))
     sql = [q["sql"] for q in queries]
     answer = next(i for i, s in enumerate(sql) if "INSERT" in s and "chat_chatmessage" in s)
-    begin = max(i for i, s in enumerate(sql[:answer]) if s.startswith("BEGIN"))
-    commit = next(i for i, s in enumerate(sql) if i > answer and s.startswith("COMMIT"))
+    begin = begin_before(sql, answer)
+    commit = commit_after(sql, answer)
     updates = [s for s in sql[begin:commit] if s.startswith('UPDATE "tasks_task"')]
     assert len(updates) == 1 and '"message_count" = 1' in updates[0]
     assert "'COMPLETED'" in updates[0]
@@ -158,8 +168,8 @@ def test_the_first_log_line_of_a_run_commits_with_its_claim(queued_run):
         run_task.call(str(queued_run.pk))
     sql = [q["sql"] for q in queries]
     claimed = next(i for i, s in enumerate(sql) if "tasks_taskrun" in s and "'IN_PROGRESS'" in s)
-    begin = max(i for i, s in enumerate(sql[:claimed]) if s.startswith("BEGIN"))
-    commit = next(i for i, s in enumerate(sql) if i > claimed and s.startswith("COMMIT"))
+    begin = begin_before(sql, claimed)
+    commit = commit_after(sql, claimed)
     first_line = next(i for i, s in enumerate(sql) if "tasks_tasklog" in s and "INSERT" in s)
     assert begin < first_line < commit
     first = TaskLog.objects.filter(run=queued_run).order_by("seq").first()
