@@ -31,6 +31,9 @@ MAX_EVENT_NAME = 200
 published = Signal()
 
 
+Row = tuple[str, str, Any, str | None]  # an event to write: channel, event, data, socket
+
+
 class EventTooLarge(PayloadTooLarge):
     code = "PAYLOAD_TOO_LARGE"
 
@@ -47,7 +50,18 @@ def _channel(name: str) -> str:
     return name if settings.REALTIME_PUBLIC_CHANNELS else f"private-{name}"
 
 
-def publish(channel: str, event: str, data: Any, *, exclude_socket_id: str | None = None) -> None:
+def publish(
+    channel: str,
+    event: str,
+    data: Any,
+    *,
+    exclude_socket_id: str | None = None,
+    replaces: str | None = None,
+) -> None:
+    """`replaces`: what the event is the state of (a task's id). An event of the same
+    channel, name and `replaces` published earlier in the same `together` block is
+    dropped: it would tell clients a state that the commit has already moved past (a
+    run's end announced its task twice, IN_PROGRESS with its answer, then its outcome)."""
     # Checked here, not at send time: an event the push service refuses would block
     # its channel's queue. A bad channel or event name is a programming error.
     if not CHANNEL_NAME.match(channel):
@@ -64,7 +78,10 @@ def publish(channel: str, event: str, data: Any, *, exclude_socket_id: str | Non
             f"the limit is {MAX_EVENT_BYTES} bytes."
         )
     with together():  # an enclosing block's, or one of its own for this event alone
-        _together.pending.append((channel, event, data, exclude_socket_id or None))
+        pending: list[tuple[Row, str | None]] = _together.pending
+        if replaces is not None:
+            pending[:] = [p for p in pending if (p[0][:2], p[1]) != ((channel, event), replaces)]
+        pending.append(((channel, event, data, exclude_socket_id or None), replaces))
 
 
 _together = threading.local()
@@ -87,7 +104,7 @@ def together() -> Iterator[None]:
         _together.pending = []
         try:
             yield
-            pending = _together.pending
+            pending = [row for row, _ in _together.pending]
         finally:
             _together.pending = None
         if pending:
@@ -97,7 +114,7 @@ def together() -> Iterator[None]:
                 published.send(sender=OutboxEvent, channel=channel, event=event, data=data)
 
 
-def _write(rows: list[tuple[str, str, Any, str | None]], batch: CommitBatch | None) -> None:
+def _write(rows: list[Row], batch: CommitBatch | None) -> None:
     if connection.vendor == "postgresql":
         _insert_numbered(rows, batch)
         return
@@ -126,9 +143,7 @@ def _next_seq(channel: str) -> int:
         return int(cursor.fetchone()[0])
 
 
-def _insert_numbered(
-    rows: list[tuple[str, str, Any, str | None]], batch: CommitBatch | None
-) -> None:
+def _insert_numbered(rows: list[Row], batch: CommitBatch | None) -> None:
     """`_next_seq` and the events' INSERT in one statement (PostgreSQL: a data-modifying
     WITH), with the same locks on the channels' counter rows, taken in the channels'
     order. A channel with k events of the batch takes k numbers, in the batch's order.

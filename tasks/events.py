@@ -13,7 +13,9 @@ def iso(moment: datetime) -> str:
 
 
 def announce(task: Task, event: str) -> None:
-    """`task-created` / `task-updated` on the task's workspace channel, for list views."""
+    """`task-created` / `task-updated` on the task's workspace channel, for list views.
+    The task's last announcement of one transaction's `together` block is the one sent
+    (realtime.events.publish `replaces`)."""
     publish(
         workspace_channel(task.workspace.slug),
         event,
@@ -23,4 +25,5 @@ def announce(task: Task, event: str) -> None:
             "status": task.status,
             "updatedAt": iso(task.updated_at),
         },
+        replaces=str(task.pk),
     )

@@ -92,6 +92,24 @@ def test_events_published_together_are_numbered_in_order_and_written_at_once(db)
     assert len(inserts) == (1 if connection.vendor == "postgresql" else 3)
 
 
+def test_a_later_state_of_the_same_thing_in_one_block_replaces_the_earlier(db):
+    with together():
+        publish("private-workspace-w", "task-updated", {"taskId": "a", "n": 1}, replaces="a")
+        publish("private-workspace-w", "task-updated", {"taskId": "b", "n": 1}, replaces="b")
+        publish("private-workspace-w", "task-created", {"taskId": "a", "n": 2}, replaces="a")
+        publish("private-workspace-v", "task-updated", {"taskId": "a", "n": 3}, replaces="a")
+        publish("private-workspace-w", "task-updated", {"taskId": "a", "n": 4}, replaces="a")
+    publish("private-workspace-w", "task-updated", {"taskId": "a", "n": 5}, replaces="a")
+    rows = list(OutboxEvent.objects.order_by("id").values_list("channel", "seq", "event", "data"))
+    assert rows == [
+        ("private-workspace-w", 1, "task-updated", {"taskId": "b", "n": 1}),
+        ("private-workspace-w", 2, "task-created", {"taskId": "a", "n": 2}),
+        ("private-workspace-v", 1, "task-updated", {"taskId": "a", "n": 3}),
+        ("private-workspace-w", 3, "task-updated", {"taskId": "a", "n": 4}),
+        ("private-workspace-w", 4, "task-updated", {"taskId": "a", "n": 5}),  # a block of its own
+    ]
+
+
 def test_an_error_inside_together_writes_none_of_its_events(db):
     with pytest.raises(RuntimeError), transaction.atomic(), together():
         publish("private-task-a", "new-message", "m1")
