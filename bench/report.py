@@ -169,6 +169,14 @@ def latency_table(result: dict[str, Any], previous: dict[str, Any] | None) -> li
     for key, label in (("wakeup", "wake-up"), ("polling", "polling only")):
         phases = result[key].get("phases_ms", {})
         lines.append(f"- {label}: " + "; ".join(f"{k} {v:.1f}" for k, v in phases.items()))
+    again = {key: result[key].get("repeated_events") for key in ("wakeup", "polling")}
+    if None not in again.values():
+        lines += [
+            "",
+            "`new-message` events heard again, or a message's own event after its answer "
+            f"(delivery is at least once): {again['wakeup']} with the wake-up, "
+            f"{again['polling']} polling only.",
+        ]
     return [*lines, ""]
 
 
