@@ -72,13 +72,14 @@ def run_execution(
         settle_generated_queue()
         tasks = create_tasks(f"w{count}", runs)
         workers = start_workers(count, env)
+        cpu = CpuUse([worker.pid for worker in workers])
         try:
-            committed: list[float] = []
             with transaction.atomic():
-                # First of the on-commit hooks: the runs' jobs are enqueued after it.
-                transaction.on_commit(lambda clock=committed: clock.append(time.time()))  # type: ignore[misc]
+                # First of the on-commit hooks: the clock starts at the commit.
+                transaction.on_commit(cpu.start)
                 queued = [queue_run(task).pk for task in tasks]
-            seconds = wait_finished(queued, committed[0])
+            seconds = wait_finished(queued, cpu.started_at)
+            used = cpu.per_run_ms(runs)
         finally:
             stop_workers(workers)
         row = {
@@ -87,6 +88,7 @@ def run_execution(
             "seconds": round(seconds, 3),
             "double_runs": double_runs(tasks, lines_per_run),
             "incomplete": incomplete(queued),
+            "cpu_ms_per_run": used,
         }
         row["ratio_to_floor"] = round(row["runs_per_s"] / result["floor_runs_per_s"], 2)
         print(
@@ -95,6 +97,67 @@ def run_execution(
         )
         result["workers"].append(row)
     return result
+
+
+class CpuUse:
+    """The CPU time the machine spent from `start` to `per_run_ms`, per run, split by
+    process: the workers, PostgreSQL, this process (which queued the runs and, holding
+    their workspace channel's lease first, sends most of their events, as the server
+    would), and the rest; with `ceiling`, the runs per second the machine's cores would
+    give at that cost. Read from Linux's /proc; elsewhere, None."""
+
+    def __init__(self, worker_pids: list[int]):
+        self.workers = {str(pid) for pid in worker_pids}
+        self.before: dict[str, float] = {}
+        self.started_at = 0.0
+
+    @staticmethod
+    def busy() -> float | None:
+        try:
+            with open("/proc/stat") as stat:
+                ticks = [int(n) for n in stat.readline().split()[1:9]]
+        except OSError:
+            return None
+        return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # not idle
+
+    def by_process(self) -> dict[str, float]:
+        used: dict[str, float] = {}
+        for pid in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{pid}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                    command = cmdline.read()
+            except (OSError, IndexError):
+                continue  # not a process, or it ended
+            if pid in self.workers:
+                kind = "workers"
+            elif command.startswith(b"postgres"):
+                kind = "postgresql"
+            elif pid == str(os.getpid()):
+                kind = "bench"
+            else:
+                continue
+            ticks = int(fields[11]) + int(fields[12])  # utime, stime
+            used[kind] = used.get(kind, 0.0) + ticks / os.sysconf("SC_CLK_TCK")
+        return used
+
+    def start(self) -> None:
+        self.started_at = time.time()
+        machine = self.busy()
+        if machine is not None:
+            self.before = {**self.by_process(), "machine": machine}
+
+    def per_run_ms(self, runs: int) -> dict[str, float] | None:
+        machine = self.busy()
+        if machine is None or not self.before:
+            return None
+        after = {**self.by_process(), "machine": machine}
+        used = {kind: after[kind] - self.before.get(kind, 0.0) for kind in after}
+        used["other"] = used["machine"] - sum(v for k, v in used.items() if k != "machine")
+        per_run = {kind: round(1000 * seconds / runs, 2) for kind, seconds in used.items()}
+        per_run["ceiling_runs_per_s"] = round(1000 * (os.cpu_count() or 1) / per_run["machine"], 1)
+        return per_run
 
 
 def settle_generated_queue() -> None:

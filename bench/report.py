@@ -201,6 +201,25 @@ def execution_table(result: dict[str, Any], previous: dict[str, Any] | None) -> 
             old = before.get(row["workers"])
             line += f" {old['runs_per_s']} |" if old else " - |"
         lines.append(line)
+    cpu = [row for row in result["workers"] if row.get("cpu_ms_per_run")]
+    if cpu:
+        lines += [
+            "",
+            "CPU per run, from the commit that queued the runs to the last one's end (Linux's "
+            "/proc): the workers, PostgreSQL, the bench's process (it queued the runs and sends "
+            "most of their events, as the server would), the rest of the machine; the ceiling "
+            "is the runs per second the machine's cores give at that cost.",
+            "",
+            "| workers | machine | workers | PostgreSQL | bench | other | ceiling |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for row in cpu:
+            used = row["cpu_ms_per_run"]
+            lines.append(
+                f"| {row['workers']} | {used['machine']} ms | {used.get('workers', 0)} ms | "
+                f"{used.get('postgresql', 0)} ms | {used.get('bench', 0)} ms | "
+                f"{used['other']} ms | {used['ceiling_runs_per_s']} runs/s |"
+            )
     return [*lines, ""]
 
 
