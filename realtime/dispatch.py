@@ -31,7 +31,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef
 from django.tasks import task
 from django.utils import timezone
 
@@ -377,13 +376,12 @@ def dispatch_channel(channel: str, *, now: datetime | None = None) -> int:
     sent, released = 0, False
     try:
         while True:
-            count, blocked = _send_due(channel, now)
-            sent += count
-            if blocked:
-                return sent  # the head waits for its next attempt; the periodic job returns
-            released = _release_when_done(channel, owner, known)
-            if released:
-                return sent
+            accepted, blocked = _send_due(channel, now)
+            sent += len(accepted)
+            # The marks, and the lease given back if nothing is left: one statement.
+            released = bool(_mark_and_release(accepted, {channel: known}, owner))
+            if blocked or released:
+                return sent  # blocked: the head waits for its next attempt (periodic job)
             # Events were committed while we held the lease: their publishers could not
             # claim it, so they are ours to send, under a renewed lease.
             known = _renew(channel, owner)
@@ -437,19 +435,6 @@ def _release(channel: str, owner: str) -> None:
     )
 
 
-def _release_when_done(channel: str, owner: str, known: int) -> bool:
-    """Lets go of the lease only if nothing is left unsent, in one statement: a publisher
-    that committed before it could not claim the lease (we had it) and its event is seen
-    here; one that committed while this statement waited for the row raised last_seq past
-    `known` (the seq we had seen); one that commits after finds the lease free."""
-    unsent = OutboxEvent.objects.filter(channel=OuterRef("name"), sent_at__isnull=True)
-    return bool(
-        OutboxChannel.objects.filter(
-            ~Exists(unsent), name=channel, lease_owner=owner, last_seq__lte=known
-        ).update(lease_owner="", lease_until=None, sent_seq=F("last_seq"))
-    )
-
-
 def _renew(channel: str, owner: str) -> int | None:
     """Extends our lease; returns the channel's last_seq (see `_claim`), or None if the
     lease expired and another dispatcher took it."""
@@ -472,32 +457,17 @@ def _is_due(event: OutboxEvent, now: datetime | None) -> bool:
     return event.next_attempt_at is None or event.next_attempt_at <= (now or timezone.now())
 
 
-def _send_due(channel: str, now: datetime | None) -> tuple[int, bool]:
-    """Sends the unsent events in order; returns (how many were sent, whether the rest must
-    wait: a send failed, or the head is not due yet)."""
+def _send_due(channel: str, now: datetime | None) -> tuple[list[OutboxEvent], bool]:
+    """Sends the unsent events in order; returns the ones the publisher accepted (the
+    caller marks them sent) and whether the rest must wait: a send failed, or the head is
+    not due yet."""
     pending = _unsent(channel)
     if not pending or not _is_due(pending[0], now):
-        return 0, bool(pending)
-    publisher = get_publisher()
-    sent = 0
-    for start in range(0, len(pending), BATCH_SIZE):
-        chunk = pending[start : start + BATCH_SIZE]
-        metrics.outbox_delivery_attempts.inc()
-        try:
-            publisher.send([_outgoing(event) for event in chunk])
-        except Exception as error:
-            metrics.outbox_delivery_failures.inc()
-            _record_failure(chunk[0], error)
-            return sent, True
-        delivered_at = timezone.now()
-        OutboxEvent.objects.filter(pk__in=[e.pk for e in chunk]).update(sent_at=delivered_at)
-        metrics.outbox_delivered.inc(len(chunk))
-        for event in chunk:
-            metrics.outbox_delivery_lag.observe(
-                max((delivered_at - event.created_at).total_seconds(), 0)
-            )
-        sent += len(chunk)
-    return sent, False
+        return [], bool(pending)
+    accepted, failure = _publish_in_order(pending)
+    if failure is not None:
+        _record_failure(*failure)
+    return accepted, failure is not None
 
 
 def _outgoing(event: OutboxEvent) -> Outgoing:

@@ -251,6 +251,20 @@ def test_payload_over_10_kb_in_utf8_bytes_is_an_error_at_publish_time(db):
     assert OutboxEvent.objects.count() == 1
 
 
+def test_a_channels_dispatch_takes_its_lease_reads_and_marks_and_lets_go(db, undispatched):
+    """The periodic job's (and a busy channel's) dispatch: the lease, the read, then the
+    marks and the release in one statement on PostgreSQL (two elsewhere)."""
+    publish("private-task-a", "e", 1)
+    publish("private-task-a", "e", 2)
+    with CaptureQueriesContext(connection) as queries:
+        assert dispatch.dispatch_channel("private-task-a") == 2
+    assert len(queries) == {"postgresql": 3}.get(connection.vendor, 4)
+    assert [e["data"] for e in recording.recorded] == [1, 2]
+    assert not OutboxEvent.objects.filter(sent_at__isnull=True).exists()
+    channel = OutboxChannel.objects.get(name="private-task-a")
+    assert channel.lease_owner == "" and channel.sent_seq == channel.last_seq == 2
+
+
 def test_a_failed_send_backs_off_and_later_events_wait_behind_it(db, undispatched, monkeypatch):
     failing = FailingPublisher()
     monkeypatch.setattr(dispatch, "get_publisher", lambda: failing)
@@ -294,9 +308,11 @@ def test_a_channel_leased_by_another_dispatcher_is_left_to_it(db, undispatched, 
 @pytest.mark.django_db(transaction=True)
 def test_an_event_committed_while_the_lease_is_given_back_is_sent_by_its_holder(monkeypatch):
     """A publisher that finds the lease taken leaves its event to the holder. If it commits
-    while the holder's release waits for the channel's row, that release must not let go:
-    on PostgreSQL its NOT EXISTS cannot see the event (only the row is rechecked), and the
-    event stayed unsent until the periodic job."""
+    while the holder gives the lease back, that release must not let go: a release that
+    waited for the channel's row could not see the event in its NOT EXISTS (PostgreSQL
+    rechecks only the row), and the event stayed unsent until the periodic job. The
+    release passes over a row a publisher holds (SKIP LOCKED); the holder's renewal waits
+    for it, and the holder sends what it numbered."""
     from realtime import events
 
     channel = "private-task-a"
