@@ -378,10 +378,12 @@ def dispatch_channel(channel: str, *, now: datetime | None = None) -> int:
         while True:
             accepted, blocked = _send_due(channel, now)
             sent += len(accepted)
+            if blocked and not accepted:
+                return sent  # the head waits for its next attempt (the periodic job's)
             # The marks, and the lease given back if nothing is left: one statement.
             released = bool(_mark_and_release(accepted, {channel: known}, owner))
             if blocked or released:
-                return sent  # blocked: the head waits for its next attempt (periodic job)
+                return sent
             # Events were committed while we held the lease: their publishers could not
             # claim it, so they are ours to send, under a renewed lease.
             known = _renew(channel, owner)
