@@ -2,8 +2,9 @@
 
 Scale 1.0: 1,000,000 tasks in 200 workspaces (the first holds 200,000), groups of
 10 tasks, one run per task that ran, 5,000,000 log lines, 2,000,000 chat messages
-with artifacts. Ids are md5-derived UUIDs so rows can reference each other by
-formula. Every count scales with `scale`.
+with artifacts, and their `new-message` events in the outbox, delivered. Ids are
+md5-derived UUIDs so rows can reference each other by formula. Every count scales with
+`scale`.
 """
 
 import time
@@ -200,6 +201,27 @@ STATEMENTS = [
                jsonb_build_object('text', 'diff --git a/x b/x', 'language', 'diff'), NULL, NULL, 0
         FROM bench_task_place p JOIN tasks_task t ON t.id = md5('task' || p.i)::uuid
         WHERE t.awaiting_input OR p.h % 4 = 0
+        """,
+    ),
+    (
+        "outbox",
+        # A week of delivered events (RETENTION_OUTBOX_DAYS) grows with the work: one
+        # `new-message` per chat message, on its task's channel, sent.
+        """
+        INSERT INTO realtime_outboxevent (channel, event, data, seq, exclude_socket_id,
+            created_at, sent_at, attempts, last_error, next_attempt_at)
+        SELECT 'private-task-' || m.task_id, 'new-message',
+               jsonb_build_object('id', m.id, 'taskId', m.task_id, 'role', m.role,
+                                  'message', m.message, 'timestamp', m.timestamp),
+               row_number() OVER (PARTITION BY m.task_id ORDER BY m.timestamp, m.id), NULL,
+               m.timestamp, m.timestamp, 1, '', NULL
+        FROM chat_chatmessage m
+        WHERE NOT EXISTS (
+            SELECT 1 FROM realtime_outboxchannel c WHERE c.name = 'private-task-' || m.task_id
+        );
+        INSERT INTO realtime_outboxchannel (name, last_seq, lease_owner, lease_until, sent_seq)
+        SELECT channel, max(seq), '', NULL, max(seq) FROM realtime_outboxevent GROUP BY channel
+        ON CONFLICT (name) DO NOTHING
         """,
     ),
     ("cleanup", "DROP TABLE bench_task_place;\nVACUUM ANALYZE"),

@@ -390,6 +390,7 @@ def counts(dsn: str) -> dict[str, int]:
         "chat_messages": "chat_chatmessage",
         "artifacts": "chat_artifact",
         "task_groups": "tasks_taskgroup",
+        "outbox_events": "realtime_outboxevent",
     }
     with psycopg.connect(dsn) as conn:
         return {
