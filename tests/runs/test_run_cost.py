@@ -191,3 +191,49 @@ def test_a_workers_statements_are_prepared_once_they_repeat(settings, workspace)
         prepared = [row[0] for row in cursor.fetchall()]
     claim = 'UPDATE "tasks_taskrun" SET "status" = $1, "started_at" = $2'
     assert any(statement.startswith(claim) for statement in prepared), prepared
+
+
+def task_updates() -> tuple[int, int]:
+    """(updates, HOT updates) of tasks_task this connection has not reported yet: take
+    the difference around a statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables "
+            "WHERE relname = 'tasks_task'"
+        )
+        updated, hot = cursor.fetchone()
+    return updated, hot
+
+
+@pytest.mark.postgres_only
+def test_a_batch_of_log_lines_leaves_the_tasks_indexes_alone(settings, workspace):
+    """A batch takes its seq numbers from its task's row: an UPDATE twice a second while a
+    run streams. The table keeps room in each page (tasks 0014), so that UPDATE is HOT
+    (no new entry in any of the task's 26 indexes) when the tasks created meanwhile have
+    filled the page its row is on."""
+    from django.db import transaction
+
+    from runs.logs import append_lines
+
+    def more_tasks() -> None:
+        for _ in range(40):
+            TaskFactory(workspace=workspace, title="Neighbour", description="x" * 200)
+
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    task = TaskFactory(workspace=workspace, title="Neighbour", description="x" * 200)
+    more_tasks()
+    run = queue_run(task)  # the run moves the task's row (its status is indexed)
+    for n in range(5):
+        more_tasks()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM tasks_task WHERE (ctid::text::point)[0] = "
+                "(SELECT (ctid::text::point)[0] FROM tasks_task WHERE id = %s)",
+                [task.pk],
+            )
+            assert cursor.fetchone()[0] > 10  # its page holds the tasks created after it
+        with transaction.atomic():
+            before = task_updates()
+            append_lines(run, [("stdout", f"line {n}")])
+            after = task_updates()
+        assert (after[0] - before[0], after[1] - before[1]) == (1, 1), f"batch {n}"
