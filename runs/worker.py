@@ -3,10 +3,10 @@ the robot's runner, record the end, start what waits behind it.
 
 `run_task(run_id)` is enqueued on commit of every new run (runs.services.queue_run).
 `execute_run` claims the run with a conditional UPDATE from PENDING (at most one
-execution, whatever the number of workers), heartbeats from a thread (which also notices
-halt requests and runs taken away by the reaper), streams the runner's log lines and
-assistant messages, and sets the outcome; on commit of the end, `start_next` enqueues
-the oldest PENDING run of the task or its group.
+execution, whatever the number of workers), heartbeats it with the process's other runs
+from one thread (`LiveRuns`, which also notices halt requests and runs taken away by the
+reaper), streams the runner's log lines and assistant messages, and sets the outcome; on
+commit of the end, `start_next` enqueues the oldest PENDING run of the task or its group.
 """
 
 import contextlib
@@ -14,9 +14,10 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
@@ -29,6 +30,7 @@ from django_tasks_db.backend import DatabaseBackend
 from chat.models import ArtifactType, ChatMessage
 from chat.services import MAX_MESSAGE_BYTES, ArtifactInput, post_assistant_message
 from config import metrics
+from config.dbpool import drop_broken_connection
 from config.logs import log_context
 from realtime import dispatch
 from realtime.events import together
@@ -60,33 +62,96 @@ WORKER_STOPPED = "requeued: worker stopped"
 STARTED = "run {number} started on {worker}"
 
 
+@dataclass
+class Live:
+    """A run this process executes: what stops its runner, and why it was stopped."""
+
+    stop: threading.Event
+    since: float = field(default_factory=time.monotonic)
+    halted: bool = False  # a halt request
+    lost: bool = False  # no longer IN_PROGRESS: the reaper took it
+    requeue: bool = False  # its worker is stopping
+
+
 class LiveRuns:
-    """The runs this process executes, so that a stopping worker can stop and requeue
-    them (runs.worker_pool): run id -> the run's stop event."""
+    """The runs this process executes, and the one thread that heartbeats them all: every
+    second one statement reads which of them have a halt request or are no longer
+    IN_PROGRESS (and stops their runners); every RUN_HEARTBEAT_SECONDS one more stamps
+    their heartbeat_at. A thread per run cost each run a thread, each run longer than a
+    second a database connection of its own, and the database two statements a second
+    per run. The thread ends when the process runs nothing (closing its connection) and
+    starts again with the next run. A stopping worker stops them all to requeue them
+    (runs.worker_pool)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.stops: dict[str, threading.Event] = {}
-        self.requeue: set[str] = set()
+        self.runs: dict[str, Live] = {}
+        self.beating = False
 
-    def add(self, run_id: str, stop: threading.Event) -> None:
+    def add(self, run_id: str, stop: threading.Event) -> Live:
         with self.lock:
-            self.stops[run_id] = stop
+            live = self.runs[run_id] = Live(stop)
+            if not self.beating:
+                self.beating = True
+                threading.Thread(target=self.beat, daemon=True, name="heartbeats").start()
+        return live
 
-    def remove(self, run_id: str) -> bool:
-        """Forgets the run; returns whether it was asked to go back to the queue."""
+    def remove(self, run_id: str) -> Live:
         with self.lock:
-            self.stops.pop(run_id, None)
-            asked = run_id in self.requeue
-            self.requeue.discard(run_id)
-            return asked
+            return self.runs.pop(run_id)
 
     def stop_all(self) -> int:
         with self.lock:
-            for run_id, stop in self.stops.items():
-                self.requeue.add(run_id)
-                stop.set()
-            return len(self.stops)
+            for live in self.runs.values():
+                live.requeue = True
+                live.stop.set()
+            return len(self.runs)
+
+    def beat(self) -> None:
+        interval = float(settings.RUN_HEARTBEAT_SECONDS)
+        poll = min(1.0, interval)
+        last_beat = time.monotonic()
+        try:
+            while True:
+                time.sleep(poll)
+                with self.lock:
+                    if not self.runs:
+                        self.beating = False
+                        return
+                stamp = time.monotonic() - last_beat >= interval
+                with contextlib.suppress(Exception):  # a DB hiccup must not end a run
+                    drop_broken_connection()
+                    self.check(beat=stamp, older_than=poll)
+                    if stamp:
+                        last_beat = time.monotonic()
+        finally:
+            connection.close()
+
+    def check(self, *, beat: bool, older_than: float = 0.0) -> None:
+        """One round for the runs started at least `older_than` seconds ago (a run is first
+        asked about a second after its claim, which stamped it): stamps them if `beat`,
+        reads them, and stops those halted or taken away."""
+        now = time.monotonic()
+        with self.lock:
+            asked = [run_id for run_id, live in self.runs.items() if now - live.since >= older_than]
+        if not asked:
+            return
+        running = TaskRun.objects.filter(pk__in=asked, status=W.IN_PROGRESS)
+        if beat:
+            running.update(heartbeat_at=timezone.now())
+        found = {str(pk): halt for pk, halt in running.values_list("pk", "halt_requested")}
+        with self.lock:
+            for run_id in asked:
+                live = self.runs.get(run_id)
+                if live is None:  # it ended meanwhile
+                    continue
+                if run_id not in found:
+                    live.lost = True
+                elif found[run_id]:
+                    live.halted = True
+                else:
+                    continue
+                live.stop.set()  # after the reason: the runner that stops for it sees it
 
 
 live_runs = LiveRuns()
@@ -182,48 +247,6 @@ def claim(run_id: str, worker_id: str) -> TaskRun | None:
             if workflow.move(task, W.IN_PROGRESS, now=now, workflow_started_at=now):
                 announce(task, "task-updated")
     return run
-
-
-class Heartbeat(threading.Thread):
-    """Stamps heartbeat_at every RUN_HEARTBEAT_SECONDS; sets `stop` on a halt request or
-    when the run is no longer IN_PROGRESS (reaped, superseded)."""
-
-    def __init__(self, run_id: Any, stop: threading.Event):
-        super().__init__(daemon=True, name=f"heartbeat-{run_id}")
-        self.run_id = run_id
-        self.stop = stop
-        self.done = threading.Event()
-        self.halted = False
-        self.lost = False
-
-    def run(self) -> None:
-        interval = float(settings.RUN_HEARTBEAT_SECONDS)
-        poll = min(1.0, interval)
-        last_beat = 0.0
-        try:
-            while not self.done.wait(poll):
-                last_beat += poll
-                with contextlib.suppress(Exception):  # a DB hiccup must not end the run
-                    self.tick(beat=last_beat >= interval)
-                    if last_beat >= interval:
-                        last_beat = 0.0
-        finally:
-            connection.close()
-
-    def tick(self, *, beat: bool) -> None:
-        live = TaskRun.objects.filter(pk=self.run_id, status=W.IN_PROGRESS)
-        if (beat and not live.update(heartbeat_at=timezone.now())) or not live.exists():
-            self.lost = True
-        elif live.filter(halt_requested=True).exists():
-            self.halted = True
-        if self.lost or self.halted:
-            self.stop.set()
-
-    def finish(self) -> None:
-        """Ends the thread without waiting for it (it closes its own connection): a join
-        cost a run up to 0.4 s of scheduling on a loaded machine. `halted` and `lost` are
-        set before `stop`, so the runner that stopped for them has them."""
-        self.done.set()
 
 
 def history_of(task_id: Any) -> list[HistoryMessage]:
@@ -367,9 +390,7 @@ def execute_claimed(run: TaskRun) -> str | None:
     secrets = resolved.masked()
     context = context_for(run, resolved)
     writer = LogWriter(run, secrets)
-    heartbeat = Heartbeat(run.pk, context.stop)
-    heartbeat.start()
-    live_runs.add(str(run.pk), context.stop)
+    live = live_runs.add(run_id, context.stop)
     outcome: Outcome | None = None
     answer: AssistantMessage | None = None
     try:
@@ -387,11 +408,10 @@ def execute_claimed(run: TaskRun) -> str | None:
         logger.exception("Run %s failed in the worker", run_id)
         outcome = Outcome(W.ERROR, error=f"{type(error).__name__}: {error}")
     finally:
-        heartbeat.finish()
-        requeue = live_runs.remove(str(run.pk))
-    if requeue and outcome.status == W.HALTED and not heartbeat.halted and not heartbeat.lost:
+        live_runs.remove(run_id)
+    if live.requeue and outcome.status == W.HALTED and not live.halted and not live.lost:
         return requeue_run(run, writer, answer, secrets)
-    if heartbeat.halted and outcome.status != W.ERROR:
+    if live.halted and outcome.status != W.ERROR:
         outcome = replace(outcome, status=W.HALTED, error="Halted.", waiting=False)
     writer.write(LogStream.SYSTEM, f"run {run.number} ended: {outcome.status}", hold=True)
     return finish_run(run, outcome, secrets, writer=writer, answer=answer)
