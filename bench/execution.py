@@ -375,9 +375,10 @@ def message_latency(server_url: str, token: str, messages: int) -> dict[str, Any
     log_ms: list[float] = []
     answer_ms: list[float] = []
     stamped: dict[str, list[float]] = {name: [] for name in PHASES}
-    # Delivery is at least once: an event heard again, or a message's own event heard
-    # after its answer, is counted and never taken for a later message's answer (which
-    # would shift every later figure by one message).
+    # Delivery is at least once: an event heard again, a message's own event heard after
+    # its answer, or an answer that is not this message's (an earlier one's, heard late)
+    # is counted and never taken for this message's answer (which would shift every later
+    # figure by one message).
     heard: set[str] = set()
     ours: set[str] = set()  # the USER messages posted
     repeats = 0
@@ -398,6 +399,9 @@ def message_latency(server_url: str, token: str, messages: int) -> dict[str, Any
                     continue
                 heard.add(line["data"])
                 if line["data"] not in ours:
+                    if line["data"] != answer_to(task.pk, asked):
+                        repeats += 1  # an earlier message's answer, heard late
+                        continue
                     answered = float(line["at"])
                     break
             logged = first_line.wait()
@@ -448,6 +452,21 @@ def stamps(task: Any, message_id: str) -> dict[str, float]:
     )
     moments = dict(zip(PHASES, (stored, queued, claimed, answer[0]), strict=True))
     return {name: at.timestamp() for name, at in moments.items() if at is not None}
+
+
+def answer_to(task_id: Any, asked: str) -> str | None:
+    """The id of the robot's answer to the message `asked`: the task's first ASSISTANT
+    message after it (the next message is posted once this one's run has ended)."""
+    from chat.models import ChatMessage
+
+    asked_at = ChatMessage.objects.values_list("timestamp", flat=True).get(pk=asked)
+    first = (
+        ChatMessage.objects.filter(task_id=task_id, role="ASSISTANT", timestamp__gt=asked_at)
+        .order_by("timestamp", "id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    return None if first is None else str(first)
 
 
 def post_message(server_url: str, token: str, task_id: Any, text: str) -> str:
