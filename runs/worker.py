@@ -75,13 +75,13 @@ class Live:
 
 class LiveRuns:
     """The runs this process executes, and the one thread that heartbeats them all: every
-    second one statement reads which of them have a halt request or are no longer
-    IN_PROGRESS (and stops their runners); every RUN_HEARTBEAT_SECONDS one more stamps
-    their heartbeat_at. A thread per run cost each run a thread, each run longer than a
-    second a database connection of its own, and the database two statements a second
-    per run. The thread ends when the process runs nothing (closing its connection) and
-    starts again with the next run. A stopping worker stops them all to requeue them
-    (runs.worker_pool)."""
+    half second one statement reads which of them (older than a second) have a halt
+    request or are no longer IN_PROGRESS, and stops their runners; every
+    RUN_HEARTBEAT_SECONDS one more stamps their heartbeat_at. A thread per run cost each
+    run a thread, each run longer than a second a database connection of its own, and
+    the database two statements a second per run. The thread ends when the process runs
+    nothing (closing its connection) and starts again with the next run. A stopping
+    worker stops them all to requeue them (runs.worker_pool)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -113,7 +113,7 @@ class LiveRuns:
         last_beat = time.monotonic()
         try:
             while True:
-                time.sleep(poll)
+                time.sleep(poll / 2)  # a halt request is seen within half a second
                 with self.lock:
                     if not self.runs:
                         self.beating = False

@@ -1,6 +1,6 @@
 """One thread per worker process heartbeats all the runs it executes (runs.worker.LiveRuns):
-a second's round is one statement whatever the number of runs, a beat one more; a halt
-request or a run the reaper took stops its runner."""
+a round (every half second) is one statement whatever the number of runs, a beat one
+more; a halt request or a run the reaper took stops its runner."""
 
 import threading
 import time
@@ -113,7 +113,7 @@ def test_the_reaper_taking_a_running_run_stops_its_runner_and_the_run_keeps_its_
     TaskRun.objects.filter(pk=run.pk).update(status="ERROR", error="Reaped.")
     thread.join(timeout=10)
     assert not thread.is_alive()
-    assert time.monotonic() - started < 5  # a round a second, not the 30 s sleep
+    assert time.monotonic() - started < 5  # a round every half second, not the 30 s sleep
     assert result == [None]  # it did not end it: the reaper did
     run.refresh_from_db()
     assert (run.status, run.error) == ("ERROR", "Reaped.")
