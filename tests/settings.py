@@ -16,7 +16,18 @@ if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
     if not os.environ.get("TASKDESK_KEEP_TEST_METRICS"):
         atexit.register(shutil.rmtree, _metrics_dir, ignore_errors=True)
 
-from config.settings import *  # noqa: F403
+# Under pytest-xdist (`-n 2`) each worker process gets a Redis database of its own: every
+# test clears the cache (FLUSHDB), which wiped the other worker's throttle counts and
+# channel groups in the middle of its tests. The servers a test starts inherit it.
+_xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ...
+if _xdist_worker.startswith("gw") and os.environ.get("REDIS_URL"):
+    from urllib.parse import urlsplit, urlunsplit
+
+    _redis = urlsplit(os.environ["REDIS_URL"])
+    _db = int(_redis.path.strip("/") or 0) + 1 + int(_xdist_worker[2:])
+    os.environ["REDIS_URL"] = urlunsplit(_redis._replace(path=f"/{_db}"))
+
+from config.settings import *  # noqa: E402, F403
 
 REALTIME_PUBLISHER = "tests.recording.RecordingPublisher"
 # The API takes JSON bodies (uploads and channel auth name their own formats), as its
