@@ -173,8 +173,9 @@ def latency_table(result: dict[str, Any], previous: dict[str, Any] | None) -> li
     if None not in again.values():
         lines += [
             "",
-            "`new-message` events heard again, or a message's own event after its answer "
-            f"(delivery is at least once): {again['wakeup']} with the wake-up, "
+            "`new-message` events heard again, a message's own event after its answer, or an "
+            "answer that was not the asked message's (delivery is at least once; none is "
+            f"taken for an answer): {again['wakeup']} with the wake-up, "
             f"{again['polling']} polling only.",
         ]
     return [*lines, ""]

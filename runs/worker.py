@@ -96,9 +96,9 @@ class LiveRuns:
                 threading.Thread(target=self.beat, daemon=True, name="heartbeats").start()
         return live
 
-    def remove(self, run_id: str) -> Live:
+    def remove(self, run_id: str) -> None:
         with self.lock:
-            return self.runs.pop(run_id)
+            del self.runs[run_id]
 
     def stop_all(self) -> int:
         with self.lock:

@@ -19,12 +19,13 @@ its answer.
 """
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from chat.services import post_message
 from realtime.events import task_channel
 from realtime.models import OutboxEvent
+from runs.logs import append_lines
 from runs.models import TaskLog, TaskRun
 from runs.services import queue_run
 from runs.worker import run_task
@@ -211,9 +212,6 @@ def test_a_batch_of_log_lines_leaves_the_tasks_indexes_alone(settings, workspace
     run streams. The table keeps room in each page (tasks 0014), so that UPDATE is HOT
     (no new entry in any of the task's 26 indexes) when the tasks created meanwhile have
     filled the page its row is on."""
-    from django.db import transaction
-
-    from runs.logs import append_lines
 
     def more_tasks() -> None:
         for _ in range(40):
