@@ -47,6 +47,28 @@ logger = logging.getLogger("taskdesk.worker")
 started_logger = logging.getLogger("django_tasks_db")
 RETRY_SECONDS = 2.0
 SENDER_STOP_SECONDS = 30.0  # the last batches (a push service timing out: 5 s a try)
+# The worker's threads that keep a pooled connection besides its job threads: the loop
+# that claims, the heartbeats (runs.worker.LiveRuns), the outbox sender and the pulse
+# (ops.pulse). The wake-up listener has a connection of its own, outside the pool.
+OWN_CONNECTIONS = 4
+
+
+def fit_pool(concurrency: int) -> None:
+    """Makes this process's PostgreSQL pool large enough for its threads. Each job thread
+    keeps its connection from job to job; with WORKER_CONCURRENCY above what
+    DATABASE_POOL_SIZE leaves them, the threads beyond it waited 30 s for a connection
+    and failed their jobs (seen: 16 threads on the default pool of 10)."""
+    wrapper = connections["default"]
+    options = wrapper.settings_dict.get("OPTIONS", {}).get("pool")
+    if not isinstance(options, dict):
+        return  # SQLite, or no pool
+    needed = concurrency + OWN_CONNECTIONS
+    if options.get("max_size", needed) >= needed:
+        return
+    logger.info("Worker pool: %s database connections for %s job threads", needed, concurrency)
+    options["max_size"] = needed
+    wrapper.close()  # if the command opened the pool already, it opens again at that size
+    wrapper.close_pool()  # type: ignore[attr-defined]
 
 
 class PoolWorker:
@@ -108,6 +130,7 @@ class PoolWorker:
             self.concurrency,
             "listen" if wakeup_enabled() else f"poll {self.interval} s",
         )
+        fit_pool(self.concurrency)
         listener = None
         if wakeup_enabled():
             listener = Listener(self.wake, self.stopping)

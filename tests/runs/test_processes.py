@@ -18,9 +18,11 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from django_tasks_db.models import DBTaskResult
 
 from accounts.models import ApiToken
 from runs.models import TaskLog, TaskRun
+from runs.services import queue_run
 from tasks.models import Task
 from tests.factories import RepositoryFactory, RobotFactory, TaskFactory, TaskGroupFactory
 
@@ -300,3 +302,43 @@ def test_sigterm_lets_a_run_that_ends_within_the_grace_finish_on_its_worker(
     assert (run.status, run.number) == ("COMPLETED", 1)
     assert run.worker_id.endswith(f":{stopping.pid}")
     assert not TaskLog.objects.filter(task=task, line__contains="requeued").exists()
+
+
+def test_a_worker_with_more_threads_than_the_pool_runs_every_job(
+    settings, people, workspace, tmp_path
+):
+    """WORKER_CONCURRENCY above DATABASE_POOL_SIZE: the worker sizes its pool to its
+    threads (runs.worker_pool.fit_pool). Before, the twelve jobs it claimed at once
+    started twelve threads; the three that got a connection kept it and the others
+    failed after the pool's 30 s timeout."""
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    runs = [queue_run(TaskFactory(workspace=workspace)) for _ in range(12)]
+    assert DBTaskResult.objects.filter(status="READY").count() >= 12  # for the worker
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
+        "WORKER_CONCURRENCY": "12",
+        "DATABASE_POOL_SIZE": "3",
+    }
+    with (tmp_path / "worker.log").open("w") as log:
+        worker = subprocess.Popen(
+            [PYTHON, "manage.py", "db_worker", "--no-reload", "--no-startup-delay", "--batch"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            worker.wait(timeout=25)  # --batch: it stops when the queue is empty
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+    output = (tmp_path / "worker.log").read_text()
+    statuses = set(
+        TaskRun.objects.filter(pk__in=[r.pk for r in runs]).values_list("status", flat=True)
+    )
+    assert statuses == {"COMPLETED"}, output
+    assert "PoolTimeout" not in output
