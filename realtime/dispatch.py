@@ -312,39 +312,68 @@ def _mark_and_release(
 ) -> list[str]:
     """Marks the accepted events sent and gives back the leases of the channels with
     nothing left unsent and no event since their lease (`last_seq` as leased: see the
-    module's docstring); returns those channels. One statement on PostgreSQL: the release
-    cannot see the WITH's marks, so it leaves the marked events out of its check by id."""
+    module's docstring); returns those channels."""
     delivered_at = timezone.now()
     ids = [event.pk for event in accepted]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(*_mark_and_release_sql(ids, claimed, owner, delivered_at))
+            return [row[0] for row in cursor.fetchall()]
+    if ids:
+        OutboxEvent.objects.filter(pk__in=ids).update(sent_at=delivered_at)
     events = OutboxEvent._meta.db_table
     table = OutboxChannel._meta.db_table
-    together = connection.vendor == "postgresql"
-    if ids and not together:
-        OutboxEvent.objects.filter(pk__in=ids).update(sent_at=delivered_at)
     channels = sorted(claimed)
     known = " ".join(["WHEN %s THEN %s"] * len(channels))
     sql = _lease_sql(
         "lease_owner = '', lease_until = NULL, sent_seq = last_seq",
         f"lease_owner = %s AND last_seq <= CASE name {known} END "
         f"AND NOT EXISTS (SELECT 1 FROM {events} e "
-        f"WHERE e.channel = {table}.name AND e.sent_at IS NULL"
-        + (" AND NOT (e.id = ANY(%s)))" if together else ")"),
+        f"WHERE e.channel = {table}.name AND e.sent_at IS NULL)",
         len(channels),
     )
     params: list[Any] = [*channels, owner, *(v for c in channels for v in (c, claimed[c]))]
-    if together:
-        sql = f"WITH sent AS (UPDATE {events} SET sent_at = %s WHERE id = ANY(%s)) {sql}"
-        params = [delivered_at, ids, *params, ids]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        released = [row[0] for row in cursor.fetchall()]
-    if accepted:
-        metrics.outbox_delivered.inc(len(accepted))
-        for event in accepted:
-            metrics.outbox_delivery_lag.observe(
-                max((delivered_at - event.created_at).total_seconds(), 0)
-            )
-    return released
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _mark_and_release_sql(
+    ids: list[int], claimed: dict[str, int], owner: str, delivered_at: datetime
+) -> tuple[str, list[Any]]:
+    """PostgreSQL's mark and release: one statement, the same text whatever the number of
+    events and channels (prepared once per connection). The release cannot see the
+    WITH's marks, so the channels with something left unsent are found first, leaving
+    the marked events out: one index scan of the unsent events of all the channels.
+    Checked per channel inside the release, the planner scanned every unsent event for
+    each channel, with a search of the marked ids for each: a commit of 1,000 tasks'
+    events (1,000 channels, 2,000 events) took 8 s, of 2,000 tasks 72 s, holding the
+    channels' rows while every worker's transaction waited for them."""
+    events = OutboxEvent._meta.db_table
+    table = OutboxChannel._meta.db_table
+    channels = sorted(claimed)
+    sql = (
+        f"WITH sent AS (UPDATE {events} SET sent_at = %s WHERE id = ANY(%s) RETURNING id), "
+        f"leftover AS MATERIALIZED (SELECT DISTINCT e.channel FROM {events} e "
+        "WHERE e.channel = ANY(%s::text[]) AND e.sent_at IS NULL "
+        "AND e.id NOT IN (SELECT id FROM sent)) "
+        f"UPDATE {table} SET lease_owner = '', lease_until = NULL, sent_seq = last_seq "
+        f"WHERE name IN (SELECT c.name FROM {table} c "
+        "JOIN UNNEST(%s::text[], %s::bigint[]) AS k(name, seq) ON k.name = c.name "
+        "WHERE c.lease_owner = %s AND c.last_seq <= k.seq "
+        "AND NOT EXISTS (SELECT 1 FROM leftover l WHERE l.channel = c.name) "
+        "FOR UPDATE OF c SKIP LOCKED) "
+        "RETURNING name"
+    )
+    params = [
+        delivered_at,
+        ids,
+        channels,
+        channels,
+        [claimed[channel] for channel in channels],
+        owner,
+    ]
+    return sql, params
 
 
 def _publish_in_order(

@@ -34,7 +34,7 @@ def queue_run(
 ) -> TaskRun:
     """Adds a PENDING run to the task (its next turn, when one is running); the job is
     enqueued on commit."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         run = add_run(
             lock_task(task.pk), trigger=trigger, requested_by=requested_by, retry_of=retry_of
         )

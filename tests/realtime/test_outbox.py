@@ -534,3 +534,39 @@ def test_only_commits_in_background_go_through_the_sender(monkeypatch):
         held.release.set()
         sender.stop(timeout=10)
     assert [o.event for o in held.sent] == ["inline", "held"]
+
+
+def rows_read(plan: dict, table: str) -> int:
+    """The rows a plan's scans of `table` went through, over all their loops."""
+    own = 0
+    if plan.get("Relation Name") == table and plan["Node Type"].endswith("Scan"):
+        own = (plan["Actual Rows"] + plan.get("Rows Removed by Filter", 0)) * plan["Actual Loops"]
+    return own + sum(rows_read(child, table) for child in plan.get("Plans", []))
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_marking_a_big_commit_sent_reads_each_unsent_event_once(monkeypatch):
+    """A commit of many channels' events (a bulk change of 300 tasks: each task's channel
+    and the workspace's) is marked sent and its leases given back by a statement that
+    goes through the unsent events once, not once per channel: that form took 8 s for
+    1,000 tasks and 72 s for 2,000, holding the channels' rows meanwhile."""
+    monkeypatch.setattr(dispatch.CommitBatch, "__call__", lambda batch: None)  # not sent yet
+    with transaction.atomic():
+        for n in range(300):
+            publish(f"private-task-{n}", "task-updated", n)
+            publish("private-workspace-w", "task-updated", n)
+    unsent = list(OutboxEvent.objects.filter(sent_at__isnull=True))
+    claimed = dict(OutboxChannel.objects.values_list("name", "last_seq"))
+    (owner,) = set(OutboxChannel.objects.values_list("lease_owner", flat=True))
+    sql, params = dispatch._mark_and_release_sql(
+        [e.pk for e in unsent], claimed, owner, timezone.now()
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
+        (plan,) = cursor.fetchone()[0]
+        transaction.set_rollback(True)
+    assert rows_read(plan["Plan"], OutboxEvent._meta.db_table) <= 2 * len(unsent)
+    assert sorted(dispatch._mark_and_release(unsent, claimed, owner)) == sorted(claimed)
+    assert not OutboxEvent.objects.filter(sent_at__isnull=True).exists()
+    assert not OutboxChannel.objects.exclude(lease_owner="").exists()
