@@ -30,10 +30,11 @@ from django.db import (
     InterfaceError,
     OperationalError,
     connections,
+    router,
 )
 from django.utils import timezone
 from django_tasks_db.compat import task_finished, task_started
-from django_tasks_db.models import DBTaskResult, TaskResultStatus
+from django_tasks_db.models import DBTaskResult, TaskResultStatus, get_date_max
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
 from config.dbpool import drop_broken_connection
@@ -99,6 +100,7 @@ class PoolWorker:
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.claimed = 0
+        self._claim: Claim | None = None
 
     # -- signals ---------------------------------------------------------------------
 
@@ -205,11 +207,11 @@ class PoolWorker:
 
     def claim(self, limit: int) -> list[DBTaskResult]:
         """Up to `limit` READY jobs, RUNNING under this worker's id."""
-        jobs = self.ready_jobs()
-        if connections[jobs.db].vendor == "postgresql":
-            claimed = self.claim_returning(jobs, limit)
+        db = router.db_for_write(DBTaskResult)
+        if connections[db].vendor == "postgresql":
+            claimed = self.claim_returning(db, limit)
         else:
-            claimed = self.claim_in_transaction(jobs, limit)
+            claimed = self.claim_in_transaction(self.ready_jobs(), limit)
         self.claimed += len(claimed)
         return claimed
 
@@ -235,32 +237,20 @@ class PoolWorker:
             raise
         return claimed
 
-    def claim_returning(self, jobs: Any, limit: int) -> list[DBTaskResult]:
+    def claim_returning(self, db: str, limit: int) -> list[DBTaskResult]:
         """PostgreSQL: one statement, in autocommit, picks the jobs in the queue's order
         (SKIP LOCKED: another worker's are passed over), marks them RUNNING and returns
         them. A transaction took four round trips (BEGIN, SELECT, UPDATE, COMMIT) between
-        a NOTIFY and the run's claim."""
-        connection = connections[jobs.db]
-        picked, params = jobs.values("pk")[:limit].query.get_compiler(jobs.db).as_sql()
-        fields = DBTaskResult._meta.concrete_fields
-        worker_ids = DBTaskResult._meta.get_field("worker_ids")
-        sql = (
-            f"UPDATE {DBTaskResult._meta.db_table} "
-            "SET status = %s, started_at = %s, worker_ids = %s "
-            f"WHERE id IN ({picked} FOR UPDATE SKIP LOCKED) "
-            f"RETURNING {', '.join(connection.ops.quote_name(str(f.column)) for f in fields)}"
-        )
-        claimed = list(
-            DBTaskResult.objects.using(jobs.db).raw(
-                sql,
-                [
-                    TaskResultStatus.RUNNING,
-                    timezone.now(),
-                    worker_ids.get_db_prep_save([self.worker_id], connection),
-                    *params,
-                ],
-            )
-        )
+        a NOTIFY and the run's claim. The statement is written once per worker (`Claim`):
+        building it with the ORM and reading its rows as a raw queryset cost 1.6 ms of
+        CPU a claim, one claim a run."""
+        connection = connections[db]
+        if self._claim is None:
+            self._claim = Claim(self, connection)
+        now = timezone.now()
+        with connection.cursor() as cursor:
+            cursor.execute(self._claim.sql, self._claim.params(now, limit))
+            claimed = [self._claim.job(row) for row in cursor.fetchall()]
         # RETURNING keeps no order: the queue's (priority, then age) decides who goes first.
         claimed.sort(key=lambda job: (-job.priority, job.run_after, job.enqueued_at))
         return claimed
@@ -284,3 +274,52 @@ class PoolWorker:
                 task_finished.send(sender=type(job.task.get_backend()), task_result=job.task_result)
             except Exception:
                 logger.exception("Could not record the failure of job %s", job.pk)
+
+
+class Claim:
+    """A worker's claim of READY jobs on PostgreSQL (`PoolWorker.claim_returning`): the
+    statement that upstream's `ready()` queryset in the queue's order makes, written once,
+    and its rows read as jobs through the fields' converters (the JSON ones)."""
+
+    def __init__(self, worker: PoolWorker, connection: Any):
+        table = DBTaskResult._meta.db_table
+        self.connection = connection
+        self.fields = DBTaskResult._meta.concrete_fields
+        self.names = [f.attname for f in self.fields]
+        worker_ids = DBTaskResult._meta.get_field("worker_ids")
+        self.head = [worker_ids.get_db_prep_save([worker.worker_id], connection), get_date_max()]
+        self.tail: list[Any] = [worker.backend_name]
+        queues = ""
+        if "*" not in worker.queue_names:
+            queues += " AND queue_name = ANY(%s)"
+            self.tail.append(worker.queue_names)
+        if worker.excluded_queue_names:
+            queues += " AND NOT (queue_name = ANY(%s))"
+            self.tail.append(worker.excluded_queue_names)
+        columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in self.fields)
+        # READY and RUNNING written out: the READY index is partial, and the generic plan
+        # of a prepared statement cannot use it for `status = $1`.
+        self.sql = (
+            f"UPDATE {table} SET status = '{TaskResultStatus.RUNNING}', started_at = %s, "
+            f"worker_ids = %s WHERE id IN (SELECT id FROM {table} "
+            f"WHERE status = '{TaskResultStatus.READY}' AND (run_after = %s OR run_after <= %s) "
+            f"AND backend_name = %s{queues} "
+            "ORDER BY priority DESC, run_after ASC, enqueued_at ASC LIMIT %s "
+            f"FOR UPDATE SKIP LOCKED) RETURNING {columns}"
+        )
+        self.converters = []
+        for i, field in enumerate(self.fields):
+            col = field.get_col(table)
+            found = [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)]
+            if found:
+                self.converters.append((i, col, found))
+
+    def params(self, now: Any, limit: int) -> list[Any]:
+        return [now, self.head[0], self.head[1], now, *self.tail, limit]
+
+    def job(self, row: tuple[Any, ...]) -> DBTaskResult:
+        values = list(row)
+        for i, col, converters in self.converters:
+            for convert in converters:
+                values[i] = convert(values[i], col, self.connection)
+        return DBTaskResult.from_db(self.connection.alias, self.names, values)

@@ -84,3 +84,26 @@ def test_jobs_another_worker_holds_are_passed_over(worker):
         done.set()
         thread.join(10)
     assert DBTaskResult.objects.get(pk=held).status == "READY"
+
+
+def test_a_claim_takes_only_the_workers_queues(worker, settings):
+    """`db_worker --queue-name` and `--exclude-queue-name`: the claim's statement filters
+    on them (on PostgreSQL written once per worker)."""
+    settings.TASKS = {
+        "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default", "mail"]}
+    }
+    default = str(run_task.enqueue("run-1").id)
+    mail = str(run_task.using(queue_name="mail").enqueue("run-2").id)
+    worker.queue_names = ["mail"]
+    assert [str(job.pk) for job in worker.claim(4)] == [mail]
+    other = PoolWorker(
+        worker_id="host:2",
+        backend_name="default",
+        queue_names=["*"],
+        excluded_queue_names=["mail"],
+        interval=1,
+        concurrency=4,
+        grace_seconds=1,
+    )
+    assert [str(job.pk) for job in other.claim(4)] == [default]
+    assert worker.claim(4) == other.claim(4) == []
