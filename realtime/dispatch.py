@@ -316,26 +316,32 @@ def _mark_and_release(
     delivered_at = timezone.now()
     ids = [event.pk for event in accepted]
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(*_mark_and_release_sql(ids, claimed, owner, delivered_at))
-            return [row[0] for row in cursor.fetchall()]
-    if ids:
-        OutboxEvent.objects.filter(pk__in=ids).update(sent_at=delivered_at)
-    events = OutboxEvent._meta.db_table
-    table = OutboxChannel._meta.db_table
-    channels = sorted(claimed)
-    known = " ".join(["WHEN %s THEN %s"] * len(channels))
-    sql = _lease_sql(
-        "lease_owner = '', lease_until = NULL, sent_seq = last_seq",
-        f"lease_owner = %s AND last_seq <= CASE name {known} END "
-        f"AND NOT EXISTS (SELECT 1 FROM {events} e "
-        f"WHERE e.channel = {table}.name AND e.sent_at IS NULL)",
-        len(channels),
-    )
-    params: list[Any] = [*channels, owner, *(v for c in channels for v in (c, claimed[c]))]
+        sql, params = _mark_and_release_sql(ids, claimed, owner, delivered_at)
+    else:
+        if ids:
+            OutboxEvent.objects.filter(pk__in=ids).update(sent_at=delivered_at)
+        events = OutboxEvent._meta.db_table
+        table = OutboxChannel._meta.db_table
+        channels = sorted(claimed)
+        known = " ".join(["WHEN %s THEN %s"] * len(channels))
+        sql = _lease_sql(
+            "lease_owner = '', lease_until = NULL, sent_seq = last_seq",
+            f"lease_owner = %s AND last_seq <= CASE name {known} END "
+            f"AND NOT EXISTS (SELECT 1 FROM {events} e "
+            f"WHERE e.channel = {table}.name AND e.sent_at IS NULL)",
+            len(channels),
+        )
+        params = [*channels, owner, *(v for c in channels for v in (c, claimed[c]))]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [row[0] for row in cursor.fetchall()]
+        released = [row[0] for row in cursor.fetchall()]
+    if accepted:
+        metrics.outbox_delivered.inc(len(accepted))
+        for event in accepted:
+            metrics.outbox_delivery_lag.observe(
+                max((delivered_at - event.created_at).total_seconds(), 0)
+            )
+    return released
 
 
 def _mark_and_release_sql(

@@ -287,7 +287,7 @@ class Claim:
         self.fields = DBTaskResult._meta.concrete_fields
         self.names = [f.attname for f in self.fields]
         worker_ids = DBTaskResult._meta.get_field("worker_ids")
-        self.head = [worker_ids.get_db_prep_save([worker.worker_id], connection), get_date_max()]
+        self.worker_ids = worker_ids.get_db_prep_save([worker.worker_id], connection)
         self.tail: list[Any] = [worker.backend_name]
         queues = ""
         if "*" not in worker.queue_names:
@@ -315,7 +315,7 @@ class Claim:
                 self.converters.append((i, col, found))
 
     def params(self, now: Any, limit: int) -> list[Any]:
-        return [now, self.head[0], self.head[1], now, *self.tail, limit]
+        return [now, self.worker_ids, get_date_max(), now, *self.tail, limit]
 
     def job(self, row: tuple[Any, ...]) -> DBTaskResult:
         values = list(row)
