@@ -239,10 +239,12 @@ class LogStreamConsumer(AsyncHttpConsumer):
 
     async def log_lines(self, message: dict[str, Any]) -> None:
         async with self.lock:
-            lines = message["lines"]
-            if lines and lines[0]["seq"] > self.last_seq + 1:
-                await self.catch_up()  # a gap: the database has everything before these
-            await self.send_lines(lines)
+            await self.take_lines(message["lines"])
+
+    async def take_lines(self, lines: list[dict[str, Any]]) -> None:
+        if lines and lines[0]["seq"] > self.last_seq + 1:
+            await self.catch_up()  # a gap: the database has everything before these
+        await self.send_lines(lines)
 
     async def resync(self, message: dict[str, Any]) -> None:
         """The layer failed and lines may have been lost: the database has them."""
@@ -250,7 +252,9 @@ class LogStreamConsumer(AsyncHttpConsumer):
             await self.catch_up()
 
     async def log_status(self, message: dict[str, Any]) -> None:
+        """A run ended (with its last lines) or its task's status moved."""
         async with self.lock:
+            await self.take_lines(message.get("lines", []))
             await self.catch_up()
             await self.status_changed(message["workflowStatus"])
             if message.get("ended"):

@@ -60,16 +60,21 @@ def reserve_seq(task_id: UUID, count: int) -> int:
     return int(row[0]) - count + 1
 
 
-def append_lines(run: TaskRun, lines: list[tuple[str, str]]) -> list[TaskLog]:
-    """Writes lines `(stream, text)` of a run with the next seq numbers of its task."""
+def append_lines(
+    run: TaskRun, lines: list[tuple[str, str]], *, announce: bool = True
+) -> list[TaskLog]:
+    """Writes lines `(stream, text)` of a run with the next seq numbers of its task and,
+    on commit, sends them to the task's SSE streams (unless not `announce`: the run's
+    end sends its last lines with its status, one message)."""
     if not lines:
         return []
     with transaction.atomic(savepoint=False):  # its own, or the run's end's
         rows = insert_numbered(run, lines)
-        payload = [line_payload(row, run.number) for row in rows]
-        message = {"type": "log.lines", "lines": payload}
-        # A claim's line goes out on the worker's sender thread, as the claim's events do.
-        transaction.on_commit(lambda: soon(lambda: notify(run.task_id, message)))
+        if announce:
+            payload = [line_payload(row, run.number) for row in rows]
+            message = {"type": "log.lines", "lines": payload}
+            # A claim's line goes out on the worker's sender thread, as its events do.
+            transaction.on_commit(lambda: soon(lambda: notify(run.task_id, message)))
     metrics.log_lines_written.inc(len(rows))
     return rows
 
@@ -172,10 +177,10 @@ class LogWriter:
         if self.buffer and time.monotonic() - self.last_flush >= self.batch_seconds:
             self.flush()
 
-    def flush(self) -> None:
+    def flush(self, *, announce: bool = True) -> list[TaskLog]:
         lines, self.buffer = self.buffer, []
         self.last_flush = time.monotonic()
-        append_lines(self.run, lines)
+        return append_lines(self.run, lines, announce=announce)
 
 
 def log_rows(

@@ -34,7 +34,7 @@ from config.dbpool import drop_broken_connection
 from config.logs import log_context
 from realtime import dispatch
 from realtime.events import together
-from runs.logs import LogWriter, append_lines, notify
+from runs.logs import LogWriter, append_lines, line_payload, notify
 from runs.models import LogStream, TaskRun, W
 from runs.robot_config import Resolved, resolve
 from runs.runners import (
@@ -491,8 +491,9 @@ def end_run(
         task = lock_task(
             run.task_id, group_id=run.task.group_id, annotations={"next_turn": has_next_turn}
         )
-        if writer is not None:
-            writer.flush()
+        # The last lines go to the SSE streams with the end's status: one message.
+        written = writer.flush(announce=False) if writer is not None else []
+        lines = [line_payload(line, run.number) for line in written]
         with together():  # the answer's events and the end's: one statement
             changes: dict[str, Any] = {}  # the answer's and the end's: one UPDATE of the task
             if answer is not None:
@@ -504,6 +505,9 @@ def end_run(
             if not ended:  # the reaper took it: the answer stays, the task's status too
                 if changes:
                     Task.objects.filter(pk=task.pk).update(**changes)
+                if lines:
+                    message = {"type": "log.lines", "lines": lines}
+                    transaction.on_commit(lambda: notify(task.pk, message))
                 return None
             record_end(run, task, outcome.status)
             changes["error"] = error
@@ -524,7 +528,6 @@ def end_run(
         group_id = task.group_id
         if next_turn or group_id is not None:  # else nothing of its turn waits
             transaction.on_commit(lambda: start_next(task.pk, group_id))
-        transaction.on_commit(
-            lambda: notify(task.pk, {"type": "log.status", "workflowStatus": status, "ended": True})
-        )
+        last_word = {"type": "log.status", "workflowStatus": status, "ended": True, "lines": lines}
+        transaction.on_commit(lambda: notify(task.pk, last_word))
     return outcome.status

@@ -250,3 +250,23 @@ def test_runs_queued_in_one_transaction_take_no_savepoint_each(settings, workspa
             queue_run(task)
     assert not any("SAVEPOINT" in q["sql"] for q in queries)
     assert TaskRun.objects.filter(task__in=tasks, status="PENDING").count() == 3
+
+
+def test_a_run_tells_the_sse_streams_twice_its_end_in_one_message(queued_run, monkeypatch):
+    """A message to the task's SSE streams is a round trip or two to the channel layer
+    whether or not a stream listens. A run sends two: its first line at the claim, and
+    its end's status carrying the lines the end wrote (three, before the end's lines
+    went with its status)."""
+    from runs import logs, worker
+
+    sent = []
+    monkeypatch.setattr(logs, "notify", lambda task_id, message: sent.append(message))
+    monkeypatch.setattr(worker, "notify", lambda task_id, message: sent.append(message))
+    run_task.call(str(queued_run.pk))
+    assert [m["type"] for m in sent] == ["log.lines", "log.status"]
+    first, end = sent
+    assert [line["line"] for line in first["lines"]] == [f"run 1 started on {worker.this_worker()}"]
+    assert end["workflowStatus"] == "COMPLETED" and end["ended"]
+    stored = list(TaskLog.objects.filter(task_id=queued_run.task_id).order_by("seq"))
+    assert [line["seq"] for line in end["lines"]] == [log.seq for log in stored[1:]]
+    assert end["lines"][-1]["line"] == "run 1 ended: COMPLETED"
