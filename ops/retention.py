@@ -3,6 +3,11 @@ runs, older than their settings (RETENTION_*_DAYS; 0 keeps them), deleted in bat
 RETENTION_BATCH_SIZE rows, each batch its own short transaction: a DELETE by primary
 keys never holds a table, and writers go on between batches.
 
+Each kind is read oldest first along an index on its time (PostgreSQL: outbox_sent_idx,
+tasklog_created_idx), so a batch reads its own rows and a pass with nothing old reads
+none. In id order, with nothing old, the scan went through the whole table: at 1M tasks,
+324 ms for the outbox and 242 ms for the log lines, each minute.
+
 The outbox keeps each channel's `last_seq` (OutboxChannel), so the replay endpoint knows
 the events it no longer has and answers 410 REPLAY_WINDOW_EXCEEDED (realtime.selectors).
 """
@@ -24,8 +29,7 @@ logger = logging.getLogger("taskdesk.retention")
 
 
 def old_outbox_events(cutoff: datetime) -> QuerySet[OutboxEvent]:
-    # Oldest ids first: the scan stops at the first batch of matches, which are at its head.
-    return OutboxEvent.objects.filter(sent_at__lt=cutoff).order_by("pk")
+    return OutboxEvent.objects.filter(sent_at__lt=cutoff).order_by("sent_at")
 
 
 def old_jobs(cutoff: datetime) -> QuerySet[DBTaskResult]:
@@ -36,7 +40,7 @@ def old_log_lines(cutoff: datetime) -> QuerySet[TaskLog]:
     return (
         TaskLog.objects.filter(created_at__lt=cutoff)
         .exclude(run__status__in=RUN_ACTIVE)
-        .order_by("pk")
+        .order_by("created_at")
     )
 
 

@@ -22,6 +22,7 @@ from realtime.events import (
 from realtime.models import OutboxChannel, OutboxEvent
 from realtime.publishers import Outgoing
 from tests import recording
+from tests.plans import rows_read
 
 
 @pytest.fixture
@@ -534,14 +535,6 @@ def test_only_commits_in_background_go_through_the_sender(monkeypatch):
         held.release.set()
         sender.stop(timeout=10)
     assert [o.event for o in held.sent] == ["inline", "held"]
-
-
-def rows_read(plan: dict, table: str) -> int:
-    """The rows a plan's scans of `table` went through, over all their loops."""
-    own = 0
-    if plan.get("Relation Name") == table and plan["Node Type"].endswith("Scan"):
-        own = (plan["Actual Rows"] + plan.get("Rows Removed by Filter", 0)) * plan["Actual Loops"]
-    return own + sum(rows_read(child, table) for child in plan.get("Plans", []))
 
 
 @pytest.mark.postgres_only
