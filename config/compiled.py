@@ -19,19 +19,25 @@ A `CompiledModelQuery` does the same for a model queryset that reads one row int
 instance, with its select_related instances and its annotations: a task read under its
 lock by every writer of a task (tasks.locks), three times on the path from a chat message
 to its robot's answer.
+
+A `CompiledUpdate` is `QuerySet.update` for a queryset whose filter uses slots: compiled
+once per set of fields it sets, each value prepared as its field saves it. A run moves
+its run and its task four times (runs.worker); Django's update cost each of them 0.2-0.5
+ms of Python, the statement's own round trip 0.05 ms.
 """
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from weakref import WeakKeyDictionary
 
 from django.core.exceptions import EmptyResultSet
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import Expression, Field, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.query import get_related_populators
+from django.db.models.sql import UpdateQuery
 from django.db.models.sql.compiler import SQLCompiler
 from django.db.transaction import TransactionManagementError
 
@@ -52,6 +58,13 @@ class Slot(Expression):
 
     def get_group_by_cols(self) -> list[Any]:
         return []
+
+
+class _SetSlot(Slot):
+    """A value of an UPDATE's SET, given when it runs: prepared as its field saves it."""
+
+    def as_sql(self, compiler: SQLCompiler, connection: Any) -> Any:
+        return "%s", [_Saved(self.name, self.output_field)]
 
 
 class Splice(Expression):
@@ -86,6 +99,14 @@ class _Spliced:
 @dataclass(frozen=True)
 class _Bound:
     """Where a slot's value goes among the compiled parameters."""
+
+    name: str
+    field: Field[Any, Any]
+
+
+@dataclass(frozen=True)
+class _Saved:
+    """Where a set value goes among the compiled parameters of an UPDATE."""
 
     name: str
     field: Field[Any, Any]
@@ -287,3 +308,56 @@ def _compile_model(queryset: Any, using: str) -> _CompiledModel:
         fetch_mode=queryset._fetch_mode,
         locks=bool(queryset.query.select_for_update),
     )
+
+
+class CompiledUpdate:
+    """`build()` returns a model queryset whose filter uses `Slot`s; `update(values,
+    **slot_values)` sets `values` (field name -> value) on its rows as `QuerySet.update`
+    does and returns how many it changed. Compiled once per database and tuple of field
+    names; where a value is an expression (`F("retries") + 1`) the statement is compiled
+    with it, at each run."""
+
+    def __init__(self, build: Callable[[], QuerySet[Any, Any]]) -> None:
+        self.build = build
+        self._compiled: dict[tuple[str, tuple[str, ...]], tuple[str, tuple[Any, ...]]] = {}
+        self._lock = threading.Lock()
+
+    def update(self, values: Mapping[str, Any], using: str = "default", **slots: Any) -> int:
+        if any(hasattr(value, "resolve_expression") for value in values.values()):
+            sql, params = self._compile_one(using, values)
+        else:
+            key = (using, tuple(values))
+            compiled = self._compiled.get(key)
+            if compiled is None:
+                with self._lock:
+                    if key not in self._compiled:
+                        self._compiled[key] = self._compile_one(using, None, key[1])
+                    compiled = self._compiled[key]
+            sql, params = compiled
+        connection = connections[using]
+        bound = []
+        for p in params:
+            if type(p) is _Saved:
+                bound.append(p.field.get_db_prep_save(values[p.name], connection))
+            elif type(p) is _Bound:
+                bound.append(p.field.get_db_prep_value(slots[p.name], connection))
+            else:
+                bound.append(p)
+        with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
+            cursor.execute(sql, bound)
+            return int(cursor.rowcount)
+
+    def _compile_one(
+        self, using: str, values: Mapping[str, Any] | None, names: Sequence[str] = ()
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The statement that sets `values`, or (None) a slot for each of `names`."""
+        queryset = self.build()
+        if values is None:
+            meta = queryset.model._meta
+            values = {name: _SetSlot(name, meta.get_field(name)) for name in names}
+        query = cast(UpdateQuery, queryset.query.chain(UpdateQuery))
+        query.add_update_values(dict(values))
+        if query.get_related_updates():
+            raise ValueError("A CompiledUpdate sets the columns of its model's own table.")
+        sql, params = query.get_compiler(using).as_sql()
+        return sql, tuple(params)

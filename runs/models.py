@@ -5,16 +5,20 @@ moving the models to this app changed no schema (see migration 0001).
 """
 
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from config.compiled import CompiledUpdate
 from tasks.models import Task, WorkflowStatus
 
 W = WorkflowStatus
-# A run's status moves only along these, and only through TaskRunQuerySet.transition.
+# A run's status moves only along these, and only through TaskRunQuerySet.transition (or
+# its compiled form, CompiledTransition).
 RUN_TRANSITIONS: dict[str, frozenset[str]] = {
     W.PENDING: frozenset({W.IN_PROGRESS, W.HALTED, W.ERROR}),  # claimed; halted; superseded
     # its outcome; or back to the queue when its worker stops (runs.worker.requeue_run)
@@ -27,18 +31,46 @@ class TaskRunQuerySet(models.QuerySet["TaskRun"]):
     def active(self) -> "TaskRunQuerySet":
         return self.filter(status__in=RUN_ACTIVE)
 
-    def transition(self, to: str, **fields: object) -> int:
+    def transition(self, to: str, **fields: Any) -> int:
         """The one writer of run status: moves the runs of this queryset whose status may
         go to `to` (RUN_TRANSITIONS), in one conditional UPDATE, stamping `started_at` or
         `finished_at` (not when requeued); returns how many moved (0: another writer got
         there first)."""
-        sources = [status for status, targets in RUN_TRANSITIONS.items() if to in targets]
-        if not sources:
-            raise ValueError(f"No run moves to {to}.")
-        if to != W.PENDING:  # requeued: neither started nor finished
-            stamp = "started_at" if to == W.IN_PROGRESS else "finished_at"
-            fields.setdefault(stamp, timezone.now())
-        return self.filter(status__in=sources).update(status=to, **fields)
+        return self.filter(status__in=sources_of(to)).update(**stamped(to, fields))
+
+
+def sources_of(to: str) -> list[str]:
+    """The statuses a run may move to `to` from."""
+    sources = [status for status, targets in RUN_TRANSITIONS.items() if to in targets]
+    if not sources:
+        raise ValueError(f"No run moves to {to}.")
+    return sources
+
+
+def stamped(to: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """A transition's columns: its status, its fields, and the time it started or ended
+    (a requeued run neither starts nor ends)."""
+    if to != W.PENDING:
+        fields.setdefault("started_at" if to == W.IN_PROGRESS else "finished_at", timezone.now())
+    return {"status": to, **fields}
+
+
+class CompiledTransition:
+    """`TaskRunQuerySet.transition` of the runs `build()` selects, its values in `Slot`s,
+    compiled once per status and fields (config.compiled): the moves every run makes."""
+
+    def __init__(self, build: Callable[[], models.QuerySet["TaskRun"]]) -> None:
+        self.build = build
+        self._updates: dict[str, CompiledUpdate] = {}
+
+    def __call__(self, to: str, fields: dict[str, Any], **slots: Any) -> int:
+        update = self._updates.get(to)
+        if update is None:
+            sources = sources_of(to)
+            update = self._updates.setdefault(
+                to, CompiledUpdate(lambda: self.build().filter(status__in=sources))
+            )
+        return update.update(stamped(to, fields), **slots)
 
 
 class RunTrigger(models.TextChoices):

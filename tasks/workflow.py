@@ -15,9 +15,10 @@ do not start work: starting is a retry or a chat message, which queue a run.
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Q, UUIDField
 from django.utils import timezone
 
+from config.compiled import CompiledUpdate, Slot
 from config.exceptions import Conflict
 from realtime.events import publish, task_channel
 from tasks import counters
@@ -62,6 +63,11 @@ CONSOLE_ALIASES: dict[str, tuple[str, ...]] = {
 # The console's names where one status is meant (for an edit): `failed` covers FAILED and
 # ERROR in a filter, and means FAILED when set.
 CONSOLE_INPUT: dict[str, str] = {alias: statuses[0] for alias, statuses in CONSOLE_ALIASES.items()}
+
+
+# The task's one UPDATE, compiled once per set of fields (config.compiled): Django's
+# update cost 0.2-0.5 ms of Python, twice a run.
+_MOVE = CompiledUpdate(lambda: Task.objects.filter(pk=Slot("task", UUIDField())))
 
 
 class IllegalTransition(Conflict):
@@ -135,7 +141,7 @@ def move(
             fields.setdefault("workflow_started_at", now)
         fields["workflow_completed_at"] = now if to in ENDED else None
     fields.update(workflow_status=to, updated_at=now)
-    Task.objects.filter(pk=task.pk).update(**fields)
+    _MOVE.update(fields, task=task.pk)
     for name, value in fields.items():
         setattr(task, name, value)
     counters.changed(task, before)

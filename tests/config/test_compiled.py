@@ -6,14 +6,14 @@ from uuid import UUID, uuid4
 
 import pytest
 from django.db import connection, transaction
-from django.db.models import CharField, DateTimeField, Exists, OuterRef, UUIDField
+from django.db.models import CharField, DateTimeField, Exists, F, OuterRef, UUIDField
 from django.db.models.expressions import RawSQL
 from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import ApiToken, Workspace
-from config.compiled import CompiledModelQuery, CompiledQuery, Slot, Splice
+from config.compiled import CompiledModelQuery, CompiledQuery, CompiledUpdate, Slot, Splice
 from runs.models import TaskRun
 from tasks.models import Task
 from tests.factories import RobotFactory, TaskFactory, UserFactory, WorkspaceFactory
@@ -144,3 +144,40 @@ def test_a_model_query_raises_as_get_does_and_locks_only_in_a_transaction():
         assert query.get(pk=task.pk) == task
     with pytest.raises(TransactionManagementError):
         query.get(pk=task.pk)
+
+
+def test_an_update_sets_what_queryset_update_sets_compiled_once_per_set_of_fields(db):
+    """Each value prepared as its field saves it; the filter's slots bound at each run; a
+    row the filter does not take is left alone."""
+    builds = []
+    first, second = TaskFactory(title="One"), TaskFactory(title="Two")
+
+    def build():
+        builds.append(1)
+        return Task.objects.filter(pk=Slot("pk", UUIDField()), deleted=False)
+
+    update = CompiledUpdate(build)
+    when = timezone.now() - timedelta(days=1)
+    with CaptureQueriesContext(connection) as captured:
+        assert update.update({"title": "First", "updated_at": when}, pk=first.pk) == 1
+        assert update.update({"title": "Second", "updated_at": when}, pk=second.pk) == 1
+        Task.objects.filter(pk=second.pk, deleted=False).update(title="Second", updated_at=when)
+    compiled, orm = captured[1]["sql"], captured[2]["sql"]
+    assert compiled.replace("(", "").replace(")", "") == orm.replace("(", "").replace(")", "")
+    assert len(builds) == 1
+    first.refresh_from_db()
+    assert (first.title, first.updated_at) == ("First", when)
+    Task.objects.filter(pk=first.pk).update(deleted=True)
+    assert update.update({"title": "Gone", "updated_at": when}, pk=first.pk) == 0
+    first.refresh_from_db()
+    assert first.title == "First"
+    assert update.update({"retries": 4}, pk=second.pk) == 1 and len(builds) == 2
+
+
+def test_an_update_compiles_an_expression_with_its_statement_at_each_run(db):
+    task = TaskFactory(retries=2)
+    update = CompiledUpdate(lambda: Task.objects.filter(pk=Slot("pk", UUIDField())))
+    for _ in range(2):
+        assert update.update({"retries": F("retries") + 1, "error": "again"}, pk=task.pk) == 1
+    task.refresh_from_db()
+    assert (task.retries, task.error) == (4, "again")
