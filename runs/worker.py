@@ -274,17 +274,22 @@ def claim(run_id: str, worker_id: str) -> TaskRun | None:
     return run
 
 
-def history_of(task_id: Any) -> list[HistoryMessage]:
-    """The task's thread, oldest first, with its artifacts: rows of one query (a long
-    thread is hundreds of messages; model instances cost several times their SQL)."""
-    rows = (
-        ChatMessage.objects.filter(task_id=task_id)
+# The task's thread with its artifacts, compiled once (config.compiled): one read per run.
+_HISTORY = CompiledQuery(
+    lambda: (
+        ChatMessage.objects.filter(task_id=Slot("task", UUIDField()))
         .order_by("timestamp", "id", "artifacts__position", "artifacts__id")
         .values_list("id", "role", "message", "artifacts__type", "artifacts__content")
     )
+)
+
+
+def history_of(task_id: Any) -> list[HistoryMessage]:
+    """The task's thread, oldest first, with its artifacts: rows of one query (a long
+    thread is hundreds of messages; model instances cost several times their SQL)."""
     history: list[HistoryMessage] = []
     last = None
-    for pk, role, text, kind, content in rows:
+    for pk, role, text, kind, content in _HISTORY.tuples(task=task_id):
         if pk != last:
             history.append(HistoryMessage(role, text, []))
             last = pk
