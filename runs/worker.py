@@ -243,8 +243,8 @@ def claim(run_id: str, worker_id: str) -> TaskRun | None:
     # The run starts while the claim's events go out (a worker's BackgroundSender).
     with dispatch.in_background(), transaction.atomic():
         task = lock_for_claim(task_id, group_id)
-        pending = TaskRun.objects.filter(pk=run_id, status=W.PENDING)
         if task.deleted:  # deleted while queued: it never starts
+            pending = TaskRun.objects.filter(pk=run_id, status=W.PENDING)
             pending.transition(W.HALTED, error="Task deleted.")
             return None
         now = timezone.now()

@@ -11,8 +11,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from runs.models import TaskRun
+from runs.services import queue_run
 from runs.worker import run_task
 from runs.worker_pool import PoolWorker
+from tests.factories import TaskFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -107,3 +110,24 @@ def test_a_claim_takes_only_the_workers_queues(worker, settings):
     )
     assert [str(job.pk) for job in other.claim(4)] == [default]
     assert worker.claim(4) == other.claim(4) == []
+
+
+def test_a_job_ends_as_upstream_records_it_successful_or_failed(worker, workspace):
+    """A job's success is the compiled UPDATE of upstream's columns (runs.worker_pool
+    .set_successful); a job that raises is recorded by upstream's set_failed."""
+    run = queue_run(TaskFactory(workspace=workspace, title="Fix the login"))
+    broken = enqueue(1)  # not a run's id: the job raises
+    jobs = {str(job.pk): job for job in worker.claim(4)}
+    (done,) = [pk for pk in jobs if pk != broken]
+    with CaptureQueriesContext(connection) as queries:
+        worker.run_job(jobs[done])
+    ends = [q["sql"] for q in queries if q["sql"].startswith('UPDATE "django_tasks_database')]
+    assert len(ends) == 1 and "'SUCCESSFUL'" in ends[0]
+    stored = DBTaskResult.objects.get(pk=done)
+    assert (stored.status, stored.return_value, stored.traceback) == ("SUCCESSFUL", "COMPLETED", "")
+    assert stored.finished_at is not None and stored.finished_at >= stored.started_at
+    assert TaskRun.objects.get(pk=run.pk).status == "COMPLETED"
+    worker.run_job(jobs[broken])
+    failed = DBTaskResult.objects.get(pk=broken)
+    assert failed.status == "FAILED" and failed.finished_at is not None
+    assert failed.exception_class_path == "django.core.exceptions.ValidationError"
