@@ -22,8 +22,9 @@ to its robot's answer.
 
 A `CompiledUpdate` is `QuerySet.update` for a queryset whose filter uses slots: compiled
 once per set of fields it sets, each value prepared as its field saves it. A run moves
-its run and its task four times (runs.worker); Django's update cost each of them 0.2-0.5
-ms of Python, the statement's own round trip 0.05 ms.
+its run and its task four times (runs.worker) and its job once (runs.worker_pool). In one
+process on PostgreSQL, Django's update of a task's status cost 0.41-0.46 ms of CPU, the
+compiled one 0.30-0.42, the same statement through the cursor 0.24.
 """
 
 import threading

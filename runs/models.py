@@ -49,10 +49,11 @@ def sources_of(to: str) -> list[str]:
 
 def stamped(to: str, fields: dict[str, Any]) -> dict[str, Any]:
     """A transition's columns: its status, its fields, and the time it started or ended
-    (a requeued run neither starts nor ends)."""
+    unless given (a requeued run neither starts nor ends)."""
+    columns = {"status": to, **fields}
     if to != W.PENDING:
-        fields.setdefault("started_at" if to == W.IN_PROGRESS else "finished_at", timezone.now())
-    return {"status": to, **fields}
+        columns.setdefault("started_at" if to == W.IN_PROGRESS else "finished_at", timezone.now())
+    return columns
 
 
 class CompiledTransition:
