@@ -16,10 +16,18 @@ if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
     if not os.environ.get("TASKDESK_KEEP_TEST_METRICS"):
         atexit.register(shutil.rmtree, _metrics_dir, ignore_errors=True)
 
+# Under pytest-xdist (`-n 2`) the worker processes inherit the folder of the process that
+# started them: each counts in a folder of its own below it, or a test saw its counter
+# move by the other worker's runs and deliveries too.
+_xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ...
+if _xdist_worker.startswith("gw"):
+    _metrics_dir = os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], _xdist_worker)
+    os.makedirs(_metrics_dir, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+
 # Under pytest-xdist (`-n 2`) each worker process gets a Redis database of its own: every
 # test clears the cache (FLUSHDB), which wiped the other worker's throttle counts and
 # channel groups in the middle of its tests. The servers a test starts inherit it.
-_xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # gw0, gw1, ...
 if _xdist_worker.startswith("gw") and os.environ.get("REDIS_URL"):
     from urllib.parse import urlsplit, urlunsplit
 
