@@ -35,7 +35,7 @@ from config.compiled import CompiledQuery, Slot
 from config.dbpool import drop_broken_connection
 from config.logs import log_context
 from realtime import dispatch
-from realtime.events import together
+from realtime.events import committing, together
 from runs.logs import LogWriter, append_lines, line_payload, notify
 from runs.models import CompiledTransition, LogStream, TaskRun, W
 from runs.robot_config import Resolved, resolve
@@ -241,7 +241,7 @@ def claim(run_id: str, worker_id: str) -> TaskRun | None:
         return None
     ((task_id, group_id, number, created_at, request_id),) = found
     # The run starts while the claim's events go out (a worker's BackgroundSender).
-    with dispatch.in_background(), transaction.atomic():
+    with dispatch.in_background(), committing():
         task = lock_for_claim(task_id, group_id)
         if task.deleted:  # deleted while queued: it never starts
             pending = TaskRun.objects.filter(pk=run_id, status=W.PENDING)
@@ -517,7 +517,7 @@ def end_run(
     writer: LogWriter | None,
     answer: AssistantMessage | None,
 ) -> str | None:
-    with transaction.atomic():
+    with committing():  # the end's events go to the server with its COMMIT
         task = lock_task(
             run.task_id, group_id=run.task.group_id, annotations={"next_turn": has_next_turn}
         )
