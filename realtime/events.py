@@ -98,7 +98,9 @@ def together(
     from the first event on. An exception writes nothing. A savepoint rolled back inside
     the block would not take its events back: keep such code out of it. Nested blocks
     join the outer one. The transaction's on-commit batch sends them
-    (realtime.dispatch.batch_on_commit)."""
+    (realtime.dispatch.batch_on_commit). `write`, instead of writing them: `committing`
+    keeps them for the statement it sends with its COMMIT (the hooks run at the block's
+    end all the same)."""
     if getattr(_together, "pending", None) is not None:
         yield
         return
