@@ -8,8 +8,11 @@ message), and the clock runs from that commit until the last run has finished
 more log lines than one execution writes (as counted on the floor's tasks) or more than one
 assistant message: those tasks are counted.
 
-The floor is the same work with no queue and no processes: `execute_run` called in this
-process, one run after another (one worker without polling, claiming or IPC).
+Two floors. In-process: the same work with no queue and no processes, `execute_run`
+called in this process, one run after another (one worker without polling, claiming or
+IPC). SQL (bench/sql_floor.py): the statements of one such run, recorded, replayed for
+each run of a count through psycopg from as many processes as the count has workers: what
+the workers' runs per second cannot exceed with this SQL on this machine.
 
 Latency (`run_message_latency`, with the server running): one idle `db_worker`; a USER
 message is POSTed to a task of the echo robot; the clock runs from just before the POST
@@ -33,6 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import sql_floor
 from api import percentiles
 from delivery import pusher_clients
 
@@ -40,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_execution(
-    env: dict[str, str], runs: int, worker_counts: tuple[int, ...] = (1, 2, 4)
+    env: dict[str, str], dsn: str, runs: int, worker_counts: tuple[int, ...] = (1, 2, 4)
 ) -> dict[str, Any]:
     from django.db import transaction
 
@@ -48,6 +52,11 @@ def run_execution(
     from runs.worker import execute_run
 
     settle_generated_queue()
+    (template,) = create_tasks("recorded", 1)
+    with transaction.atomic():
+        recorded = queue_run(template).pk
+    drop_queued_jobs()
+    recording = sql_floor.record_run(recorded)
     # The floor: one process, no queue.
     tasks = create_tasks("floor", runs)
     with transaction.atomic():
@@ -62,10 +71,20 @@ def run_execution(
         "runs": runs,
         "floor_runs_per_s": round(runs / floor_seconds, 1),
         "log_lines_per_run": lines_per_run,
+        "sql_statements_per_run": recording.statements,
         "workers": [],
     }
-    print(f"Execution: {runs} runs; in-process floor {result['floor_runs_per_s']} runs/s")
+    print(
+        f"Execution: {runs} runs; in-process floor {result['floor_runs_per_s']} runs/s; "
+        f"SQL floor: {recording.statements} statements a run"
+    )
     for count in worker_counts:
+        settle_generated_queue()
+        floor_row = replay_floor(dsn, recording, runs, count, lines_per_run)
+        print(
+            f"  SQL floor, {count} process(es): {floor_row['runs_per_s']} runs/s, "
+            f"{floor_row['incomplete']} not COMPLETED"
+        )
         # Again before each count: ten minutes after a stamp, the workers' housekeeping
         # reports the generated queue as stuck (up to 500 alerts a minute per worker, seen
         # in the 4-worker count of a run on a slow machine).
@@ -89,14 +108,51 @@ def run_execution(
             "double_runs": double_runs(tasks, lines_per_run),
             "incomplete": incomplete(queued),
             "cpu_ms_per_run": used,
+            "sql_floor": floor_row,
         }
         row["ratio_to_floor"] = round(row["runs_per_s"] / result["floor_runs_per_s"], 2)
+        row["ratio_to_sql_floor"] = round(row["runs_per_s"] / floor_row["runs_per_s"], 2)
         print(
             f"  {count} worker(s): {row['runs_per_s']} runs/s, "
             f"{row['double_runs']} double runs, {row['incomplete']} not COMPLETED"
         )
         result["workers"].append(row)
     return result
+
+
+def replay_floor(
+    dsn: str, recording: sql_floor.Recording, runs: int, processes: int, lines_per_run: int
+) -> dict[str, Any]:
+    """The recorded run replayed for `runs` fresh runs from `processes` processes; each
+    replayed run is checked as the workers' are (COMPLETED, its lines, one answer)."""
+    from django.db import transaction
+
+    from runs.services import queue_run
+
+    tasks = create_tasks(f"sql{processes}", runs)
+    with transaction.atomic():
+        queued = [queue_run(task).pk for task in tasks]
+    drop_queued_jobs()
+    pairs = [(str(run), str(task.pk)) for run, task in zip(queued, tasks, strict=True)]
+    children = sql_floor.start(dsn, recording, pairs, processes, ROOT / "var")
+    cpu = CpuUse([child.pid for child in children])
+    cpu.start()
+    started = time.perf_counter()
+    try:
+        sql_floor.go(children)
+        sql_floor.wait_done(children)
+        seconds = time.perf_counter() - started
+        used = cpu.per_run_ms(runs)
+    finally:
+        sql_floor.finish(children)
+    counted = lines_and_answers(tasks).values()
+    return {
+        "runs_per_s": round(runs / seconds, 1),
+        "seconds": round(seconds, 3),
+        "incomplete": incomplete(queued)
+        + sum(1 for lines, answers in counted if lines != lines_per_run or answers != 1),
+        "cpu_ms_per_run": used,
+    }
 
 
 class CpuUse:

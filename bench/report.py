@@ -187,29 +187,39 @@ def execution_table(result: dict[str, Any], previous: dict[str, Any] | None) -> 
         f"## Execution: {result['runs']} scripted runs per worker count (real db_worker processes)",
         "",
         f"Floor: `execute_run` in one process, no queue: {result['floor_runs_per_s']} runs/s. "
-        "Target: >= 200 runs/s with 4 workers, 0 double runs.",
+        f"SQL floor: the {result['sql_statements_per_run']} statements of one such run, "
+        "replayed for each run through psycopg from as many processes as workers "
+        "(bench/sql_floor.py). Target: >= 200 runs/s with 4 workers, 0 double runs.",
         "",
-        "| workers | runs/s | seconds | vs floor | double runs | not COMPLETED |"
-        + (" prev runs/s |" if previous else ""),
-        "| ---: | ---: | ---: | ---: | ---: | ---: |" + (" ---: |" if previous else ""),
+        "| workers | runs/s | seconds | vs floor | SQL floor runs/s | vs SQL floor "
+        "| double runs | not COMPLETED |" + (" prev runs/s |" if previous else ""),
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        + (" ---: |" if previous else ""),
     ]
     for row in result["workers"]:
         line = (
             f"| {row['workers']} | {row['runs_per_s']} | {row['seconds']} | "
-            f"{row['ratio_to_floor']}x | {row['double_runs']} | {row['incomplete']} |"
+            f"{row['ratio_to_floor']}x | {row['sql_floor']['runs_per_s']} | "
+            f"{row['ratio_to_sql_floor']}x | {row['double_runs']} | {row['incomplete']} |"
         )
         if previous:
             old = before.get(row["workers"])
             line += f" {old['runs_per_s']} |" if old else " - |"
         lines.append(line)
     cpu = [row for row in result["workers"] if row.get("cpu_ms_per_run")]
+    cpu += [
+        {**row, "workers": f"{row['workers']} (SQL floor)", **row["sql_floor"]}
+        for row in result["workers"]
+        if row["sql_floor"].get("cpu_ms_per_run")
+    ]
     if cpu:
         lines += [
             "",
             "CPU per run, from the commit that queued the runs to the last one's end (Linux's "
             "/proc): the workers, PostgreSQL, the bench's process (it queued the runs and sends "
             "most of their events, as the server would), the rest of the machine; the ceiling "
-            "is the runs per second the machine's cores give at that cost.",
+            "is the runs per second the machine's cores give at that cost. In the SQL floor's "
+            "rows, the replaying processes stand in the workers' column.",
             "",
             "| workers | machine | workers | PostgreSQL | bench | other | ceiling |",
             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -249,6 +259,8 @@ def check_complete(report: dict[str, Any], parts: set[str]) -> int:
     for row in report.get("execution", {}).get("workers", []):
         if not row["runs_per_s"] or row["double_runs"] or row["incomplete"]:
             missing.append(f"execution with {row['workers']} workers")
+        if not row["sql_floor"]["runs_per_s"] or row["sql_floor"]["incomplete"]:
+            missing.append(f"SQL floor with {row['workers']} processes")
     if missing:
         print(f"bench-smoke: missing or wrong figures for {missing}", file=sys.stderr)
         return 1

@@ -211,7 +211,7 @@ def run_scale(args: argparse.Namespace, scale: float, parts: set[str]) -> Any:
             server.wait(10)
     if "execution" in parts:
         env = {**os.environ, **server_env(database_url)}
-        report["execution"] = run_execution(env, args.runs)
+        report["execution"] = run_execution(env, dsn, args.runs)
     return report
 
 
