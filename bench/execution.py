@@ -52,11 +52,13 @@ def run_execution(
     from runs.worker import execute_run
 
     settle_generated_queue()
-    (template,) = create_tasks("recorded", 1)
+    # One recorded run per replaying process, each with counter rows of its own.
+    recorded = create_tasks("recorded", max(worker_counts))
     with transaction.atomic():
-        recorded = queue_run(template).pk
+        queued = [queue_run(task).pk for task in recorded]
     drop_queued_jobs()
-    recording = sql_floor.record_run(recorded)
+    recordings = [sql_floor.record_run(run, slot) for slot, run in enumerate(queued)]
+    recording = recordings[0]
     # The floor: one process, no queue.
     tasks = create_tasks("floor", runs)
     with transaction.atomic():
@@ -80,7 +82,7 @@ def run_execution(
     )
     for count in worker_counts:
         settle_generated_queue()
-        floor_row = replay_floor(dsn, recording, runs, count, lines_per_run)
+        floor_row = replay_floor(dsn, recordings, runs, count, lines_per_run)
         print(
             f"  SQL floor, {count} process(es): {floor_row['runs_per_s']} runs/s, "
             f"{floor_row['incomplete']} not COMPLETED"
@@ -121,7 +123,11 @@ def run_execution(
 
 
 def replay_floor(
-    dsn: str, recording: sql_floor.Recording, runs: int, processes: int, lines_per_run: int
+    dsn: str,
+    recordings: list[sql_floor.Recording],
+    runs: int,
+    processes: int,
+    lines_per_run: int,
 ) -> dict[str, Any]:
     """The recorded run replayed for `runs` fresh runs from `processes` processes; each
     replayed run is checked as the workers' are (COMPLETED, its lines, one answer)."""
@@ -134,7 +140,7 @@ def replay_floor(
         queued = [queue_run(task).pk for task in tasks]
     drop_queued_jobs()
     pairs = [(str(run), str(task.pk)) for run, task in zip(queued, tasks, strict=True)]
-    children = sql_floor.start(dsn, recording, pairs, processes, ROOT / "var")
+    children = sql_floor.start(dsn, recordings, pairs, processes, ROOT / "var")
     cpu = CpuUse([child.pid for child in children])
     cpu.start()
     started = time.perf_counter()

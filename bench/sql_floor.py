@@ -61,8 +61,11 @@ class Recording:
         return sum(len(unit.statements) + 2 * unit.transaction for unit in self.units)
 
 
-def record_run(run_id: Any) -> Recording:
-    """Executes the queued run `run_id` here, recording what its thread sends PostgreSQL."""
+def record_run(run_id: Any, slot: int) -> Recording:
+    """Executes the queued run `run_id` here, recording what its thread sends PostgreSQL.
+    Its task counters are written to `slot`: each worker thread writes to a slot of its
+    own (tasks.counters), and so does each replaying process, with a recording of its own;
+    one recording for all would have them all wait on the same counter rows."""
     import psycopg
     from django.db import connection
     from psycopg.pq import TransactionStatus
@@ -100,8 +103,18 @@ def record_run(run_id: Any) -> Recording:
         units[-1].statements.append(Statement(sql, plain(params), many, rows))
         return result
 
-    with connection.execute_wrapper(record):
-        execute_run(str(run_id))
+    from tasks import counters
+
+    had = getattr(counters._thread, "slot", None)
+    counters._thread.slot = slot
+    try:
+        with connection.execute_wrapper(record):
+            execute_run(str(run_id))
+    finally:
+        if had is None:
+            del counters._thread.slot
+        else:
+            counters._thread.slot = had
     made = {found for unit in units for s in unit.statements for found in uuids_in(s.params)}
     return Recording(
         run_id=uuid.UUID(str(run_id)),
@@ -208,19 +221,23 @@ def replay(dsn: str, recording: Recording, pairs: list[tuple[str, str]]) -> None
                             for a, b in zip(before, now, strict=False):
                                 if is_number(a) and is_number(b):
                                     numbers[a] = b
-    print("done", flush=True)
-    sys.stdin.readline()  # until the bench has read this process's CPU time
+        print("done", flush=True)
+        sys.stdin.readline()  # until the bench has read this process's CPU and its server's
 
 
 def start(
-    dsn: str, recording: Recording, pairs: list[tuple[str, str]], processes: int, folder: Path
+    dsn: str,
+    recordings: list[Recording],
+    pairs: list[tuple[str, str]],
+    processes: int,
+    folder: Path,
 ) -> list[subprocess.Popen[str]]:
-    """`processes` replaying processes, each with its share of `pairs`, returned connected
-    and waiting for `go`."""
+    """`processes` replaying processes, each with its share of `pairs` and a recording of
+    its own, returned connected and waiting for `go`."""
     children = []
     for n in range(processes):
         job = folder / f"sql-floor-{n}.pickle"
-        job.write_bytes(pickle.dumps((dsn, recording, pairs[n::processes])))
+        job.write_bytes(pickle.dumps((dsn, recordings[n], pairs[n::processes])))
         children.append(
             subprocess.Popen(
                 [sys.executable, __file__, str(job)],
