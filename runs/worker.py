@@ -517,7 +517,9 @@ def end_run(
     writer: LogWriter | None,
     answer: AssistantMessage | None,
 ) -> str | None:
-    with committing():  # the end's events go to the server with its COMMIT
+    # The end's events go to the server with its COMMIT; to a push server, with the
+    # worker's sender if that is sending already (then marked sent with what it sends).
+    with dispatch.in_background(if_busy=True), committing():
         task = lock_task(
             run.task_id, group_id=run.task.group_id, annotations={"next_turn": has_next_turn}
         )

@@ -537,6 +537,91 @@ def test_only_commits_in_background_go_through_the_sender(monkeypatch):
     assert [o.event for o in held.sent] == ["inline", "held"]
 
 
+class HeldCallsPublisher(HeldPublisher):
+    """A HeldPublisher that also keeps the events of each call."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[list[str]] = []
+
+    def send(self, outgoing: list[Outgoing]) -> None:
+        super().send(outgoing)
+        self.calls.append([o.event for o in outgoing])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_batches_queued_while_the_sender_sends_go_out_together(monkeypatch):
+    """One publisher call, one mark (a statement's one `sent_at`) for what queued up; a
+    channel that an earlier batch held gets its later events once, in order."""
+    held = HeldCallsPublisher()
+    monkeypatch.setattr(dispatch, "get_publisher", lambda: held)
+    sender = dispatch.start_background_sender()
+    try:
+        with dispatch.in_background(), transaction.atomic():
+            publish("private-task-a", "first", {})
+        assert held.holding.wait(10)
+        for n in (2, 3):
+            with dispatch.in_background(), transaction.atomic():
+                publish(f"private-task-{n}", f"own {n}", {})
+                publish("private-workspace-w", f"workspace {n}", {})
+                publish("private-task-a", f"a {n}", {})  # the first batch holds its lease
+        assert held.sent == []
+    finally:
+        held.release.set()
+        sender.stop(timeout=10)
+    assert held.calls[0] == ["first"]
+    assert sorted(o.event for o in held.sent) == sorted(
+        ["first", "own 2", "own 3", "workspace 2", "workspace 3", "a 2", "a 3"]
+    )
+    merged = next(call for call in held.calls if "own 2" in call)
+    assert "own 3" in merged
+    for channel in ("private-task-a", "private-workspace-w"):
+        events = OutboxEvent.objects.filter(channel=channel).order_by("seq")
+        assert [o.event for o in held.sent if o.channel == channel] == [e.event for e in events]
+    marks = dict(OutboxEvent.objects.values_list("event", "sent_at"))
+    assert None not in marks.values()
+    assert marks["own 2"] == marks["own 3"]
+    assert not OutboxChannel.objects.exclude(lease_owner="").exists()
+
+
+class ThreadsPublisher:
+    """Keeps which thread sent each event; holds the send of an event named "held" until
+    `release` is set."""
+
+    def __init__(self):
+        self.sent: list[tuple[str, str]] = []
+        self.holding = threading.Event()
+        self.release = threading.Event()
+
+    def send(self, outgoing: list[Outgoing]) -> None:
+        if any(o.event == "held" for o in outgoing):
+            self.holding.set()
+            assert self.release.wait(10)
+        self.sent += [(threading.current_thread().name, o.event) for o in outgoing]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_commit_in_background_if_busy_goes_to_the_sender_only_while_it_sends(monkeypatch):
+    publisher = ThreadsPublisher()
+    monkeypatch.setattr(dispatch, "get_publisher", lambda: publisher)
+    here = threading.current_thread().name
+    sender = dispatch.start_background_sender()
+    try:
+        with dispatch.in_background(if_busy=True), transaction.atomic():
+            publish("private-task-a", "idle", {})
+        assert publisher.sent == [(here, "idle")]  # the sender had nothing: sent here
+        with dispatch.in_background(), transaction.atomic():
+            publish("private-task-b", "held", {})
+        assert publisher.holding.wait(10)
+        with dispatch.in_background(if_busy=True), transaction.atomic():
+            publish("private-task-c", "busy", {})
+        assert publisher.sent == [(here, "idle")]  # queued behind the held send
+    finally:
+        publisher.release.set()
+        sender.stop(timeout=10)
+    assert publisher.sent[1:] == [("outbox-sender", "held"), ("outbox-sender", "busy")]
+
+
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_marking_a_big_commit_sent_reads_each_unsent_event_once(monkeypatch):
@@ -550,16 +635,15 @@ def test_marking_a_big_commit_sent_reads_each_unsent_event_once(monkeypatch):
             publish(f"private-task-{n}", "task-updated", n)
             publish("private-workspace-w", "task-updated", n)
     unsent = list(OutboxEvent.objects.filter(sent_at__isnull=True))
-    claimed = dict(OutboxChannel.objects.values_list("name", "last_seq"))
-    (owner,) = set(OutboxChannel.objects.values_list("lease_owner", flat=True))
-    sql, params = dispatch._mark_and_release_sql(
-        [e.pk for e in unsent], claimed, owner, timezone.now()
-    )
+    channels = OutboxChannel.objects.values_list("name", "lease_owner", "last_seq")
+    claimed = {name: dispatch.Lease(owner, seq) for name, owner, seq in channels}
+    assert len({lease.owner for lease in claimed.values()}) == 1  # the commit's batch
+    sql, params = dispatch._mark_and_release_sql([e.pk for e in unsent], claimed, timezone.now())
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
         (plan,) = cursor.fetchone()[0]
         transaction.set_rollback(True)
     assert rows_read(plan["Plan"], OutboxEvent._meta.db_table) <= 2 * len(unsent)
-    assert sorted(dispatch._mark_and_release(unsent, claimed, owner)) == sorted(claimed)
+    assert sorted(dispatch._mark_and_release(unsent, claimed)) == sorted(claimed)
     assert not OutboxEvent.objects.filter(sent_at__isnull=True).exists()
     assert not OutboxChannel.objects.exclude(lease_owner="").exists()
