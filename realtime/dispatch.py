@@ -124,8 +124,9 @@ class BackgroundSender(threading.Thread):
 
     What queued up while it sent goes out together: the batches as one (one publisher
     call, one statement marking them sent and giving their leases back), then the log
-    lines in their order. With 4 workers, marking each commit's events on its own was
-    about 40% of PostgreSQL's time per run.
+    lines in their order. In the bench's SQL floor (4 processes), each commit's own mark
+    and release were about 40% of PostgreSQL's time per run; marking what queued up
+    together took 15-25% off the machine's CPU per run with one worker (bench/results).
 
     The thread keeps its database connection from batch to batch, as a worker's job
     threads do. `stop` sends what is queued, then ends the thread."""
