@@ -477,18 +477,23 @@ def test_a_batch_leaves_a_leased_channel_to_its_dispatcher_and_sends_the_others(
 
 
 class HeldPublisher(ListPublisher):
-    """Holds its first send until `release` is set."""
+    """Holds its first send (with `event`, the first that carries an event of that name)
+    until `release` is set; keeps the thread and the events of each call."""
 
-    def __init__(self):
+    def __init__(self, event: str | None = None):
         super().__init__()
+        self.event = event
         self.holding = threading.Event()
         self.release = threading.Event()
+        self.calls: list[tuple[str, list[str]]] = []
 
     def send(self, outgoing: list[Outgoing]) -> None:
-        if not self.sent and not self.holding.is_set():
+        hold = any(o.event == self.event for o in outgoing) if self.event else not self.sent
+        if hold and not self.holding.is_set():
             self.holding.set()
             assert self.release.wait(10)
         super().send(outgoing)
+        self.calls.append((threading.current_thread().name, [o.event for o in outgoing]))
 
 
 @pytest.mark.django_db(transaction=True)
@@ -537,23 +542,11 @@ def test_only_commits_in_background_go_through_the_sender(monkeypatch):
     assert [o.event for o in held.sent] == ["inline", "held"]
 
 
-class HeldCallsPublisher(HeldPublisher):
-    """A HeldPublisher that also keeps the events of each call."""
-
-    def __init__(self):
-        super().__init__()
-        self.calls: list[list[str]] = []
-
-    def send(self, outgoing: list[Outgoing]) -> None:
-        super().send(outgoing)
-        self.calls.append([o.event for o in outgoing])
-
-
 @pytest.mark.django_db(transaction=True)
 def test_the_batches_queued_while_the_sender_sends_go_out_together(monkeypatch):
     """One publisher call, one mark (a statement's one `sent_at`) for what queued up; a
     channel that an earlier batch held gets its later events once, in order."""
-    held = HeldCallsPublisher()
+    held = HeldPublisher()
     monkeypatch.setattr(dispatch, "get_publisher", lambda: held)
     sender = dispatch.start_background_sender()
     try:
@@ -569,11 +562,12 @@ def test_the_batches_queued_while_the_sender_sends_go_out_together(monkeypatch):
     finally:
         held.release.set()
         sender.stop(timeout=10)
-    assert held.calls[0] == ["first"]
+    calls = [events for _thread, events in held.calls]
+    assert calls[0] == ["first"]
     assert sorted(o.event for o in held.sent) == sorted(
         ["first", "own 2", "own 3", "workspace 2", "workspace 3", "a 2", "a 3"]
     )
-    merged = next(call for call in held.calls if "own 2" in call)
+    merged = next(call for call in calls if "own 2" in call)
     assert "own 3" in merged
     for channel in ("private-task-a", "private-workspace-w"):
         events = OutboxEvent.objects.filter(channel=channel).order_by("seq")
@@ -584,42 +578,29 @@ def test_the_batches_queued_while_the_sender_sends_go_out_together(monkeypatch):
     assert not OutboxChannel.objects.exclude(lease_owner="").exists()
 
 
-class ThreadsPublisher:
-    """Keeps which thread sent each event; holds the send of an event named "held" until
-    `release` is set."""
-
-    def __init__(self):
-        self.sent: list[tuple[str, str]] = []
-        self.holding = threading.Event()
-        self.release = threading.Event()
-
-    def send(self, outgoing: list[Outgoing]) -> None:
-        if any(o.event == "held" for o in outgoing):
-            self.holding.set()
-            assert self.release.wait(10)
-        self.sent += [(threading.current_thread().name, o.event) for o in outgoing]
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_commit_in_background_if_busy_goes_to_the_sender_only_while_it_sends(monkeypatch):
-    publisher = ThreadsPublisher()
+    publisher = HeldPublisher(event="held")
     monkeypatch.setattr(dispatch, "get_publisher", lambda: publisher)
     here = threading.current_thread().name
     sender = dispatch.start_background_sender()
     try:
         with dispatch.in_background(if_busy=True), transaction.atomic():
             publish("private-task-a", "idle", {})
-        assert publisher.sent == [(here, "idle")]  # the sender had nothing: sent here
+        assert publisher.calls == [(here, ["idle"])]  # the sender had nothing: sent here
         with dispatch.in_background(), transaction.atomic():
             publish("private-task-b", "held", {})
         assert publisher.holding.wait(10)
         with dispatch.in_background(if_busy=True), transaction.atomic():
             publish("private-task-c", "busy", {})
-        assert publisher.sent == [(here, "idle")]  # queued behind the held send
+        assert publisher.calls == [(here, ["idle"])]  # queued behind the held send
     finally:
         publisher.release.set()
         sender.stop(timeout=10)
-    assert publisher.sent[1:] == [("outbox-sender", "held"), ("outbox-sender", "busy")]
+    assert [(thread, event) for thread, events in publisher.calls[1:] for event in events] == [
+        ("outbox-sender", "held"),
+        ("outbox-sender", "busy"),
+    ]
 
 
 @pytest.mark.postgres_only
