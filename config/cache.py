@@ -8,10 +8,12 @@ little time.
 """
 
 import logging
+import threading
 from typing import Any
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+from django.utils.functional import cached_property
 from redis.exceptions import ConnectionError, TimeoutError
 
 logger = logging.getLogger("taskdesk.cache")
@@ -35,12 +37,29 @@ class ReusedClients(RedisCacheClient):
         return client
 
 
+# The process's clients, one per cache configuration (servers and options).
+_clients: dict[tuple[tuple[str, ...], str], ReusedClients] = {}
+_clients_lock = threading.Lock()
+
+
 class FailOpenRedisCache(RedisCache):
     down = False
 
-    def __init__(self, server: str, params: dict[str, Any]) -> None:
-        super().__init__(server, params)
-        self._class = ReusedClients
+    @cached_property
+    def _cache(self) -> ReusedClients:
+        """One client, and so one connection pool, for the whole process. Django's cache
+        handler is context-local: under ASGI each request builds its own cache backend,
+        and RedisCache's client (with its connection pool) with it, so every request
+        opened a Redis connection of its own (a TCP connect and the client's SETINFO
+        commands) and dropped it (measured through daphne: one connection a request)."""
+        servers: list[str] = self._servers  # type: ignore[attr-defined]
+        options: dict[str, Any] = self._options  # type: ignore[attr-defined]
+        key = (tuple(servers), repr(sorted(options.items())))
+        with _clients_lock:
+            client = _clients.get(key)
+            if client is None:
+                client = _clients[key] = ReusedClients(servers, **options)
+        return client
 
     def _failed(self, error: Exception) -> None:
         if not FailOpenRedisCache.down:

@@ -1,12 +1,19 @@
 """A Redis outage does not fail requests: the cache holds only throttle histories and
 token stamps, so it fails open (config.cache)."""
 
+import asyncio
+import json
 import logging
 
 import pytest
+from asgiref.testing import ApplicationCommunicator
 from django.core.cache import cache
+from django.http import JsonResponse
+from django.urls import path
 
 from config.cache import FailOpenRedisCache
+from config.handler import ASGIHandler
+from tests.config.test_handler import scope
 
 DEAD_REDIS = {
     "default": {
@@ -58,3 +65,40 @@ def test_one_redis_client_serves_every_command(settings):
     assert cache.hit("fail-open-hits", "fail-open-none", 5) == (1, 0)
     assert cache.hit("fail-open-hits", "fail-open-none", 5) == (2, 0)
     cache.delete("fail-open-hits")
+
+
+def connection_id(request):
+    """The id Redis gave the connection this request's cache commands go through."""
+    cache.get("any")
+    client = cache._cache.get_client(write=True)
+    return JsonResponse({"connection": client.client_id()})
+
+
+urlpatterns = [path("connection", connection_id)]
+
+
+async def get_json(handler: ASGIHandler, path: str) -> int:
+    communicator = ApplicationCommunicator(handler, scope(path))
+    await communicator.send_input({"type": "http.request", "body": b""})
+    start = await communicator.receive_output(5)
+    body = await communicator.receive_output(5)
+    await communicator.wait(5)
+    assert start["status"] == 200, body
+    return int(json.loads(body["body"])["connection"])
+
+
+@pytest.mark.urls("tests.config.test_cache")
+@pytest.mark.django_db(transaction=True)
+def test_requests_under_asgi_share_the_processs_redis_connections(settings):
+    """Django's cache handler is context-local: under ASGI each request builds its own
+    backend. Each one opened a Redis connection of its own, which the next request did not
+    reuse; they now share one pool."""
+    url = settings.REDIS_URL or "redis://127.0.0.1:6379/15"
+    settings.CACHES = {"default": {"BACKEND": "config.cache.FailOpenRedisCache", "LOCATION": url}}
+    handler = ASGIHandler()
+
+    async def four() -> list[int]:
+        return [await get_json(handler, "/connection") for _ in range(4)]
+
+    connections = asyncio.run(four())
+    assert len(set(connections)) == 1, connections
