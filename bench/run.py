@@ -295,7 +295,8 @@ def start_server(port: int, database_url: str) -> subprocess.Popen[bytes]:
     SERVER_LOG.parent.mkdir(exist_ok=True)
     log = SERVER_LOG.open("wb")  # open as long as the server runs
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), ASGI_APP],
+        # -v 0 as deployed (Procfile, deploy/): no daphne access log beside the app's own.
+        [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), ASGI_APP],
         cwd=ROOT,
         env=env,
         stdout=log,
