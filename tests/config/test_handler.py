@@ -4,10 +4,12 @@ on a thread lent to it, which serves later requests once the request is done."""
 import asyncio
 import threading
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 from asgiref.testing import ApplicationCommunicator
-from django.http import HttpRequest, JsonResponse
+from django.core import signals
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.urls import path
 
 from config.handler import ASGIHandler
@@ -100,3 +102,63 @@ async def abandon_a_slow_request() -> None:
     await communicator.wait(5)
     assert await get(handler, "/where") == 200
     assert seen[0] == seen[1]  # the same thread, once the slow view had ended
+
+
+def stream(request: HttpRequest) -> StreamingHttpResponse:
+    seen.append(threading.get_ident())
+
+    async def parts() -> AsyncIterator[bytes]:  # as the SSE streams' (read on the loop)
+        yield b"part"
+
+    return StreamingHttpResponse(parts())
+
+
+urlpatterns.append(path("stream", stream))
+
+
+@pytest.mark.urls("tests.config.test_handler")
+@pytest.mark.django_db(transaction=True)
+def test_a_request_crosses_to_its_thread_once():
+    """request_started, the middleware and view, and the close of a response in memory
+    (request_finished) run in one call on the request's thread; a streamed response is
+    closed after it is sent, in a second call."""
+    handler = ASGIHandler()
+    events: list[tuple[str, int]] = []
+
+    def started(**kwargs: object) -> None:
+        events.append(("started", threading.get_ident()))
+
+    def finished(**kwargs: object) -> None:
+        events.append(("finished", threading.get_ident()))
+
+    async def count_calls(path: str) -> int:
+        (thread,) = handler.idle  # the thread of the requests before
+        calls = 0
+        submit = thread.submit
+
+        def counted(*args: object, **kwargs: object) -> object:
+            nonlocal calls
+            calls += 1
+            return submit(*args, **kwargs)  # type: ignore[arg-type]
+
+        thread.submit = counted  # type: ignore[method-assign]
+        try:
+            assert await get(handler, path) == 200
+        finally:
+            del thread.submit
+        return calls
+
+    async def requests() -> tuple[int, int]:
+        await get(handler, "/where")
+        events.clear()
+        return await count_calls("/where"), await count_calls("/stream")
+
+    signals.request_started.connect(started)
+    signals.request_finished.connect(finished)
+    try:
+        assert asyncio.run(requests()) == (1, 2)
+    finally:
+        signals.request_started.disconnect(started)
+        signals.request_finished.disconnect(finished)
+    view_thread = seen[-1]
+    assert events == [("started", view_thread), ("finished", view_thread)] * 2
