@@ -29,7 +29,16 @@ def slow(request: HttpRequest) -> JsonResponse:
     return JsonResponse({})
 
 
-urlpatterns = [path("where", where), path("slow", slow)]
+def stream(request: HttpRequest) -> StreamingHttpResponse:
+    seen.append(threading.get_ident())
+
+    async def parts() -> AsyncIterator[bytes]:  # as the SSE streams' (read on the loop)
+        yield b"part"
+
+    return StreamingHttpResponse(parts())
+
+
+urlpatterns = [path("where", where), path("slow", slow), path("stream", stream)]
 
 
 def scope(path: str) -> dict[str, object]:
@@ -102,18 +111,6 @@ async def abandon_a_slow_request() -> None:
     await communicator.wait(5)
     assert await get(handler, "/where") == 200
     assert seen[0] == seen[1]  # the same thread, once the slow view had ended
-
-
-def stream(request: HttpRequest) -> StreamingHttpResponse:
-    seen.append(threading.get_ident())
-
-    async def parts() -> AsyncIterator[bytes]:  # as the SSE streams' (read on the loop)
-        yield b"part"
-
-    return StreamingHttpResponse(parts())
-
-
-urlpatterns.append(path("stream", stream))
 
 
 @pytest.mark.urls("tests.config.test_handler")
