@@ -38,7 +38,7 @@ class ReusedClients(RedisCacheClient):
 
 
 # The process's clients, one per cache configuration (servers and options).
-_clients: dict[tuple[tuple[str, ...], str], ReusedClients] = {}
+_process_clients: dict[tuple[tuple[str, ...], str], ReusedClients] = {}
 _clients_lock = threading.Lock()
 
 
@@ -56,9 +56,9 @@ class FailOpenRedisCache(RedisCache):
         options: dict[str, Any] = self._options  # type: ignore[attr-defined]
         key = (tuple(servers), repr(sorted(options.items())))
         with _clients_lock:
-            client = _clients.get(key)
+            client = _process_clients.get(key)
             if client is None:
-                client = _clients[key] = ReusedClients(servers, **options)
+                client = _process_clients[key] = ReusedClients(servers, **options)
         return client
 
     def _failed(self, error: Exception) -> None:

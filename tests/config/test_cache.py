@@ -6,14 +6,13 @@ import json
 import logging
 
 import pytest
-from asgiref.testing import ApplicationCommunicator
 from django.core.cache import cache
 from django.http import JsonResponse
 from django.urls import path
 
 from config.cache import FailOpenRedisCache
 from config.handler import ASGIHandler
-from tests.config.test_handler import scope
+from tests.config.test_handler import exchange
 
 DEAD_REDIS = {
     "default": {
@@ -77,14 +76,10 @@ def connection_id(request):
 urlpatterns = [path("connection", connection_id)]
 
 
-async def get_json(handler: ASGIHandler, path: str) -> int:
-    communicator = ApplicationCommunicator(handler, scope(path))
-    await communicator.send_input({"type": "http.request", "body": b""})
-    start = await communicator.receive_output(5)
-    body = await communicator.receive_output(5)
-    await communicator.wait(5)
-    assert start["status"] == 200, body
-    return int(json.loads(body["body"])["connection"])
+async def connection_of(handler: ASGIHandler) -> int:
+    status, body = await exchange(handler, "/connection")
+    assert status == 200, body
+    return int(json.loads(body)["connection"])
 
 
 @pytest.mark.urls("tests.config.test_cache")
@@ -98,7 +93,7 @@ def test_requests_under_asgi_share_the_processs_redis_connections(settings):
     handler = ASGIHandler()
 
     async def four() -> list[int]:
-        return [await get_json(handler, "/connection") for _ in range(4)]
+        return [await connection_of(handler) for _ in range(4)]
 
     connections = asyncio.run(four())
     assert len(set(connections)) == 1, connections

@@ -57,13 +57,19 @@ def scope(path: str) -> dict[str, object]:
     }
 
 
-async def get(handler: ASGIHandler, path: str) -> int:
+async def exchange(handler: ASGIHandler, path: str) -> tuple[int, bytes]:
+    """A GET through `handler`: its status and its first body message."""
     communicator = ApplicationCommunicator(handler, scope(path))
     await communicator.send_input({"type": "http.request", "body": b""})
     start = await communicator.receive_output(5)
-    await communicator.receive_output(5)  # the body
+    body = await communicator.receive_output(5)
     await communicator.wait(5)
-    return int(start["status"])
+    return int(start["status"]), body["body"]
+
+
+async def get(handler: ASGIHandler, path: str) -> int:
+    status, _ = await exchange(handler, path)
+    return status
 
 
 @pytest.fixture(autouse=True)
