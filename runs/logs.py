@@ -11,15 +11,18 @@ the task's Channels group, where the SSE streams pick them up.
 import logging
 import time
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import BigIntegerField, QuerySet, UUIDField
 from django.utils import timezone
 
 from config import metrics
+from config.compiled import CompiledQuery, Slot
 from realtime.dispatch import soon
 from realtime.fanout import send_to_group_sync
 from runs.models import LogStream, TaskLog, TaskRun
@@ -193,41 +196,56 @@ def log_rows(
 ) -> list[dict[str, Any]]:
     """Lines of a task in seq order: the first `limit` after `after`, or (newest=True) the
     last `limit` before `before`."""
-    rows = TaskLog.objects.filter(task_id=task_id)
+    values: dict[str, Any] = {"task": task_id}
     if after is not None:
-        rows = rows.filter(seq__gt=after)
+        values["after"] = after
     if before is not None:
-        rows = rows.filter(seq__lt=before)
-    picked = list(
-        rows.order_by("-seq" if newest else "seq").values(
-            "seq", "stream", "line", "created_at", "run__number"
-        )[:limit]
-    )
+        values["before"] = before
+    picked = _log_page(after is not None, before is not None, newest, limit).tuples(**values)
     if newest:
         picked.reverse()
     return [
-        {
-            "seq": r["seq"],
-            "runNumber": r["run__number"],
-            "stream": r["stream"],
-            "line": r["line"],
-            "createdAt": iso(r["created_at"]),
-        }
-        for r in picked
+        {"seq": seq, "runNumber": number, "stream": stream, "line": line, "createdAt": iso(at)}
+        for seq, stream, line, at, number in picked
     ]
+
+
+@lru_cache(maxsize=64)
+def _log_page(after: bool, before: bool, newest: bool, limit: int) -> CompiledQuery:
+    """The query of `log_rows` for one shape and page size, compiled once (config.compiled):
+    read by every logs page and every SSE stream's catch-up, it cost more Python to build
+    than PostgreSQL took to answer. Clients ask for a few page sizes; a LIMIT is part of
+    the SQL, so each size has its own."""
+
+    def build() -> QuerySet[TaskLog]:
+        rows = TaskLog.objects.filter(task_id=Slot("task", UUIDField()))
+        if after:
+            rows = rows.filter(seq__gt=Slot("after", BigIntegerField()))
+        if before:
+            rows = rows.filter(seq__lt=Slot("before", BigIntegerField()))
+        order = "-seq" if newest else "seq"
+        columns = ("seq", "stream", "line", "created_at", "run__number")
+        return rows.order_by(order).values_list(*columns)[:limit]  # type: ignore[return-value]
+
+    return CompiledQuery(build)
 
 
 def logs_page(
     task_id: UUID, *, limit: int, before: int | None, after: int | None
 ) -> tuple[list[dict[str, Any]], int | None]:
-    """One page of the logs endpoint and its `nextBefore` (null when nothing is older)."""
-    if after is not None:
-        lines = log_rows(task_id, after=after, before=before, limit=limit)
+    """One page of the logs endpoint and its `nextBefore` (null when nothing is older).
+    The newest page reads one line more than it shows: that line says whether anything
+    is older, without a query of its own."""
+    if after is None:
+        lines = log_rows(task_id, before=before, limit=limit + 1, newest=True)
+        older = len(lines) > limit
+        lines = lines[1:] if older else lines
     else:
-        lines = log_rows(task_id, before=before, limit=limit, newest=True)
-    older = (
-        bool(lines) and TaskLog.objects.filter(task_id=task_id, seq__lt=lines[0]["seq"]).exists()
-    )
+        lines = log_rows(task_id, after=after, before=before, limit=limit)
+        older = (
+            bool(lines)
+            and TaskLog.objects.filter(task_id=task_id, seq__lt=lines[0]["seq"]).exists()
+        )
     return lines, (lines[0]["seq"] if older else None)
 
 
