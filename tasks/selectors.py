@@ -23,7 +23,7 @@ from django.db.models import (
     UUIDField,
 )
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import TruncDate
 from rest_framework.exceptions import NotFound
 
 from accounts.access import require_role, workspace_roles
@@ -34,7 +34,7 @@ from tasks import counters, sections
 from tasks.models import Repository, Robot, Task, TaskCount, TaskGroup, WorkflowStatus
 from tasks.queueing import slot_values as queue_reason_slots
 from tasks.queueing import with_queue_reason
-from tasks.workflow import waiting_for_input
+from tasks.workflow import waiting_for_input, waits_for_input
 
 ROW_DEFERRED = ("prompt", "output_text", "error")
 
@@ -158,6 +158,8 @@ def _member_task(rows: QuerySet[Task], user: User, task_id: UUID, min_role: str)
 # -- stats and volume ---------------------------------------------------------------------
 
 
+# What each count counts, for the exact path (`task_stats`); `counted_stats` sorts the
+# counters' rows by the same rules (tests/tasks/test_counters.py holds the two equal).
 STAT_CONDITIONS: dict[str, Q | None] = {
     "total": None,
     "in_progress": Q(workflow_status=WorkflowStatus.IN_PROGRESS),
@@ -172,7 +174,9 @@ STAT_CONDITIONS: dict[str, Q | None] = {
 
 def task_stats(queryset: QuerySet[Task]) -> dict[str, int]:
     """Counts by execution state in one aggregate query over the tasks: the exact path,
-    for filters the counters do not answer (search, repository, ...)."""
+    for filters the counters do not answer (search, repository, ...). Not grouped by
+    state, as `counted_stats` is: PostgreSQL's generic plan for a search sorted the
+    matching tasks for the groups (+30% on a term that matches most of a workspace)."""
     # COUNT(workspace_id), a column of the covering index task_ws_state_idx, so that
     # index answers alone (COUNT(id) would visit the table; COUNT(*) takes no filter).
     return _stats(
@@ -184,12 +188,34 @@ def task_stats(queryset: QuerySet[Task]) -> dict[str, int]:
 
 def counted_stats(cells: QuerySet[TaskCount]) -> dict[str, int]:
     """The same counts summed from the workspace counters (tasks.counters.live_cells,
-    filtered by the same conditions): a few rows per workspace, whatever the tasks."""
-    return _stats(
-        cells.aggregate(
-            **{name: Coalesce(Sum("n", filter=cond), 0) for name, cond in STAT_CONDITIONS.items()}
-        )
+    filtered by the same conditions): a few rows per workspace, whatever the tasks,
+    grouped by the two columns the counts depend on (a dozen rows at most) and sorted
+    into the counts here. One aggregate per count, each with its own FILTER, cost 3-4 ms
+    of Python to build on every request: several times its SQL."""
+    rows = (
+        cells.order_by()
+        .values_list("workflow_status", "awaiting_input")
+        .annotate(n=Sum("n"))
+        .values_list("workflow_status", "awaiting_input", "n")
     )
+    counts = dict.fromkeys(STAT_CONDITIONS, 0)
+    for workflow_status, awaiting_input, n in rows:
+        counts["total"] += n
+        counts["waiting_for_input"] += n if waits_for_input(workflow_status, awaiting_input) else 0
+        for name in _STATE_COUNTS.get(workflow_status, ()):
+            counts[name] += n
+    return _stats(counts)
+
+
+# The counts a workflow status adds to, besides the total (STAT_CONDITIONS, row by row).
+_STATE_COUNTS: dict[str | None, tuple[str, ...]] = {
+    WorkflowStatus.IN_PROGRESS: ("in_progress",),
+    WorkflowStatus.PENDING: ("pending",),
+    WorkflowStatus.COMPLETED: ("completed",),
+    WorkflowStatus.FAILED: ("failed",),
+    WorkflowStatus.ERROR: ("failed", "error"),
+    WorkflowStatus.HALTED: ("halted",),
+}
 
 
 def _stats(counts: dict[str, Any]) -> dict[str, int]:
