@@ -203,6 +203,20 @@ def paginate(
     return page, pagination
 
 
+def first_rows(
+    queryset: QuerySet[Any],
+    order: Sequence[str],
+    limit: int,
+    *,
+    partition: Partition | None = None,
+) -> list[Any]:
+    """The first `limit` rows of `queryset` in `order`, read as `paginate` reads a page
+    (the ids first, merged across `partition`'s parts), without paging: a dashboard's
+    "most recent" box."""
+    ordered = queryset.order_by(*[_order_expression(queryset, key) for key in order])
+    return _page(ordered, order, 0, limit, partition)
+
+
 def _page(
     ordered: QuerySet[Any],
     order: Sequence[str],

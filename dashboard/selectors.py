@@ -48,5 +48,5 @@ def sidebar(
     return {
         "stats": tasks.counted_stats(counters.live_cells(workspace_ids).filter(archived=False)),
         "tasks_by_status": by_state,
-        "task_groups": tasks.recent_groups(groups, SIDEBAR_GROUPS),
+        "task_groups": tasks.recent_groups(groups, SIDEBAR_GROUPS, workspace_ids),
     }

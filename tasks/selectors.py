@@ -29,7 +29,7 @@ from rest_framework.exceptions import NotFound
 from accounts.access import require_role, workspace_roles
 from accounts.models import Role, User, Workspace
 from config.compiled import CompiledQuery, Slot, Splice
-from config.pagination import rows_of
+from config.pagination import Partition, first_rows, rows_of
 from tasks import counters, sections
 from tasks.models import Repository, Robot, Task, TaskCount, TaskGroup, WorkflowStatus
 from tasks.queueing import slot_values as queue_reason_slots
@@ -307,8 +307,16 @@ def attach_latest_tasks(groups: Sequence[TaskGroup]) -> None:
         group.task_count = group.task_count or 0  # type: ignore[attr-defined]
 
 
-def recent_groups(queryset: QuerySet[TaskGroup], limit: int) -> list[TaskGroup]:
-    rows = list(with_group_summary(queryset).order_by("-updated_at", "-id")[:limit])
+GROUP_ORDER = ("-updated_at", "-id")
+
+
+def recent_groups(
+    queryset: QuerySet[TaskGroup], limit: int, workspace_ids: Sequence[UUID]
+) -> list[TaskGroup]:
+    """The `limit` most recently active of `queryset` (these workspaces' groups): the head
+    of each workspace's index, merged, not a sort of every group of the workspaces."""
+    partition = Partition("workspace_id", workspace_ids)
+    rows = first_rows(with_group_summary(queryset), GROUP_ORDER, limit, partition=partition)
     attach_latest_tasks(rows)
     return rows
 

@@ -267,9 +267,17 @@ class TaskGroupViewSet(ResourceViewSet):
     lookup_url_kwarg = "group_id"
 
     filterset_class = filters.TaskGroupFilter
+    filterset: filters.TaskGroupFilter
 
     def page_order(self) -> list[str]:
-        return ["-updated_at", "-id"]
+        return list(selectors.GROUP_ORDER)
+
+    def page_partition(self) -> Partition | None:
+        """Every workspace's newest groups merged (config.pagination), unless a filter
+        keeps few of them: then they are read through that filter."""
+        data = self.filterset.form.cleaned_data
+        narrowed = any(data.get(name) for name in ("repoId", "robotId", "search"))
+        return None if narrowed else Partition("workspace_id", self.scope())
 
     @extend_schema(
         operation_id="task_groups_list",

@@ -3,10 +3,19 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts.models import Membership, Role
 from tasks.models import Repository, Robot, TaskGroup
-from tests.factories import RepositoryFactory, RobotFactory, TaskFactory, TaskGroupFactory
+from tests.factories import (
+    RepositoryFactory,
+    RobotFactory,
+    TaskFactory,
+    TaskGroupFactory,
+    WorkspaceFactory,
+)
 from tests.personas import MANAGE, PERSONAS, READ, assert_error, expect
 
 CREATED = {**MANAGE, "owner": 201, "admin": 201}
@@ -24,6 +33,68 @@ def test_group_detail_and_tasks_per_persona(api, workspace, persona):
     group = TaskGroupFactory(workspace=workspace)
     expect(api(persona).get(f"/api/task-groups/{group.id}"), READ[persona])
     expect(api(persona).get(f"/api/task-groups/{group.id}/tasks"), READ[persona])
+
+
+@pytest.fixture
+def spread_groups(people) -> list[TaskGroup]:
+    """Groups over the viewer's workspace and two more, with ties on updated_at."""
+    workspaces = [people.workspace]
+    for n in range(2):
+        extra = WorkspaceFactory(slug=f"extra{n}")
+        Membership.objects.create(workspace=extra, user=people["viewer"], role=Role.VIEWER)
+        workspaces.append(extra)
+    base = timezone.now() - timedelta(days=1)
+    groups = []
+    for n in range(13):
+        group = TaskGroupFactory(workspace=workspaces[n % 3], archived=n == 7)
+        TaskGroup.objects.filter(pk=group.pk).update(updated_at=base + timedelta(minutes=n % 4))
+        groups.append(group)
+    return list(TaskGroup.objects.filter(pk__in=[g.pk for g in groups]))
+
+
+def newest_first(groups: list[TaskGroup]) -> list[str]:
+    ordered = sorted(groups, key=lambda g: (g.updated_at, str(g.id)), reverse=True)
+    return [str(g.id) for g in ordered]
+
+
+@pytest.mark.parametrize("by_cursor", [False, True], ids=["page", "cursor"])
+def test_the_all_workspaces_group_list_is_one_order_page_by_page(api, spread_groups, by_cursor):
+    client, seen, query = api("viewer"), [], {"limit": 3}
+    while True:
+        body = client.get("/api/task-groups", query).json()
+        seen += [row["id"] for row in body["data"]]
+        if not body["pagination"]["hasMore"]:
+            break
+        pagination = body["pagination"]
+        query = (
+            {"limit": 3, "cursor": pagination["nextCursor"]}
+            if by_cursor
+            else {"limit": 3, "page": pagination["page"] + 1}
+        )
+    assert seen == newest_first(spread_groups)
+    unarchived = api("viewer").get("/api/task-groups", {"archived": "false", "limit": 50})
+    assert [row["id"] for row in unarchived.json()["data"]] == newest_first(
+        [g for g in spread_groups if not g.archived]
+    )
+
+
+def test_the_sidebar_shows_the_newest_groups_of_all_workspaces(api, spread_groups):
+    data = expect(api("viewer").get("/api/dashboard/sidebar"), 200)["data"]
+    live = [g for g in spread_groups if not g.archived]
+    assert [row["id"] for row in data["taskGroups"]] == newest_first(live)
+
+
+@pytest.mark.postgres_only
+def test_the_all_workspaces_group_page_merges_each_workspace_s_index(api, spread_groups):
+    with CaptureQueriesContext(connection) as queries:
+        assert api("viewer").get("/api/task-groups", {"limit": 3}).status_code == 200
+    (page_sql,) = [q["sql"] for q in queries.captured_queries if "LATERAL" in q["sql"]]
+    with transaction.atomic(), connection.cursor() as cursor:
+        for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
+            cursor.execute(f"SET LOCAL {setting} = off")
+        cursor.execute("EXPLAIN " + page_sql)
+        shown = "\n".join(row[0] for row in cursor.fetchall())
+    assert "taskgroup_ws_recent_idx" in shown
 
 
 def test_group_rows_have_task_count_and_latest_task_newest_activity_first(api, workspace):
