@@ -143,3 +143,19 @@ def test_inlines_show_the_newest_rows_only(staff_client, workspace):
     assert f"runs (newest {NEWEST_RUNS_SHOWN})".lower() in html.lower()
     shown = re.findall(r'<td class="field-number">\s*<p>(\d+)</p>', html)
     assert sorted(int(n) for n in shown) == list(range(6, NEWEST_RUNS_SHOWN + 6))
+
+
+def test_the_row_checkbox_is_django_s_own_html(staff_client, workspace):
+    """ScaledAdmin writes the action checkbox itself (Django renders a widget template
+    per row): the same bytes as Django's, escaping included."""
+    from django.contrib import admin
+    from django.contrib.admin import ModelAdmin
+
+    from tasks.models import Task
+
+    task = TaskFactory(workspace=workspace, title='<b>"Fix" & ship</b>')
+    ours = admin.site._registry[Task]
+    assert isinstance(ours, changelists.ScaledAdmin)
+    assert ours.action_checkbox(task) == ModelAdmin.action_checkbox(ours, task)
+    html = staff_client.get(reverse("admin:tasks_task_changelist")).content.decode()
+    assert ours.action_checkbox(task) in html
