@@ -3,14 +3,16 @@
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery, UUIDField
 from rest_framework.exceptions import NotFound
 
 from accounts.access import require_role
 from accounts.models import Role, User
 from chat.models import Artifact, Attachment, ChatMessage
+from config.compiled import CompiledQuery, Slot
 from config.exceptions import Conflict, invalid
 from tasks.models import GroupKind, Repository, Robot, Task, TaskGroup
 
@@ -105,13 +107,43 @@ def messages_of(
     ATTACHMENT_COLUMNS), read in as many queries as the instances' prefetches.
     """
     thread = ChatMessage.objects.filter(task=task)
-    count = thread.count()
+    count = sum(n for (n,) in _THREAD_COUNT.tuples(task=task.pk))
     if columns is None:
         instances = messages_with_details().filter(task=task)
         return _thread_page(task, instances, count, limit, before, after)
-    page = _thread_page(task, thread.values(*columns), count, limit, before, after)
+    if before is None and after is None:  # the newest page: what every client opens
+        rows = _newest_rows(tuple(columns), limit + 1).rows(task=task.pk)
+        page = MessagePage(list(reversed(rows[:limit])), count, len(rows) > limit)
+    else:
+        page = _thread_page(task, thread.values(*columns), count, limit, before, after)
     attach_detail_rows(page.messages)
     return page
+
+
+# A thread's count and its newest page, compiled once (config.compiled): read by every
+# chat view, they cost more Python to build than PostgreSQL took to answer them.
+_THREAD_COUNT = CompiledQuery(
+    lambda: (
+        ChatMessage.objects.filter(task_id=Slot("task", UUIDField()))
+        .order_by()
+        .values("task_id")
+        .annotate(n=Count("pk"))
+        .values_list("n")
+    )
+)
+
+
+@lru_cache(maxsize=64)
+def _newest_rows(columns: tuple[str, ...], limit: int) -> CompiledQuery:
+    """The newest `limit` messages, newest first (a LIMIT is part of the SQL: one query
+    per page size clients ask for)."""
+    return CompiledQuery(
+        lambda: (
+            ChatMessage.objects.filter(task_id=Slot("task", UUIDField()))
+            .values(*columns)
+            .order_by("-timestamp", "-id")[:limit]
+        )
+    )
 
 
 ARTIFACT_COLUMNS = ("message_id", "id", "type", "content", "icon")

@@ -175,3 +175,8 @@ def test_message_serializer_without_a_request_gives_a_relative_download_url(task
     data = MessageSerializer(messages_with_details().get(pk=message.pk)).data
     (attachment,) = data["attachments"]
     assert attachment["url"] == f"/api/chat/attachments/{attachment['id']}/download"
+
+
+def test_a_thread_without_messages_counts_zero(api, task):
+    data = expect(api("viewer").get(messages_url(task.id)), 200)["data"]
+    assert (data["messages"], data["count"], data["hasMore"]) == ([], 0, False)
