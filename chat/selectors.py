@@ -107,7 +107,7 @@ def messages_of(
     ATTACHMENT_COLUMNS), read in as many queries as the instances' prefetches.
     """
     thread = ChatMessage.objects.filter(task=task)
-    count = sum(n for (n,) in _THREAD_COUNT.tuples(task=task.pk))
+    count = sum(n for (n,) in _THREAD_COUNT.tuples(task=task.pk))  # no row: no message
     if columns is None:
         instances = messages_with_details().filter(task=task)
         return _thread_page(task, instances, count, limit, before, after)
