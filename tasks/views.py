@@ -268,6 +268,7 @@ class TaskGroupViewSet(ResourceViewSet):
 
     filterset_class = filters.TaskGroupFilter
     filterset: filters.TaskGroupFilter
+    partition: Partition | None = None
 
     def page_order(self) -> list[str]:
         return list(selectors.GROUP_ORDER)
@@ -277,7 +278,7 @@ class TaskGroupViewSet(ResourceViewSet):
         keeps few of them: then they are read through that filter."""
         data = self.filterset.form.cleaned_data
         narrowed = any(data.get(name) for name in ("repoId", "robotId", "search"))
-        return None if narrowed else Partition("workspace_id", self.scope())
+        return None if narrowed else self.partition
 
     @extend_schema(
         operation_id="task_groups_list",
@@ -285,7 +286,9 @@ class TaskGroupViewSet(ResourceViewSet):
         responses=enveloped("TaskGroupList", TaskGroupSerializer(many=True), paged=True),
     )
     def list(self, request: Request) -> Response:
-        groups = selectors.with_group_summary(selectors.visible_groups(self.scope()))
+        scope = self.scope()
+        self.partition = Partition("workspace_id", scope)
+        groups = selectors.with_group_summary(selectors.visible_groups(scope))
         rows = self.rows(groups)
         selectors.attach_latest_tasks(rows)
         return self.get_paginated_response(TaskGroupSerializer(rows, many=True).data)
