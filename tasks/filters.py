@@ -237,6 +237,12 @@ class TaskGroupFilter(django_filters.FilterSet):
         model = TaskGroup
         fields: list[str] = []
 
+    def narrows(self) -> bool:
+        """Whether a filter keeps few of the groups (as TaskListFilter.narrows): the list
+        then reads them through that filter, not by walking each workspace in order."""
+        data = self.form.cleaned_data
+        return any(data.get(name) for name in ("repoId", "robotId", "search"))
+
     def filter_search(self, qs: QuerySet[TaskGroup], name: str, value: str) -> QuerySet[TaskGroup]:
         value = value.strip()
         return qs.filter(search_condition(value, "title", "binding_key")) if value else qs

@@ -275,10 +275,8 @@ class TaskGroupViewSet(ResourceViewSet):
 
     def page_partition(self) -> Partition | None:
         """Every workspace's newest groups merged (config.pagination), unless a filter
-        keeps few of them: then they are read through that filter."""
-        data = self.filterset.form.cleaned_data
-        narrowed = any(data.get(name) for name in ("repoId", "robotId", "search"))
-        return None if narrowed else self.partition
+        keeps few of them."""
+        return None if self.filterset.narrows() else self.partition
 
     @extend_schema(
         operation_id="task_groups_list",

@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -17,6 +17,7 @@ from tests.factories import (
     WorkspaceFactory,
 )
 from tests.personas import MANAGE, PERSONAS, READ, assert_error, expect
+from tests.tasks.test_list_scaling import plan
 
 CREATED = {**MANAGE, "owner": 201, "admin": 201}
 DELETED = {**MANAGE, "owner": 204, "admin": 204}
@@ -89,11 +90,7 @@ def test_the_all_workspaces_group_page_merges_each_workspace_s_index(api, spread
     with CaptureQueriesContext(connection) as queries:
         assert api("viewer").get("/api/task-groups", {"limit": 3}).status_code == 200
     (page_sql,) = [q["sql"] for q in queries.captured_queries if "LATERAL" in q["sql"]]
-    with transaction.atomic(), connection.cursor() as cursor:
-        for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
-            cursor.execute(f"SET LOCAL {setting} = off")
-        cursor.execute("EXPLAIN " + page_sql)
-        shown = "\n".join(row[0] for row in cursor.fetchall())
+    shown = plan(page_sql, None, "enable_seqscan", "enable_bitmapscan", "enable_sort")
     assert "taskgroup_ws_recent_idx" in shown
 
 
