@@ -13,7 +13,10 @@ setting) is frozen into the SQL, so it must be a slot. A `Splice` is a subquery 
 when the query runs (`pk__in=Splice("ids")`, then `rows(ids=queryset)`): only that
 subquery is compiled on each run, and its SQL and parameters take the splice's place. A
 subquery that Django knows to be empty (`pk__in=[]`) gives no rows without a query: a
-splice is the right side of an IN, never under a NOT.
+splice is the right side of an IN, never under a NOT. `Slots` are a list of values given
+when the query runs, as the right side of an IN (`workspace_id__in=Slots("ids",
+UUIDField())`), each prepared by the field: the SQL has as many placeholders as the list
+has values, and an empty list gives no rows without a query (the same rule).
 
 A `CompiledModelQuery` does the same for a model queryset that reads one row into an
 instance, with its select_related instances and its annotations: a task read under its
@@ -68,6 +71,15 @@ class _SetSlot(Slot):
         return "%s", [_Saved(self.name, self.output_field)]
 
 
+class Slots(Slot):
+    """Values given when the query runs, the right side of an IN: a list or tuple, each
+    value prepared by `output_field` (see the module's docstring)."""
+
+    def as_sql(self, compiler: SQLCompiler, connection: Any) -> Any:
+        listed = _Listed(self.name, self.output_field)
+        return listed.marker, [listed]
+
+
 class Splice(Expression):
     """A subquery given when the query runs: a values queryset of one column, or a
     RawSQL (`CompiledQuery.rows(name=subquery)`), e.g. `filter(pk__in=Splice("ids"))`."""
@@ -103,6 +115,18 @@ class _Bound:
 
     name: str
     field: Field[Any, Any]
+
+
+@dataclass(frozen=True)
+class _Listed:
+    """Where a `Slots` list goes: its marker, replaced by a placeholder per value."""
+
+    name: str
+    field: Field[Any, Any]
+
+    @property
+    def marker(self) -> str:
+        return f"/*slots:{self.name}*/"
 
 
 @dataclass(frozen=True)
@@ -192,6 +216,12 @@ class CompiledQuery(_CompiledOnce[_Compiled]):
                     return compiled.names, []
                 sql = sql.replace(p.marker, spliced, 1)
                 params.extend(spliced_params)
+            elif type(p) is _Listed:
+                listed = values[p.name]
+                if not listed:
+                    return compiled.names, []
+                sql = sql.replace(p.marker, ", ".join(["%s"] * len(listed)), 1)
+                params.extend(p.field.get_db_prep_value(value, connection) for value in listed)
             else:
                 params.append(p)
         with connection.cursor() as cursor:

@@ -5,9 +5,8 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 
-from tasks import counters
 from tasks import selectors as tasks
 from tasks.filters import status_condition
 from tasks.models import Task, TaskGroup
@@ -46,7 +45,7 @@ def sidebar(
     by_state = {state: [by_pk[pk] for pk in state_ids] for state, state_ids in ids.items()}
     groups: QuerySet[TaskGroup] = tasks.visible_groups(workspace_ids).filter(archived=False)
     return {
-        "stats": tasks.counted_stats(counters.live_cells(workspace_ids).filter(archived=False)),
+        "stats": tasks.counted_stats(workspace_ids, Q(archived=False)),
         "tasks_by_status": by_state,
         "task_groups": tasks.recent_groups(groups, SIDEBAR_GROUPS, workspace_ids),
     }

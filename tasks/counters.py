@@ -21,13 +21,15 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any, NamedTuple, cast
 from uuid import UUID
 
 from django.db import connection, transaction
-from django.db.models import Count, Field, Model, QuerySet, Sum
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models import Count, Field, Model, Q, QuerySet, Sum, UUIDField
+from django.db.models.functions import TruncDate
 
+from config.compiled import CompiledQuery, Slots
 from tasks.models import Task, TaskCount, TaskDayCount
 
 CELL_FIELDS = (
@@ -294,14 +296,37 @@ def rebuild() -> int:
 # -- reads --------------------------------------------------------------------------------------
 
 
-def live_cells(workspace_ids: Sequence[UUID]) -> QuerySet[TaskCount]:
-    """The counters of the live tasks of these workspaces; filter them with the task
-    list's own conditions (their columns have the task's names)."""
-    return TaskCount.objects.filter(workspace_id__in=workspace_ids, deleted=False)
+def live_counts(
+    workspace_ids: Sequence[UUID], condition: Q, by: Sequence[str] = ()
+) -> list[tuple[Any, ...]]:
+    """`(*by, n)` rows: the live tasks of these workspaces that `condition` keeps (the task
+    list's own conditions: the counters' columns have the task's names), summed from the
+    counters and grouped by the columns `by` (none: one row, or none when nothing is
+    counted). Compiled once per condition and grouping (config.compiled): built by the
+    ORM, the aggregate cost a request 0.6 ms of CPU, seven times its SQL."""
+    return _live_counts(condition, tuple(by)).tuples(workspaces=list(workspace_ids))
 
 
-def total(cells: QuerySet[TaskCount]) -> int:
-    return int(cells.aggregate(n=Coalesce(Sum("n"), 0))["n"])
+def live_total(workspace_ids: Sequence[UUID], condition: Q) -> int:
+    return sum(n for (n,) in live_counts(workspace_ids, condition))
+
+
+@lru_cache(maxsize=128)
+def _live_counts(condition: Q, by: tuple[str, ...]) -> CompiledQuery:
+    """A condition's values are part of its SQL (and of this cache's key); the
+    workspaces are given at each run."""
+    return CompiledQuery(
+        lambda: (
+            TaskCount.objects.filter(
+                workspace_id__in=Slots("workspaces", UUIDField()), deleted=False
+            )
+            .filter(condition)
+            .order_by()
+            .values_list(*(by or ("deleted",)))
+            .annotate(n=Sum("n"))
+            .values_list(*by, "n")
+        )
+    )
 
 
 def created_per_day(workspace_ids: Sequence[UUID], start: date, end: date) -> dict[date, int]:

@@ -19,7 +19,6 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
-    Sum,
     UUIDField,
 )
 from django.db.models.expressions import RawSQL
@@ -31,7 +30,7 @@ from accounts.models import Role, User, Workspace
 from config.compiled import CompiledQuery, Slot, Splice
 from config.pagination import Partition, first_rows, rows_of
 from tasks import counters, sections
-from tasks.models import Repository, Robot, Task, TaskCount, TaskGroup, WorkflowStatus
+from tasks.models import Repository, Robot, Task, TaskGroup, WorkflowStatus
 from tasks.queueing import slot_values as queue_reason_slots
 from tasks.queueing import with_queue_reason
 from tasks.workflow import waiting_for_input, waits_for_input
@@ -187,18 +186,13 @@ def task_stats(queryset: QuerySet[Task]) -> dict[str, int]:
     )
 
 
-def counted_stats(cells: QuerySet[TaskCount]) -> dict[str, int]:
-    """The same counts summed from the workspace counters (tasks.counters.live_cells,
-    filtered by the same conditions): a few rows per workspace, whatever the tasks,
-    grouped by the two columns the counts depend on (a dozen rows at most) and sorted
-    into the counts here. One aggregate per count, each with its own FILTER, cost 3-4 ms
-    of Python to build on every request: several times its SQL."""
-    rows = (
-        cells.order_by()
-        .values_list("workflow_status", "awaiting_input")
-        .annotate(n=Sum("n"))
-        .values_list("workflow_status", "awaiting_input", "n")
-    )
+def counted_stats(workspace_ids: Sequence[UUID], condition: Q) -> dict[str, int]:
+    """The same counts summed from the workspace counters (tasks.counters.live_counts:
+    the live tasks of these workspaces that `condition` keeps): a few rows per workspace,
+    whatever the tasks, grouped by the two columns the counts depend on (a dozen rows at
+    most) and sorted into the counts here. One aggregate per count, each with its own
+    FILTER, cost 3-4 ms of Python to build on every request: several times its SQL."""
+    rows = counters.live_counts(workspace_ids, condition, by=("workflow_status", "awaiting_input"))
     counts = dict.fromkeys(STAT_CONDITIONS, 0)
     for workflow_status, awaiting_input, n in rows:
         counts["total"] += n
@@ -238,9 +232,7 @@ def _stats(counts: dict[str, Any]) -> dict[str, int]:
 
 
 def waiting_for_input_count(workspace: Workspace) -> int:
-    return counters.total(
-        counters.live_cells([workspace.id]).filter(waiting_for_input(), archived=False)
-    )
+    return counters.live_total([workspace.id], waiting_for_input() & Q(archived=False))
 
 
 def volume_by_day(

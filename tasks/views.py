@@ -151,9 +151,7 @@ class TaskListMixin:
         counted ones: status, taskStatus, archived ...); None: count the rows."""
         if self.counted_scope is None or not self.filterset.is_counted():
             return None
-        return counters.total(
-            counters.live_cells(self.counted_scope).filter(self.filterset.counted_condition())
-        )
+        return counters.live_total(self.counted_scope, self.filterset.counted_condition())
 
     def filterset_flag(self, name: str) -> bool:
         return bool(self.filterset.form.cleaned_data.get(name))
@@ -208,8 +206,8 @@ class TaskViewSet(TaskListMixin, ResourceViewSet):
         scope = self.scope()
         queryset = self.filter_queryset(selectors.visible_tasks(scope))
         if self.filterset.is_counted():
-            cells = counters.live_cells(scope).filter(self.filterset.counted_condition())
-            return success(selectors.counted_stats(cells))
+            condition = self.filterset.counted_condition()
+            return success(selectors.counted_stats(scope, condition))
         return success(selectors.task_stats(queryset))
 
     @extend_schema(

@@ -13,7 +13,14 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import ApiToken, Workspace
-from config.compiled import CompiledModelQuery, CompiledQuery, CompiledUpdate, Slot, Splice
+from config.compiled import (
+    CompiledModelQuery,
+    CompiledQuery,
+    CompiledUpdate,
+    Slot,
+    Slots,
+    Splice,
+)
 from runs.models import TaskRun
 from tasks.models import Task
 from tests.factories import RobotFactory, TaskFactory, UserFactory, WorkspaceFactory
@@ -181,3 +188,31 @@ def test_an_update_compiles_an_expression_with_its_statement_at_each_run(db):
         assert update.update({"retries": F("retries") + 1, "error": "again"}, pk=task.pk) == 1
     task.refresh_from_db()
     assert (task.retries, task.error) == (4, "again")
+
+
+def test_slots_take_a_list_of_values_at_each_run(db):
+    """`Slots`: as many placeholders as values, each prepared by its field (a UUID on
+    SQLite is its hex); an empty list is no rows without a query."""
+    one, two, three = (WorkspaceFactory(slug=slug) for slug in ("one", "two", "three"))
+    builds = []
+
+    def build():
+        builds.append(1)
+        return (
+            Workspace.objects.filter(pk__in=Slots("ids", UUIDField()))
+            .order_by("slug")
+            .values_list("slug")
+        )
+
+    query = CompiledQuery(build)
+    assert query.tuples(ids=[three.pk, one.pk]) == [("one",), ("three",)]
+    assert query.tuples(ids=(two.pk,)) == [("two",)]
+    assert query.tuples(ids=[one.pk, two.pk, three.pk, uuid4()]) == [
+        ("one",),
+        ("three",),
+        ("two",),
+    ]
+    with CaptureQueriesContext(connection) as captured:
+        assert query.tuples(ids=[]) == []
+    assert len(captured) == 0
+    assert len(builds) == 1
