@@ -12,7 +12,7 @@ from rest_framework.exceptions import NotFound
 from accounts.access import require_role
 from accounts.models import Role, User
 from chat.models import Artifact, Attachment, ChatMessage
-from config.compiled import CompiledQuery, Slot
+from config.compiled import CompiledQuery, Slot, Slots
 from config.exceptions import Conflict, invalid
 from tasks.models import GroupKind, Repository, Robot, Task, TaskGroup
 
@@ -51,7 +51,7 @@ def latest_message_rows(
     ids = [row["latest_message_id"] for row in rows if row["latest_message_id"]]
     if not ids:
         return {}
-    messages = list(ChatMessage.objects.filter(id__in=ids).values(*columns))
+    messages = _messages_of_ids(tuple(columns)).rows(ids=ids)
     attach_detail_rows(messages)
     return {message["id"]: message for message in messages}
 
@@ -158,13 +158,33 @@ def attach_detail_rows(messages: Sequence[dict[str, Any]]) -> None:
     if not messages:
         return
     by_id = {row["id"]: row for row in messages}
-    for model, key, columns in (
-        (Artifact, "artifacts", ARTIFACT_COLUMNS),
-        (Attachment, "attachments", ATTACHMENT_COLUMNS),
-    ):
-        details = model.objects.filter(message_id__in=list(by_id)).order_by("position", "id")
-        for detail in details.values(*columns):
+    for key, query in (("artifacts", _ARTIFACTS), ("attachments", _ATTACHMENTS)):
+        for detail in query.rows(messages=list(by_id)):
             by_id[detail["message_id"]][key].append(detail)
+
+
+# The messages of a page (or the latest of a task list's rows), and their artifacts and
+# attachments, compiled once (config.compiled): built by the ORM, the two detail reads
+# cost a messages page 0.9 ms of CPU, more than the rest of its queries.
+@lru_cache(maxsize=8)
+def _messages_of_ids(columns: tuple[str, ...]) -> CompiledQuery:
+    return CompiledQuery(
+        lambda: ChatMessage.objects.filter(id__in=Slots("ids", UUIDField())).values(*columns)
+    )
+
+
+def _details(model: type[Artifact | Attachment], columns: tuple[str, ...]) -> CompiledQuery:
+    return CompiledQuery(
+        lambda: (
+            model.objects.filter(message_id__in=Slots("messages", UUIDField()))
+            .order_by("position", "id")
+            .values(*columns)
+        )
+    )
+
+
+_ARTIFACTS = _details(Artifact, ARTIFACT_COLUMNS)
+_ATTACHMENTS = _details(Attachment, ATTACHMENT_COLUMNS)
 
 
 def _thread_page(
