@@ -247,8 +247,19 @@ def _compile(queryset: QuerySet[Any, Any], using: str) -> _Compiled:
     return _Compiled(sql, tuple(params), names, columns)
 
 
+def listed(values: Sequence[Any], field: Field[Any, Any], using: str = "default") -> RawSQL:
+    """A splice of these values (`pk__in=Splice("ids")`, then `ids=listed(ids, UUIDField())`),
+    each prepared by `field`; Django's `filter(pk__in=ids).values("pk")` instead compiles a
+    query for the splice on each run. No values: no rows, without a query."""
+    connection = connections[using]
+    prepared = [field.get_db_prep_value(value, connection) for value in values]
+    return RawSQL(", ".join(["%s"] * len(prepared)), prepared)
+
+
 def _subquery_sql(subquery: Any, using: str) -> tuple[str, Sequence[Any]]:
     if isinstance(subquery, RawSQL):
+        if not subquery.sql:  # listed([])
+            raise EmptyResultSet
         return subquery.sql, subquery.params
     sql, params = subquery.query.get_compiler(using).as_sql()
     return sql, params

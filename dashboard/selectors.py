@@ -5,8 +5,9 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Q, QuerySet, UUIDField
 
+from config.compiled import CompiledQuery, Slots
 from tasks import selectors as tasks
 from tasks.filters import status_condition
 from tasks.models import Task, TaskGroup
@@ -18,22 +19,34 @@ SIDEBAR_STATES = ("queued", "processing", "success", "failed")
 LIST_ORDER = (F("updated_at").desc(nulls_last=True), F("id").desc(nulls_last=True))
 
 
+def _newest_of(state: str) -> CompiledQuery:
+    """The ids of the newest live, unarchived tasks in `state` of the workspaces given at
+    each run: compiled once (config.compiled), as the ORM built it for 0.4 ms a state."""
+    return CompiledQuery(
+        lambda: (
+            tasks.live_tasks()
+            .filter(workspace_id__in=Slots("workspaces", UUIDField()), archived=False)
+            .filter(status_condition([state]))
+            .order_by(*LIST_ORDER)
+            .values_list("pk")[:SIDEBAR_ROWS_PER_STATE]
+        )
+    )
+
+
+_NEWEST = {state: _newest_of(state) for state in SIDEBAR_STATES}
+
+
 def sidebar(
     workspace_ids: Sequence[UUID], row_columns: Sequence[str] | None = None
 ) -> dict[str, Any]:
     """Stats, the newest rows of each state, and the most recently active groups of these
     workspaces (a scope from accounts.access.workspace_scope). The rows are model
     instances, or values() rows of `row_columns` (tasks.selectors.task_row_values)."""
-    live = tasks.visible_tasks(workspace_ids).filter(archived=False)
     # One small indexed query of ids per state (SQLite cannot LIMIT inside a UNION), then
     # the rows with their relations at once: building the SQL of a row query with its
     # joins costs more than running it, so it is built once, not four times.
     ids = {
-        state: list(
-            live.filter(status_condition([state]))
-            .order_by(*LIST_ORDER)
-            .values_list("pk", flat=True)[:SIDEBAR_ROWS_PER_STATE]
-        )
+        state: [pk for (pk,) in _NEWEST[state].tuples(workspaces=list(workspace_ids))]
         for state in SIDEBAR_STATES
     }
     picked = [pk for state_ids in ids.values() for pk in state_ids]

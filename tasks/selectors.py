@@ -27,7 +27,7 @@ from rest_framework.exceptions import NotFound
 
 from accounts.access import require_role, workspace_roles
 from accounts.models import Role, User, Workspace
-from config.compiled import CompiledQuery, Slot, Splice
+from config.compiled import CompiledQuery, Slot, Splice, listed
 from config.pagination import Partition, first_rows, rows_of
 from tasks import counters, sections
 from tasks.models import Repository, Robot, Task, TaskGroup, WorkflowStatus
@@ -100,9 +100,7 @@ def task_row_values(
 
 def task_row_values_of(ids: Sequence[UUID], columns: Sequence[str]) -> dict[UUID, dict[str, Any]]:
     """`task_row_values` of these tasks, by id (in no order)."""
-    rows = task_row_values(
-        Task.objects.order_by("pk"), ["pk"], Task.objects.filter(pk__in=ids).values("pk"), columns
-    )
+    rows = task_row_values(Task.objects.order_by("pk"), ["pk"], listed(ids, UUIDField()), columns)
     return {row["id"]: row for row in rows}
 
 

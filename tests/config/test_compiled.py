@@ -20,6 +20,7 @@ from config.compiled import (
     Slot,
     Slots,
     Splice,
+    listed,
 )
 from runs.models import TaskRun
 from tasks.models import Task
@@ -216,3 +217,15 @@ def test_slots_take_a_list_of_values_at_each_run(db):
         assert query.tuples(ids=[]) == []
     assert len(captured) == 0
     assert len(builds) == 1
+
+
+def test_a_listed_splice_is_its_values_prepared_by_the_field(db):
+    one, two = WorkspaceFactory(slug="one"), WorkspaceFactory(slug="two")
+    query = CompiledQuery(
+        lambda: Workspace.objects.filter(pk__in=Splice("ids")).order_by("slug").values_list("slug")
+    )
+    assert query.tuples(ids=listed([two.pk, one.pk], UUIDField())) == [("one",), ("two",)]
+    assert query.tuples(ids=listed([two.pk, uuid4()], UUIDField())) == [("two",)]
+    with CaptureQueriesContext(connection) as captured:
+        assert query.tuples(ids=listed([], UUIDField())) == []
+    assert len(captured) == 0
