@@ -205,32 +205,45 @@ class CompiledQuery(_CompiledOnce[_Compiled]):
     def _run(self, using: str, values: Mapping[str, Any]) -> tuple[tuple[str, ...], list[Any]]:
         compiled = self._compile(using)
         connection = connections[using]
-        sql, params = compiled.sql, []
-        for p in compiled.params:
-            if type(p) is _Bound:
-                params.append(p.field.get_db_prep_value(values[p.name], connection))
-            elif type(p) is _Spliced:
-                try:
-                    spliced, spliced_params = _subquery_sql(values[p.name], using)
-                except EmptyResultSet:
-                    return compiled.names, []
-                sql = sql.replace(p.marker, spliced, 1)
-                params.extend(spliced_params)
-            elif type(p) is _Listed:
-                listed = values[p.name]
-                if not listed:
-                    return compiled.names, []
-                sql = sql.replace(p.marker, ", ".join(["%s"] * len(listed)), 1)
-                params.extend(p.field.get_db_prep_value(value, connection) for value in listed)
-            else:
-                params.append(p)
+        bound = _bind(compiled.sql, compiled.params, values, using)
+        if bound is None:
+            return compiled.names, []
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(*bound)
             rows = cursor.fetchall()
         return compiled.names, self._convert(rows, compiled.columns, connection)
 
     def _compile_one(self, queryset: Any, using: str) -> _Compiled:
         return _compile(queryset, using)
+
+
+def _bind(
+    sql: str, params: Sequence[Any], values: Mapping[str, Any], using: str
+) -> tuple[str, list[Any]] | None:
+    """The compiled statement with this run's values bound (slots prepared by their
+    fields, splices and slot lists written in); None: it has no rows (an empty splice or
+    list), no need to ask."""
+    connection = connections[using]
+    bound: list[Any] = []
+    for p in params:
+        if type(p) is _Bound:
+            bound.append(p.field.get_db_prep_value(values[p.name], connection))
+        elif type(p) is _Spliced:
+            try:
+                spliced, spliced_params = _subquery_sql(values[p.name], using)
+            except EmptyResultSet:
+                return None
+            sql = sql.replace(p.marker, spliced, 1)
+            bound.extend(spliced_params)
+        elif type(p) is _Listed:
+            listed = values[p.name]
+            if not listed:
+                return None
+            sql = sql.replace(p.marker, ", ".join(["%s"] * len(listed)), 1)
+            bound.extend(p.field.get_db_prep_value(value, connection) for value in listed)
+        else:
+            bound.append(p)
+    return sql, bound
 
 
 def _compile(queryset: QuerySet[Any, Any], using: str) -> _Compiled:
@@ -295,34 +308,44 @@ class _CompiledModel:
 class CompiledModelQuery(_CompiledOnce[_CompiledModel]):
     """`build()` returns a model queryset using `Slot`s (select_related, annotations and
     select_for_update allowed); `get(**values)` runs it and returns its one instance, as
-    `QuerySet.get` would, building the instances as Django's model iterable does."""
+    `QuerySet.get` would, and `all(**values)` every instance, building them as Django's
+    model iterable does."""
 
     def get(self, using: str = "default", **values: Any) -> Any:
+        found = self._instances(using, values, 2)
+        if len(found) != 1:
+            model = self._compile(using).model
+            error = model.DoesNotExist if not found else model.MultipleObjectsReturned
+            raise error(f"{model._meta.object_name} matching query: {len(found) or 'none'}.")
+        return found[0]
+
+    def all(self, using: str = "default", **values: Any) -> list[Any]:
+        """Every instance the query gives, in its order."""
+        return self._instances(using, values, None)
+
+    def _instances(self, using: str, values: Mapping[str, Any], most: int | None) -> list[Any]:
         compiled = self._compile(using)
         connection = connections[using]
         if compiled.locks and connection.get_autocommit():
             raise TransactionManagementError(
                 "select_for_update cannot be used outside of a transaction."
             )
-        params = [
-            p.field.get_db_prep_value(values[p.name], connection) if type(p) is _Bound else p
-            for p in compiled.params
-        ]
+        bound = _bind(compiled.sql, compiled.params, values, using)
+        if bound is None:
+            return []
         with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, params)
-            rows = cursor.fetchmany(2)
-        model = compiled.model
-        if len(rows) != 1:
-            error = model.DoesNotExist if not rows else model.MultipleObjectsReturned
-            raise error(f"{model._meta.object_name} matching query: {len(rows) or 'none'}.")
-        (row,) = self._convert(rows, compiled.columns, connection)
-        own = row[compiled.fields]
-        obj = model.from_db(using, compiled.init, own, fetch_mode=compiled.fetch_mode)
-        for populator in compiled.populators:
-            populator.populate(row, obj)
-        for name, position in compiled.annotations:
-            setattr(obj, name, row[position])
-        return obj
+            cursor.execute(*bound)
+            rows = cursor.fetchall() if most is None else cursor.fetchmany(most)
+        found = []
+        for row in self._convert(rows, compiled.columns, connection):
+            own = row[compiled.fields]
+            obj = compiled.model.from_db(using, compiled.init, own, fetch_mode=compiled.fetch_mode)
+            for populator in compiled.populators:
+                populator.populate(row, obj)
+            for name, position in compiled.annotations:
+                setattr(obj, name, row[position])
+            found.append(obj)
+        return found
 
     def _compile_one(self, queryset: Any, using: str) -> _CompiledModel:
         return _compile_model(queryset, using)

@@ -209,12 +209,13 @@ def first_rows(
     limit: int,
     *,
     partition: Partition | None = None,
+    rows: PageRows | None = None,
 ) -> list[Any]:
     """The first `limit` rows of `queryset` in `order`, read as `paginate` reads a page
-    (the ids first, merged across `partition`'s parts), without paging: a dashboard's
-    "most recent" box."""
+    (the ids first, merged across `partition`'s parts; `rows` as paginate's), without
+    paging: a dashboard's "most recent" box."""
     ordered = queryset.order_by(*[_order_expression(queryset, key) for key in order])
-    return _page(ordered, order, 0, limit, partition)
+    return _page(ordered, order, 0, limit, partition, rows)
 
 
 def _page(

@@ -27,7 +27,7 @@ from rest_framework.exceptions import NotFound
 
 from accounts.access import require_role, workspace_roles
 from accounts.models import Role, User, Workspace
-from config.compiled import CompiledQuery, Slot, Splice, listed
+from config.compiled import CompiledModelQuery, CompiledQuery, Slot, Slots, Splice, listed
 from config.pagination import Partition, first_rows, rows_of
 from tasks import counters, sections
 from tasks.models import Repository, Robot, Task, TaskGroup, WorkflowStatus
@@ -292,7 +292,7 @@ TASK_REF_COLUMNS = (
 
 def attach_latest_tasks(groups: Sequence[TaskGroup]) -> None:
     ids = [group.latest_task_id for group in groups if group.latest_task_id]  # type: ignore[attr-defined]
-    tasks = {task.id: task for task in Task.objects.filter(id__in=ids).only(*TASK_REF_COLUMNS)}
+    tasks = {task.id: task for task in _LATEST_TASKS.all(ids=ids)}
     for group in groups:
         group.latest_task = tasks.get(group.latest_task_id)  # type: ignore[attr-defined]
         group.task_count = group.task_count or 0  # type: ignore[attr-defined]
@@ -301,15 +301,35 @@ def attach_latest_tasks(groups: Sequence[TaskGroup]) -> None:
 GROUP_ORDER = ("-updated_at", "-id")
 
 
+def group_rows(ordered: QuerySet[TaskGroup], order: Sequence[str], ids: Any) -> list[TaskGroup]:
+    """A page of groups (`ids`, a subquery) with their summary, in GROUP_ORDER
+    (config.pagination's `rows`)."""
+    assert tuple(order) == GROUP_ORDER, order
+    return _GROUP_ROWS.all(ordered.db, ids=ids)  # type: ignore[no-any-return]
+
+
 def recent_groups(
     queryset: QuerySet[TaskGroup], limit: int, workspace_ids: Sequence[UUID]
 ) -> list[TaskGroup]:
     """The `limit` most recently active of `queryset` (these workspaces' groups): the head
     of each workspace's index, merged, not a sort of every group of the workspaces."""
     partition = Partition("workspace_id", workspace_ids)
-    rows = first_rows(with_group_summary(queryset), GROUP_ORDER, limit, partition=partition)
+    rows = first_rows(queryset, GROUP_ORDER, limit, partition=partition, rows=group_rows)
     attach_latest_tasks(rows)
     return rows
+
+
+# A page of groups with their summary, and their latest tasks, compiled once
+# (config.compiled): the summary's two subqueries and the joins cost more Python to build
+# and compile than PostgreSQL took to run them (1.3 ms of the sidebar's compilation).
+_GROUP_ROWS = CompiledModelQuery(
+    lambda: with_group_summary(
+        rows_of(TaskGroup.objects.order_by(*GROUP_ORDER), GROUP_ORDER, Splice("ids"))
+    )
+)
+_LATEST_TASKS = CompiledModelQuery(
+    lambda: Task.objects.filter(id__in=Slots("ids", UUIDField())).only(*TASK_REF_COLUMNS)
+)
 
 
 def group_for(user: User, group_id: UUID) -> TaskGroup:

@@ -276,6 +276,9 @@ class TaskGroupViewSet(ResourceViewSet):
         keeps few of them."""
         return None if self.filterset.narrows() else self.partition
 
+    def page_rows(self, ordered: QuerySet[TaskGroup], order: Sequence[str], ids: Any) -> Any:
+        return selectors.group_rows(ordered, order, ids)
+
     @extend_schema(
         operation_id="task_groups_list",
         parameters=[ScopeQuerySerializer],
@@ -284,8 +287,7 @@ class TaskGroupViewSet(ResourceViewSet):
     def list(self, request: Request) -> Response:
         scope = self.scope()
         self.partition = Partition("workspace_id", scope)
-        groups = selectors.with_group_summary(selectors.visible_groups(scope))
-        rows = self.rows(groups)
+        rows = self.rows(selectors.visible_groups(scope))
         selectors.attach_latest_tasks(rows)
         return self.get_paginated_response(TaskGroupSerializer(rows, many=True).data)
 

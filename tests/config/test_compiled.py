@@ -140,6 +140,36 @@ def test_a_model_query_gives_the_instance_queryset_get_gives(db):
     assert len(captured) == 1 and slug == second.workspace.slug
 
 
+def test_a_model_query_gives_all_its_instances_in_order_with_slots_and_splices(db):
+    """`all()`: the instances the queryset gives, in its order, with their annotations,
+    select_related and deferred fields as Django leaves them; an empty list is no query."""
+    workspace = WorkspaceFactory()
+    tasks = [TaskFactory(workspace=workspace, title=title) for title in ("b", "a", "c")]
+    TaskRun.objects.create(task=tasks[2], number=1, status="PENDING")
+
+    def shaped():
+        pending = TaskRun.objects.filter(task=OuterRef("pk"), status="PENDING")
+        return (
+            Task.objects.select_related("workspace")
+            .annotate(pending=Exists(pending))
+            .only("id", "title", "workspace__slug")
+            .order_by("title")
+        )
+
+    by_list = CompiledModelQuery(lambda: shaped().filter(pk__in=Slots("ids", UUIDField())))
+    by_splice = CompiledModelQuery(lambda: shaped().filter(pk__in=Splice("ids")))
+    ids = [task.pk for task in tasks]
+    expected = [(t.title, t.pending, t.workspace.slug) for t in shaped().filter(pk__in=ids)]
+    some = Task.objects.filter(title__in=["a", "c"]).values("pk")
+    for got in (by_list.all(ids=ids), by_splice.all(ids=listed(ids, UUIDField()))):
+        assert [(t.title, t.pending, t.workspace.slug) for t in got] == expected
+        assert got[0].get_deferred_fields() == shaped().first().get_deferred_fields()
+    assert [t.title for t in by_splice.all(ids=some)] == ["a", "c"]
+    with CaptureQueriesContext(connection) as captured:
+        assert by_list.all(ids=[]) == [] and by_splice.all(ids=Task.objects.none()) == []
+    assert len(captured) == 0
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_model_query_raises_as_get_does_and_locks_only_in_a_transaction():
     query = CompiledModelQuery(
