@@ -3,9 +3,11 @@
 from collections.abc import Sequence
 from typing import Any
 
+from django.db.models import UUIDField
 from rest_framework import serializers
 
 from accounts.serializers import UserRefSerializer
+from config.compiled import CompiledModelQuery, Slot
 from config.representation import FastOutput
 from runs.models import LogStream, RunTrigger, TaskLog, TaskRun
 from tasks.models import Task
@@ -69,8 +71,7 @@ class LogLineSerializer(serializers.Serializer[dict[str, Any]]):
 def load_runs(tasks: Sequence[Task]) -> None:
     """Each task's runs, newest first, with who asked for them."""
     for task in tasks:
-        runs = task.runs.select_related("requested_by").order_by("-number")
-        task.run_list = list(runs)  # type: ignore[attr-defined]
+        task.run_list = _RUNS.all(task=task.pk)  # type: ignore[attr-defined]
 
 
 def load_recent_logs(tasks: Sequence[Task]) -> None:
@@ -78,8 +79,25 @@ def load_recent_logs(tasks: Sequence[Task]) -> None:
     get no `logs` key."""
     for task in tasks:
         if task.workspace.task_logs_enabled:
-            newest = task.logs.select_related("run").order_by("-seq")[:DETAIL_LOG_LINES]
-            task.recent_logs = list(newest)[::-1]  # type: ignore[attr-defined]
+            newest = _RECENT_LOGS.all(task=task.pk)
+            task.recent_logs = newest[::-1]  # type: ignore[attr-defined]
+
+
+# Both compiled once (config.compiled): the ORM built and compiled them on every detail.
+_RUNS = CompiledModelQuery(
+    lambda: (
+        TaskRun.objects.filter(task_id=Slot("task", UUIDField()))
+        .select_related("requested_by")
+        .order_by("-number")
+    )
+)
+_RECENT_LOGS = CompiledModelQuery(
+    lambda: (
+        TaskLog.objects.filter(task_id=Slot("task", UUIDField()))
+        .select_related("run")
+        .order_by("-seq")[:DETAIL_LOG_LINES]
+    )
+)
 
 
 RUNS_SECTION = Section(
