@@ -18,10 +18,10 @@ when the query runs, as the right side of an IN (`workspace_id__in=Slots("ids",
 UUIDField())`), each prepared by the field: the SQL has as many placeholders as the list
 has values, and an empty list gives no rows without a query (the same rule).
 
-A `CompiledModelQuery` does the same for a model queryset that reads one row into an
-instance, with its select_related instances and its annotations: a task read under its
-lock by every writer of a task (tasks.locks), three times on the path from a chat message
-to its robot's answer.
+A `CompiledModelQuery` does the same for a model queryset that reads rows into instances,
+with their select_related instances and their annotations: one (`get`), as a task is read
+under its lock by every writer of a task (tasks.locks), three times on the path from a
+chat message to its robot's answer; or all it gives (`all`), as a page of task groups.
 
 A `CompiledUpdate` is `QuerySet.update` for a queryset whose filter uses slots: compiled
 once per set of fields it sets, each value prepared as its field saves it. A run moves
