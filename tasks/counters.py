@@ -26,10 +26,10 @@ from typing import Any, NamedTuple, cast
 from uuid import UUID
 
 from django.db import connection, transaction
-from django.db.models import Count, Field, Model, Q, QuerySet, Sum, UUIDField
+from django.db.models import Count, DateField, Field, Model, Q, QuerySet, Sum, UUIDField
 from django.db.models.functions import TruncDate
 
-from config.compiled import CompiledQuery, Slots
+from config.compiled import CompiledQuery, Slot, Slots
 from tasks.models import Task, TaskCount, TaskDayCount
 
 CELL_FIELDS = (
@@ -331,10 +331,20 @@ def _live_counts(condition: Q, by: tuple[str, ...]) -> CompiledQuery:
 
 def created_per_day(workspace_ids: Sequence[UUID], start: date, end: date) -> dict[date, int]:
     """Live tasks created per UTC day `start`..`end` in these workspaces."""
-    return dict(
-        TaskDayCount.objects.filter(workspace_id__in=workspace_ids, day__gte=start, day__lte=end)
+    return dict(_PER_DAY.tuples(workspaces=list(workspace_ids), start=start, end=end))
+
+
+# Compiled once (config.compiled), as live_counts is.
+_PER_DAY = CompiledQuery(
+    lambda: (
+        TaskDayCount.objects.filter(
+            workspace_id__in=Slots("workspaces", UUIDField()),
+            day__gte=Slot("start", DateField()),
+            day__lte=Slot("end", DateField()),
+        )
         .order_by()
         .values_list("day")
         .annotate(n=Sum("n"))
         .values_list("day", "n")
     )
+)

@@ -251,13 +251,8 @@ def volume_by_day(
         counts = _created_per_day(
             visible_tasks(workspace_ids).filter(repository=repository), start, end
         )
-    return [
-        {
-            "day": (start + timedelta(days=n)).isoformat(),
-            "count": counts.get(start + timedelta(n), 0),
-        }
-        for n in range((end - start).days + 1)
-    ]
+    days = (start + timedelta(days=n) for n in range((end - start).days + 1))
+    return [{"day": day.isoformat(), "count": counts.get(day, 0)} for day in days]
 
 
 def _created_per_day(queryset: QuerySet[Task], start: date, end: date) -> dict[date, int]:
