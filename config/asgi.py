@@ -13,7 +13,7 @@ django_asgi_app = asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
-from config import server  # noqa: E402
+from config import memory, server  # noqa: E402
 from config.routing import http_routes, websocket_routes  # noqa: E402
 
 server.install()
@@ -26,3 +26,5 @@ application = ProtocolTypeRouter(
         "websocket": URLRouter(websocket_routes),
     }
 )
+
+memory.freeze_loaded()  # the server's full collections skip what is loaded (config.memory)

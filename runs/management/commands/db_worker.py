@@ -13,6 +13,7 @@ from django.conf import settings
 from django.utils.autoreload import DJANGO_AUTORELOAD_ENV, run_with_reloader
 from django_tasks_db.management.commands import db_worker as upstream
 
+from config import memory
 from runs.worker_pool import PoolWorker
 
 
@@ -53,4 +54,5 @@ class Command(upstream.Command):
             run_with_reloader(worker.run)
         else:
             worker.configure_signals()
+            memory.freeze_loaded()  # full collections skip what is loaded (config.memory)
             worker.run()
