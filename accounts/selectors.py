@@ -5,6 +5,7 @@ from typing import Any
 from django.db.models import Exists, F, OuterRef, QuerySet, UUIDField
 
 from accounts.models import ApiToken, Membership, User, Workspace
+from config.apitext import as_text
 from config.compiled import CompiledQuery, Slot
 
 
@@ -19,13 +20,19 @@ def workspaces_of(user: User | Slot) -> QuerySet[Workspace]:
 
 def workspace_rows_of(user: User, columns: Sequence[str]) -> list[dict[str, Any]]:
     """`workspaces_of` as values() rows of these columns (`role` among them), in one
-    query compiled once (auth/me reads it on every start of a client)."""
+    query compiled once (auth/me reads it on every start of a client); PostgreSQL writes
+    their ids and times (config.apitext)."""
     return _workspace_rows(tuple(columns)).rows(user=user.pk)
 
 
 @cache
 def _workspace_rows(columns: tuple[str, ...]) -> CompiledQuery:
-    return CompiledQuery(lambda: workspaces_of(Slot("user", UUIDField())).values(*columns))
+    return CompiledQuery(
+        lambda: as_text(
+            workspaces_of(Slot("user", UUIDField())).values(*columns),
+            *(name for name in ("id", "created_at") if name in columns),
+        )
+    )
 
 
 def members_of(workspace: Workspace) -> QuerySet[Membership]:

@@ -38,13 +38,16 @@ Output = Callable[[Any], Any]
 VALUES_ROWS = True
 
 
-def datetimes() -> Callable[[datetime | None], str | None]:
+def datetimes() -> Callable[[datetime | str | None], str | None]:
     """How a default DRF DateTimeField writes a value (ISO 8601 in the current time zone,
-    `Z` for UTC; None stays None), with the time zone asked for once."""
+    `Z` for UTC; None stays None), with the time zone asked for once. A string is the
+    text already, as DRF takes it: a column PostgreSQL wrote (config.apitext)."""
     output = _output(DateTimeField())
 
-    def write(value: datetime | None) -> str | None:
-        return None if value is None else output(value)  # type: ignore[no-any-return]
+    def write(value: datetime | str | None) -> str | None:
+        if value is None or type(value) is str:
+            return value
+        return output(value)  # type: ignore[no-any-return]
 
     return write
 

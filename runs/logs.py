@@ -22,6 +22,7 @@ from django.db.models import BigIntegerField, QuerySet, UUIDField
 from django.utils import timezone
 
 from config import metrics
+from config.apitext import as_text
 from config.compiled import CompiledQuery, Slot
 from realtime.dispatch import soon
 from realtime.fanout import send_to_group_sync
@@ -205,7 +206,13 @@ def log_rows(
     if newest:
         picked.reverse()
     return [
-        {"seq": seq, "runNumber": number, "stream": stream, "line": line, "createdAt": iso(at)}
+        {
+            "seq": seq,
+            "runNumber": number,
+            "stream": stream,
+            "line": line,
+            "createdAt": at if type(at) is str else iso(at),  # written by PostgreSQL
+        }
         for seq, stream, line, at, number in picked
     ]
 
@@ -215,7 +222,7 @@ def _log_page(after: bool, before: bool, newest: bool, limit: int) -> CompiledQu
     """The query of `log_rows` for one shape and page size, compiled once (config.compiled):
     read by every logs page and every SSE stream's catch-up, it cost more Python to build
     than PostgreSQL took to answer. Clients ask for a few page sizes; a LIMIT is part of
-    the SQL, so each size has its own."""
+    the SQL, so each size has its own. PostgreSQL writes the lines' times (config.apitext)."""
 
     def build() -> QuerySet[TaskLog]:
         rows = TaskLog.objects.filter(task_id=Slot("task", UUIDField()))
@@ -225,7 +232,8 @@ def _log_page(after: bool, before: bool, newest: bool, limit: int) -> CompiledQu
             rows = rows.filter(seq__lt=Slot("before", BigIntegerField()))
         order = "-seq" if newest else "seq"
         columns = ("seq", "stream", "line", "created_at", "run__number")
-        return rows.order_by(order).values_list(*columns)[:limit]  # type: ignore[return-value]
+        page = as_text(rows.order_by(order).values_list(*columns), "created_at")
+        return page[:limit]  # type: ignore[return-value]
 
     return CompiledQuery(build)
 

@@ -27,6 +27,7 @@ from rest_framework.exceptions import NotFound
 
 from accounts.access import require_role, workspace_roles
 from accounts.models import Role, User, Workspace
+from config.apitext import as_text
 from config.compiled import CompiledModelQuery, CompiledQuery, Slot, Slots, Splice, listed
 from config.pagination import Partition, first_rows, rows_of
 from tasks import counters, sections
@@ -92,8 +93,16 @@ def task_row_values(
         page = rows_of(ordered, order, Splice("ids"))
         for name in row_sections:
             page = sections.ROW_SECTIONS[name].annotate(page)
+        # Times and ids that only go out as text, written by PostgreSQL (config.apitext);
+        # an order key stays a datetime (a page's cursor is made of it), and the task's id
+        # a UUID (rows are matched by it).
+        keys = {key.lstrip("-") for key in order}
+        text = [name for name in ROW_TEXT if name in columns and name not in keys]
         query = _ROW_PAGES.setdefault(
-            key, CompiledQuery(lambda: with_queue_reason(page, slotted=True).values(*columns))
+            key,
+            CompiledQuery(
+                lambda: as_text(with_queue_reason(page, slotted=True).values(*columns), *text)
+            ),
         )
     return query.rows(ordered.db, ids=ids, **queue_reason_slots())
 
@@ -104,6 +113,11 @@ def task_row_values_of(ids: Sequence[UUID], columns: Sequence[str]) -> dict[UUID
     return {row["id"]: row for row in rows}
 
 
+ROW_TEXT = (
+    *("created_at", "updated_at", "workflow_started_at", "workflow_completed_at"),
+    *("workspace_id", "group_id", "feature_id", "assignee_id", "repository_id"),
+    *("created_by_id", "robot_id"),
+)
 # The order's annotations (tasks.filters.with_priority_rank) are the same for every
 # request that sorts by it, and a section's annotation the same for every request that
 # asks for it: a page query is known by its order, its columns and its sections.
