@@ -204,10 +204,11 @@ class TaskViewSet(TaskListMixin, ResourceViewSet):
     @action(detail=False)
     def stats(self, request: Request) -> Response:
         scope = self.scope()
-        queryset = self.filter_queryset(selectors.visible_tasks(scope))
-        if self.filterset.is_counted():
-            condition = self.filterset.counted_condition()
-            return success(selectors.counted_stats(scope, condition))
+        # Validated first: counts the counters answer need no queryset built.
+        filterset = FilterBackend().validated(request, Task.objects.all(), self)
+        if filterset.is_counted():
+            return success(selectors.counted_stats(scope, filterset.counted_condition()))
+        queryset = filterset.filter_queryset(selectors.visible_tasks(scope))
         return success(selectors.task_stats(queryset))
 
     @extend_schema(
