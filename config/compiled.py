@@ -388,6 +388,16 @@ class CompiledUpdate:
         self._lock = threading.Lock()
 
     def update(self, values: Mapping[str, Any], using: str = "default", **slots: Any) -> int:
+        sql, bound = self.statement(values, using, **slots)
+        connection = connections[using]
+        with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
+            cursor.execute(sql, bound)
+            return int(cursor.rowcount)
+
+    def statement(
+        self, values: Mapping[str, Any], using: str = "default", **slots: Any
+    ) -> tuple[str, list[Any]]:
+        """The UPDATE and its parameters, for a caller that runs it (config.fused)."""
         if any(hasattr(value, "resolve_expression") for value in values.values()):
             sql, params = self._compile_one(using, values)
         else:
@@ -408,9 +418,7 @@ class CompiledUpdate:
                 bound.append(p.field.get_db_prep_value(slots[p.name], connection))
             else:
                 bound.append(p)
-        with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
-            cursor.execute(sql, bound)
-            return int(cursor.rowcount)
+        return sql, bound
 
     def _compile_one(
         self, using: str, values: Mapping[str, Any] | None, names: Sequence[str] = ()

@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.db.models import BigIntegerField, QuerySet, UUIDField
 from django.utils import timezone
 
-from config import metrics
+from config import fused, metrics
 from config.apitext import as_text
 from config.compiled import CompiledQuery, Slot
 from realtime.dispatch import soon
@@ -65,15 +65,21 @@ def reserve_seq(task_id: UUID, count: int) -> int:
 
 
 def append_lines(
-    run: TaskRun, lines: list[tuple[str, str]], *, announce: bool = True
+    run: TaskRun,
+    lines: list[tuple[str, str]],
+    *,
+    announce: bool = True,
+    locked: Task | None = None,
 ) -> list[TaskLog]:
     """Writes lines `(stream, text)` of a run with the next seq numbers of its task and,
     on commit, sends them to the task's SSE streams (unless not `announce`: the run's
-    end sends its last lines with its status, one message)."""
+    end sends its last lines with its status, one message). `locked`: the run's task as
+    the caller's transaction locked it (a claim, an end), whose `log_seq` numbers the
+    lines; the caller writes the new `log_seq` with its UPDATE of the task."""
     if not lines:
         return []
     with transaction.atomic(savepoint=False):  # its own, or the run's end's
-        rows = insert_numbered(run, lines)
+        rows = insert_numbered(run, lines) if locked is None else insert_after(run, lines, locked)
         if announce:
             payload = [line_payload(row, run.number) for row in rows]
             message = {"type": "log.lines", "lines": payload}
@@ -123,6 +129,35 @@ def insert_numbered(run: TaskRun, lines: list[tuple[str, str]]) -> list[TaskLog]
         )
         for (pk, seq), (stream, text) in zip(numbered, lines, strict=True)
     ]
+
+
+def insert_after(run: TaskRun, lines: list[tuple[str, str]], task: Task) -> list[TaskLog]:
+    """Inserts the lines under the numbers after the locked task's `log_seq`, which it
+    moves on (written by the caller). On PostgreSQL a `fused` block's write (config.fused):
+    with the task's UPDATE, one statement."""
+    now = timezone.now()
+    first = task.log_seq + 1
+    task.log_seq += len(lines)
+    rows = [
+        TaskLog(task_id=run.task_id, run=run, seq=seq, stream=stream, line=text, created_at=now)
+        for seq, (stream, text) in enumerate(lines, start=first)
+    ]
+    if connection.vendor != "postgresql":
+        return TaskLog.objects.bulk_create(rows)
+    fused.write(
+        f"INSERT INTO {TaskLog._meta.db_table} (task_id, run_id, seq, stream, line, created_at) "
+        "SELECT %s, %s, %s + l.n - 1, l.stream, l.line, %s "
+        "FROM UNNEST(%s::text[], %s::text[]) WITH ORDINALITY AS l(stream, line, n)",
+        [
+            run.task_id,
+            run.pk,
+            first,
+            now,
+            [stream for stream, _ in lines],
+            [text for _, text in lines],
+        ],
+    )
+    return rows
 
 
 class LogWriter:
@@ -181,10 +216,10 @@ class LogWriter:
         if self.buffer and time.monotonic() - self.last_flush >= self.batch_seconds:
             self.flush()
 
-    def flush(self, *, announce: bool = True) -> list[TaskLog]:
+    def flush(self, *, announce: bool = True, locked: Task | None = None) -> list[TaskLog]:
         lines, self.buffer = self.buffer, []
         self.last_flush = time.monotonic()
-        return append_lines(self.run, lines, announce=announce)
+        return append_lines(self.run, lines, announce=announce, locked=locked)
 
 
 def log_rows(

@@ -33,6 +33,7 @@ from chat.services import MAX_MESSAGE_BYTES, ArtifactInput, post_assistant_messa
 from config import metrics
 from config.compiled import CompiledQuery, Slot
 from config.dbpool import drop_broken_connection
+from config.fused import fused
 from config.logs import log_context
 from realtime import dispatch
 from realtime.events import committing, together
@@ -263,13 +264,18 @@ def claim(run_id: str, worker_id: str) -> TaskRun | None:
             heartbeat_at=now,
             request_id=request_id,
         )
-        # The run's first line, at its start: a log view shows it was picked up before its
-        # runner says anything (a model can take seconds to answer).
-        append_lines(run, [(LogStream.SYSTEM, STARTED.format(number=number, worker=worker_id))])
         metrics.runs_started.inc()
         metrics.run_queue_wait.observe(max((now - created_at).total_seconds(), 0))
-        with together():
-            if workflow.move(task, W.IN_PROGRESS, now=now, workflow_started_at=now):
+        # The run's first line, at its start: a log view shows it was picked up before its
+        # runner says anything (a model can take seconds to answer). The line, the task's
+        # row and its counters: one statement (config.fused).
+        started_line = STARTED.format(number=number, worker=worker_id)
+        with fused(), together():
+            append_lines(run, [(LogStream.SYSTEM, started_line)], locked=task)
+            moved = workflow.move(
+                task, W.IN_PROGRESS, now=now, workflow_started_at=now, log_seq=task.log_seq
+            )
+            if moved:
                 announce(task, "task-updated")
     return run
 
@@ -519,15 +525,17 @@ def end_run(
 ) -> str | None:
     # The end's events go to the server with its COMMIT; to a push server, with the
     # worker's sender if that is sending already (then marked sent with what it sends).
-    with dispatch.in_background(if_busy=True), committing():
+    # The last lines, the task's row and its counters: one statement (config.fused).
+    with dispatch.in_background(if_busy=True), committing(), fused():
         task = lock_task(
             run.task_id, group_id=run.task.group_id, annotations={"next_turn": has_next_turn}
         )
         # The last lines go to the SSE streams with the end's status: one message.
-        written = writer.flush(announce=False) if writer is not None else []
+        written = writer.flush(announce=False, locked=task) if writer is not None else []
         lines = [line_payload(line, run.number) for line in written]
         with together():  # the answer's events and the end's: one statement
-            changes: dict[str, Any] = {}  # the answer's and the end's: one UPDATE of the task
+            # The lines', the answer's and the end's changes: one UPDATE of the task.
+            changes: dict[str, Any] = {"log_seq": task.log_seq} if written else {}
             if answer is not None:
                 post_answer(run, answer, secrets, locked=task, task_changes=changes)
             error = redact(outcome.error, secrets)

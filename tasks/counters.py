@@ -29,6 +29,7 @@ from django.db import connection, transaction
 from django.db.models import Count, DateField, Field, Model, Q, QuerySet, Sum, UUIDField
 from django.db.models.functions import TruncDate
 
+from config import fused
 from config.compiled import CompiledQuery, Slot, Slots
 from tasks.models import Task, TaskCount, TaskDayCount
 
@@ -104,40 +105,62 @@ def facts(queryset: QuerySet[Task]) -> list[Fact]:
 
 def record(before: Iterable[Fact], after: Iterable[Fact]) -> None:
     """Counts tasks that had the facts `before` as having the facts `after` (a new task
-    has no before, a hard-deleted one no after). Call it in the writer's transaction."""
-    cells: dict[Cell, int] = {}
-    days: dict[tuple[UUID, date], int] = {}
-    for sign, group in ((-1, before), (1, after)):
-        for fact in group:
-            cell: Cell = fact[:7]  # type: ignore[assignment]
-            cells[cell] = cells.get(cell, 0) + sign
-            if not fact.deleted:
-                days[fact.workspace_id, fact.day] = (
-                    days.get((fact.workspace_id, fact.day), 0) + sign
+    has no before, a hard-deleted one no after). Call it in the writer's transaction; in
+    a `fused` block, the block's changes are added up and written at its end."""
+    changes = fused.merged("tasks.counters", Changes)
+    if changes is not None:
+        changes.add(before, after)
+        return
+    changes = Changes()
+    changes.add(before, after)
+    if statements := changes.statements():
+        fused.execute(*statements)
+
+
+class Changes:
+    """Differences of the counts, added up: one upsert per table."""
+
+    def __init__(self) -> None:
+        self.cells: dict[Cell, int] = {}
+        self.days: dict[tuple[UUID, date], int] = {}
+
+    def add(self, before: Iterable[Fact], after: Iterable[Fact]) -> None:
+        cells, days = self.cells, self.days
+        for sign, group in ((-1, before), (1, after)):
+            for fact in group:
+                cell: Cell = fact[:7]  # type: ignore[assignment]
+                cells[cell] = cells.get(cell, 0) + sign
+                if not fact.deleted:
+                    days[fact.workspace_id, fact.day] = (
+                        days.get((fact.workspace_id, fact.day), 0) + sign
+                    )
+
+    def statements(self) -> list[fused.Statement]:
+        slot = _slot()
+        cells = _upsert(
+            TaskCount,
+            ("workspace", "key", "slot"),
+            [
+                ((cell[0], cell_key(cell), slot, *cell[1:]), n)
+                for cell, n in sorted(
+                    self.cells.items(), key=lambda item: (str(item[0][0]), cell_key(item[0]))
                 )
-    slot = _slot()
-    _add(
-        TaskCount,
-        ("workspace", "key", "slot"),
-        [
-            ((cell[0], cell_key(cell), slot, *cell[1:]), n)
-            for cell, n in sorted(
-                cells.items(), key=lambda item: (str(item[0][0]), cell_key(item[0]))
-            )
-            if n
-        ],
-        ("workspace", "key", "slot", *CELL_FIELDS[1:]),
-    )
-    _add(
-        TaskDayCount,
-        ("workspace", "day"),
-        [
-            (key, n)
-            for key, n in sorted(days.items(), key=lambda item: (str(item[0][0]), item[0][1]))
-            if n
-        ],
-        ("workspace", "day"),
-    )
+                if n
+            ],
+            ("workspace", "key", "slot", *CELL_FIELDS[1:]),
+        )
+        days = _upsert(
+            TaskDayCount,
+            ("workspace", "day"),
+            [(key, n) for key, n in sorted(self.days.items(), key=_day_order) if n],
+            ("workspace", "day"),
+        )
+        return [statement for statement in (cells, days) if statement is not None]
+
+
+def _day_order(item: tuple[tuple[UUID, date], int]) -> tuple[str, date]:
+    (workspace_id, day), _ = item
+    return str(workspace_id), day
 
 
 SLOTS = 16
@@ -174,14 +197,14 @@ def tracked(pks: Sequence[UUID]) -> Iterator[None]:
         record(before, facts(Task.objects.filter(pk__in=pks)))
 
 
-def _add(
+def _upsert(
     model: type[Model],
     conflict: Sequence[str],
     rows: list[tuple[tuple[Any, ...], int]],
     names: Sequence[str],
-) -> None:
+) -> fused.Statement | None:
     if not rows:
-        return
+        return None
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     fields = [cast(Field[Any, Any], model._meta.get_field(name)) for name in names]
@@ -195,12 +218,11 @@ def _add(
             for field, value in zip(fields, values, strict=True)
         )
         params.append(n)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) VALUES {', '.join([one] * len(rows))} "
-            f"ON CONFLICT ({targets}) DO UPDATE SET n = {table}.n + excluded.n",
-            params,
-        )
+    return (
+        f"INSERT INTO {table} ({columns}) VALUES {', '.join([one] * len(rows))} "
+        f"ON CONFLICT ({targets}) DO UPDATE SET n = {table}.n + excluded.n",
+        params,
+    )
 
 
 def _column(model: type[Model], name: str) -> str:

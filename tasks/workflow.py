@@ -18,6 +18,7 @@ from typing import Any
 from django.db.models import Q, UUIDField
 from django.utils import timezone
 
+from config import fused
 from config.compiled import CompiledUpdate, Slot
 from config.exceptions import Conflict
 from realtime.events import publish, task_channel
@@ -131,7 +132,9 @@ def move(
     """Moves the task (its row locked by the caller) to `to` with `fields` in one UPDATE,
     stamps workflowStartedAt / workflowCompletedAt, and publishes
     `workflow-status-update` when the status changed, and moves the task between the
-    workspace's counters (tasks.counters). Returns whether it changed."""
+    workspace's counters (tasks.counters). In a `fused` block (config.fused) the UPDATE
+    and the counters' upsert are written at the block's end. Returns whether it
+    changed."""
     check(task.workflow_status, to, by_person=by_person)
     before = counters.fact_of(task)
     now = now or timezone.now()
@@ -141,7 +144,7 @@ def move(
             fields.setdefault("workflow_started_at", now)
         fields["workflow_completed_at"] = now if to in ENDED else None
     fields.update(workflow_status=to, updated_at=now)
-    _MOVE.update(fields, task=task.pk)
+    fused.write(*_MOVE.statement(fields, task=task.pk))
     for name, value in fields.items():
         setattr(task, name, value)
     counters.changed(task, before)

@@ -390,6 +390,22 @@ def test_seq_is_gap_free_with_concurrent_writers(workspace):
         assert own == [f"{run.number}:{i}" for i in range(300)]
 
 
+def test_a_runs_lines_follow_on_from_every_other_writer_of_its_task(workspace):
+    """A claim and an end number their lines from the locked task's `log_seq` and move it
+    on with the task's UPDATE (config.fused): the lines of another writer in between, and
+    of the next run, follow on without a gap or a repeat."""
+    task = TaskFactory(workspace=workspace, title="Fix the login")
+    first = queue_run(task)
+    append_lines(first, [("stdout", "between")])
+    second = queue_run(Task.objects.get(pk=task.pk))
+    lines = list(TaskLog.objects.filter(task=task).order_by("seq").values_list("seq", "run"))
+    seqs = [seq for seq, _ in lines]
+    assert len(seqs) >= 9 and seqs == list(range(1, len(seqs) + 1))
+    assert Task.objects.get(pk=task.pk).log_seq == len(seqs)
+    assert {run for _, run in lines} == {first.pk, second.pk}
+    assert set(TaskRun.objects.filter(task=task).values_list("status", flat=True)) == {"COMPLETED"}
+
+
 def test_reap_stale_runs_command(workspace, settings):
     from io import StringIO
 

@@ -1,0 +1,95 @@
+"""Writes that nobody reads back, sent to PostgreSQL as one statement.
+
+A run's claim and its end each write, under their task's lock, the run's log lines, the
+task's row and the workspace's counters: three statements that depend on nothing the
+others return (the lines' seq numbers come from the locked task, tasks.locks). Inside
+`fused()`, `write(sql, params)` keeps such a statement (an INSERT, UPDATE or DELETE with
+no RETURNING) instead of running it, and the block's end runs the kept ones as one
+statement: each but the last becomes a data-modifying WITH of the last (PostgreSQL runs
+those to completion whether or not the statement reads them). `merged(key, factory)`
+gives a writer one object per block to gather its writes in, written at the block's end
+as its `statements()`: the counters add up all of a block's changes in one upsert.
+
+What a block may keep, since the statement applies them together, after everything the
+block ran itself: writes that no later read of the block depends on, and that never
+change one row twice (PostgreSQL applies only one of two changes a statement makes to a
+row). An exception drops what was kept (its transaction is rolled back with it).
+Elsewhere (SQLite, outside a block) `write` runs the statement at once and `merged`
+gives None: the writer writes as it goes.
+"""
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from django.db import connection, transaction
+
+Statement = tuple[str, Sequence[Any]]
+
+
+class Gathered(Protocol):
+    def statements(self) -> list[Statement]: ...
+
+
+class _Block:
+    def __init__(self) -> None:
+        self.writes: list[Statement] = []
+        self.gathered: dict[str, Gathered] = {}
+
+
+_local = threading.local()
+
+
+@contextmanager
+def fused() -> Iterator[None]:
+    """Keeps the block's `write`s and `merged` writes and runs them, at its end, as one
+    statement (PostgreSQL; elsewhere they run as they come). Nested blocks join the outer
+    one."""
+    if connection.vendor != "postgresql" or getattr(_local, "block", None) is not None:
+        yield
+        return
+    block = _local.block = _Block()
+    try:
+        yield
+    finally:
+        _local.block = None
+    statements = block.writes + [s for g in block.gathered.values() for s in g.statements()]
+    if statements:
+        execute(*statements)
+
+
+def write(sql: str, params: Sequence[Any]) -> None:
+    """Runs the statement, or keeps it for the end of the `fused` block."""
+    block: _Block | None = getattr(_local, "block", None)
+    if block is None:
+        execute((sql, params))
+    else:
+        block.writes.append((sql, params))
+
+
+def merged[G: Gathered](key: str, factory: Callable[[], G]) -> G | None:
+    """The block's one `factory()` for `key`, written at its end; None outside a block."""
+    block: _Block | None = getattr(_local, "block", None)
+    if block is None:
+        return None
+    return block.gathered.setdefault(key, factory())  # type: ignore[return-value]
+
+
+def execute(*statements: Statement) -> None:
+    """The statements as one on PostgreSQL, `WITH w0 AS (first), w1 AS (second) last`
+    (only the last may have a WITH of its own: PostgreSQL takes a data-modifying WITH at
+    the top only); one after the other elsewhere."""
+    if connection.vendor != "postgresql":
+        with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
+            for sql, params in statements:
+                cursor.execute(sql, params)
+        return
+    *withs, (last, params) = statements
+    sql = last
+    if withs:
+        heads = ", ".join(f"w{i} AS ({s})" for i, (s, _) in enumerate(withs))
+        sql = f"WITH {heads}, {last[5:]}" if last.startswith("WITH ") else f"WITH {heads} {last}"
+        params = [p for _, ps in withs for p in ps] + list(params)
+    with transaction.mark_for_rollback_on_error(), connection.cursor() as cursor:
+        cursor.execute(sql, params)

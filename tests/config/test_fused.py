@@ -1,0 +1,101 @@
+"""config.fused: writes that nobody reads back, kept in a block and sent at its end as
+one statement on PostgreSQL; run as they come elsewhere."""
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import Workspace
+from config import fused
+from tasks import counters
+from tasks.models import Task, TaskCount
+from tests.factories import TaskFactory, WorkspaceFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def rename(workspace: Workspace, name: str) -> fused.Statement:
+    return "UPDATE accounts_workspace SET name = %s WHERE id = %s", [name, workspace.pk.hex]
+
+
+def names(*workspaces: Workspace) -> list[str]:
+    return [Workspace.objects.get(pk=w.pk).name for w in workspaces]
+
+
+class Tally:
+    def __init__(self) -> None:
+        self.added: list[str] = []
+
+    def statements(self) -> list[fused.Statement]:
+        return []
+
+
+def test_a_blocks_writes_run_at_its_end_as_one_statement_on_postgresql():
+    one, two = WorkspaceFactory(name="One"), WorkspaceFactory(name="Two")
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        with fused.fused():
+            fused.write(*rename(one, "First"))
+            fused.write(*rename(two, "Second"))
+            during = names(one, two)
+        after = names(one, two)
+    writes = [q["sql"] for q in queries if q["sql"].startswith(("UPDATE", "WITH"))]
+    assert after == ["First", "Second"]
+    if connection.vendor == "postgresql":
+        assert during == ["One", "Two"]  # kept until the block's end
+        assert len(writes) == 1 and writes[0].startswith("WITH w0 AS (UPDATE")
+    else:
+        assert during == ["First", "Second"]  # SQLite: run as they come
+        assert len(writes) == 2
+
+
+def test_outside_a_block_a_write_runs_at_once_and_nothing_is_merged():
+    one = WorkspaceFactory(name="One")
+    fused.write(*rename(one, "First"))
+    assert names(one) == ["First"]
+    assert fused.merged("tally", Tally) is None
+
+
+def test_a_block_gives_one_merged_object_per_key():
+    with transaction.atomic(), fused.fused():
+        first = fused.merged("tally", Tally)
+        again = fused.merged("tally", Tally)
+    if connection.vendor == "postgresql":
+        assert first is not None and first is again
+    else:
+        assert first is None and again is None
+
+
+def test_an_exception_drops_what_the_block_kept():
+    one = WorkspaceFactory(name="One")
+    with pytest.raises(RuntimeError), transaction.atomic(), fused.fused():
+        fused.write(*rename(one, "First"))
+        raise RuntimeError("stop")
+    assert names(one) == ["One"]
+
+
+def test_nested_blocks_join_the_outer_one():
+    one = WorkspaceFactory(name="One")
+    with transaction.atomic(), fused.fused():
+        with fused.fused():
+            fused.write(*rename(one, "First"))
+        inner_end = names(one)
+    assert names(one) == ["First"]
+    if connection.vendor == "postgresql":
+        assert inner_end == ["One"]
+
+
+def test_a_blocks_counter_changes_add_up_to_one_upsert(workspace):
+    """Two changes of the same counts in one block: PostgreSQL applies one statement's
+    changes to a row once, so the block adds them up before it writes them."""
+    task = TaskFactory(workspace=workspace, priority="LOW")
+    with CaptureQueriesContext(connection) as queries, transaction.atomic(), fused.fused():
+        for priority in ("HIGH", "LOW", "HIGH"):
+            before = counters.fact_of(task)
+            Task.objects.filter(pk=task.pk).update(priority=priority)
+            task.priority = priority
+            counters.changed(task, before)
+    upserts = [q["sql"] for q in queries if "tasks_taskcount" in q["sql"]]
+    assert len(upserts) == (1 if connection.vendor == "postgresql" else 3)
+    assert counters.drift() == 0
+    held = TaskCount.objects.filter(workspace=workspace, priority="HIGH")
+    assert sum(held.values_list("n", flat=True)) == 1
