@@ -33,6 +33,7 @@ from chat.models import (
     ChatStatus,
     ContextTagType,
 )
+from config import fused
 from config.exceptions import PayloadTooLarge, invalid
 from config.fields import MEDIA_TYPE
 from realtime.events import publish, task_channel, together
@@ -139,7 +140,7 @@ def post_message(
             created_by=author,
         )
         if not client_message_id:
-            chat_message.save(force_insert=True)
+            fused.insert(chat_message)  # a run's end writes it with its other rows
         else:
             try:
                 with transaction.atomic():

@@ -1,21 +1,23 @@
 """Writes that nobody reads back, sent to PostgreSQL as one statement.
 
 A run's claim and its end each write, under their task's lock, the run's log lines, the
-task's row and the workspace's counters: three statements that depend on nothing the
-others return (the lines' seq numbers come from the locked task, tasks.locks). Inside
-`fused()`, `write(sql, params)` keeps such a statement (an INSERT, UPDATE or DELETE with
-no RETURNING) instead of running it, and the block's end runs the kept ones as one
-statement: each but the last becomes a data-modifying WITH of the last (PostgreSQL runs
-those to completion whether or not the statement reads them). `merged(key, factory)`
-gives a writer one object per block to gather its writes in, written at the block's end
-as its `statements()`: the counters add up all of a block's changes in one upsert.
+task's row and the workspace's counters, and the end the run's answer: statements that
+depend on nothing the others return (the lines' seq numbers come from the locked task,
+the answer's id is made here). Inside `fused()`, `write(sql, params)` keeps such a
+statement (an INSERT, UPDATE or DELETE with no RETURNING) instead of running it, and
+`insert(obj)` keeps a new row; the block's end runs the kept ones as one statement,
+each but the last a data-modifying WITH of the last (PostgreSQL runs those to
+completion whether or not the statement reads them). `merged(key, factory)` gives a
+writer one object per block to gather its writes in, written at the block's end as its
+`statements()`: the counters add up all of a block's changes in one upsert.
 
 What a block may keep, since the statement applies them together, after everything the
 block ran itself: writes that no later read of the block depends on, and that never
 change one row twice (PostgreSQL applies only one of two changes a statement makes to a
-row). An exception drops what was kept (its transaction is rolled back with it).
-Elsewhere (SQLite, outside a block) `write` runs the statement at once and `merged`
-gives None: the writer writes as it goes.
+row). A row that another row of the block references is checked at the commit (Django's
+foreign keys are deferred on PostgreSQL). An exception drops what was kept (its
+transaction is rolled back with it). Elsewhere (SQLite, outside a block) `write` and
+`insert` run at once and `merged` gives None: the writer writes as it goes.
 """
 
 import threading
@@ -24,6 +26,8 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 from django.db import connection, transaction
+from django.db.models import Model
+from django.db.models.sql import InsertQuery
 
 Statement = tuple[str, Sequence[Any]]
 
@@ -66,6 +70,21 @@ def write(sql: str, params: Sequence[Any]) -> None:
         execute((sql, params))
     else:
         block.writes.append((sql, params))
+
+
+def insert(obj: Model) -> None:
+    """`obj.save(force_insert=True)` for a new row that reads nothing back (its primary key
+    is set before, as a UUID's is), or kept for the end of the `fused` block. No model
+    signal is sent for a kept row: keep to models that nobody listens to."""
+    block: _Block | None = getattr(_local, "block", None)
+    if block is None:
+        obj.save(force_insert=True)
+        return
+    query = InsertQuery(type(obj))
+    query.insert_values([f for f in obj._meta.local_concrete_fields if not f.generated], [obj])
+    ((sql, params),) = query.get_compiler(connection.alias).as_sql()
+    block.writes.append((sql, params))
+    obj._state.adding, obj._state.db = False, connection.alias
 
 
 def merged[G: Gathered](key: str, factory: Callable[[], G]) -> G | None:

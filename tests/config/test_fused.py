@@ -6,6 +6,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Workspace
+from chat.models import ChatMessage
 from config import fused
 from tasks import counters
 from tasks.models import Task, TaskCount
@@ -99,3 +100,18 @@ def test_a_blocks_counter_changes_add_up_to_one_upsert(workspace):
     assert counters.drift() == 0
     held = TaskCount.objects.filter(workspace=workspace, priority="HIGH")
     assert sum(held.values_list("n", flat=True)) == 1
+
+
+def test_a_new_row_is_kept_like_a_write(workspace):
+    task = TaskFactory(workspace=workspace)
+    message = ChatMessage(task=task, message="Kept", role="ASSISTANT")
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        with fused.fused():
+            fused.insert(message)
+            during = ChatMessage.objects.filter(pk=message.pk).exists()
+        after = ChatMessage.objects.get(pk=message.pk)
+    assert (after.message, after.role, after.timestamp is not None) == ("Kept", "ASSISTANT", True)
+    assert not message._state.adding
+    inserts = [q["sql"] for q in queries if "INSERT" in q["sql"] and "chat_chatmessage" in q["sql"]]
+    assert len(inserts) == 1
+    assert during is (connection.vendor != "postgresql")
