@@ -9,7 +9,9 @@ statement (an INSERT, UPDATE or DELETE with no RETURNING) instead of running it,
 each but the last a data-modifying WITH of the last (PostgreSQL runs those to
 completion whether or not the statement reads them). `merged(key, factory)` gives a
 writer one object per block to gather its writes in, written at the block's end as its
-`statements()`: the counters add up all of a block's changes in one upsert.
+`statements()`: the counters add up all of a block's changes in one upsert. A block that
+ends inside a `carrying()` block hands its statements to it: the transaction's events are
+written with them, in one statement (realtime.events.together).
 
 What a block may keep, since the statement applies them together, after everything the
 block ran itself: writes that no later read of the block depends on, and that never
@@ -59,8 +61,27 @@ def fused() -> Iterator[None]:
     finally:
         _local.block = None
     statements = block.writes + [s for g in block.gathered.values() for s in g.statements()]
-    if statements:
+    carrier: list[Statement] | None = getattr(_local, "carrier", None)
+    if carrier is not None:
+        carrier.extend(statements)
+    elif statements:
         execute(*statements)
+
+
+@contextmanager
+def carrying() -> Iterator[list[Statement]]:
+    """The statements of the `fused` blocks that end inside this block, handed to it
+    instead of run: its caller sends them with a statement of its own (the transaction's
+    events, realtime.events), or runs them (`execute`). Nested blocks join the outer one."""
+    carrier: list[Statement] | None = getattr(_local, "carrier", None)
+    if carrier is not None:
+        yield carrier
+        return
+    carrier = _local.carrier = []
+    try:
+        yield carrier
+    finally:
+        _local.carrier = None
 
 
 def write(sql: str, params: Sequence[Any]) -> None:

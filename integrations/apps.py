@@ -17,6 +17,9 @@ class IntegrationsConfig(AppConfig):
         # Every change clients are told about is also offered to the workspace's
         # outbound webhook endpoints, in the same transaction (outbox-style).
         events.published.connect(outbound.on_published, dispatch_uid="integrations")
+        events.reads_when_published.connect(
+            outbound.reads_when_published, dispatch_uid="integrations"
+        )
         signals.run_finished.connect(outbound.on_run_finished, dispatch_uid="integrations")
         # A transaction remembers who listens (outbound._listening) until one changes.
         for changed in (post_save, post_delete):

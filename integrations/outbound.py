@@ -84,6 +84,15 @@ def on_published(sender: Any, channel: str, event: str, data: Any, **kwargs: Any
     record(endpoints, kind, body)
 
 
+def reads_when_published(sender: Any, channel: str, event: str, data: Any, **kwargs: Any) -> bool:
+    """Whether `on_published` reads the task and its message for this event: when the
+    task's workspace has an endpoint listening (known with the task's lock)."""
+    if event not in FROM_REALTIME:
+        return False
+    task_id = _task_id(channel, data)
+    return task_id is not None and bool(_listening(task_id))
+
+
 def on_run_finished(sender: Any, run: TaskRun, task: Task, **kwargs: Any) -> None:
     endpoints = _listening(task.pk)
     if endpoints:

@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
+from config import fused
 from config.exceptions import PayloadTooLarge
 from realtime.dispatch import EVENT_COLUMNS, LEASE, CommitBatch, batch_on_commit, event_from_row
 from realtime.models import OutboxChannel, OutboxEvent
@@ -29,6 +30,11 @@ MAX_EVENT_NAME = 200
 # Written at the end of a `together` block, an event's hooks see all of the block's
 # changes (a run's end updates its task once, after its answer is published).
 published = Signal()
+# Asked for each event (the same kwargs) before the events of a transaction whose fused
+# writes (config.fused) would go out in their statement: a receiver that returns True
+# reads the database in its `published` hook, and those writes are done first, so that
+# the hook sees them. Otherwise they go with the events.
+reads_when_published = Signal()
 
 
 Row = tuple[str, str, Any, str | None]  # an event to write: channel, event, data, socket
@@ -89,7 +95,7 @@ _together = threading.local()
 
 @contextmanager
 def together(
-    write: Callable[[list[Row], CommitBatch | None], None] | None = None,
+    write: Callable[[list[Row], CommitBatch | None, list[fused.Statement]], None] | None = None,
 ) -> Iterator[None]:
     """The events published in the block are written at its end (and their `published`
     hooks run then), in one statement on PostgreSQL, in the caller's transaction (or one
@@ -104,7 +110,7 @@ def together(
     if getattr(_together, "pending", None) is not None:
         yield
         return
-    with transaction.atomic(savepoint=False):
+    with transaction.atomic(savepoint=False), fused.carrying() as kept:
         _together.pending = []
         try:
             yield
@@ -112,10 +118,25 @@ def together(
         finally:
             _together.pending = None
         if pending:
+            if kept and _hooks_read(pending):
+                fused.execute(*kept)
+                kept.clear()
             batch = batch_on_commit(list(dict.fromkeys(row[0] for row in pending)))
-            (write or _write)(pending, batch)
+            (write or _write)(pending, batch, list(kept))
             for channel, event, data, _ in pending:
                 published.send(sender=OutboxEvent, channel=channel, event=event, data=data)
+        elif kept:
+            fused.execute(*kept)
+
+
+def _hooks_read(rows: list[Row]) -> bool:
+    return any(
+        answer
+        for channel, event, data, _ in rows
+        for _, answer in reads_when_published.send(
+            sender=OutboxEvent, channel=channel, event=event, data=data
+        )
+    )
 
 
 @contextmanager
@@ -132,20 +153,22 @@ def committing() -> Iterator[None]:
         with transaction.atomic(), together():
             yield
         return
-    tail: list[tuple[list[Row], CommitBatch | None]] = []
+    tail: list[tuple[list[Row], CommitBatch | None, list[fused.Statement]]] = []
     with transaction.atomic():
-        with together(write=lambda rows, batch: tail.append((rows, batch))):
+        with together(write=lambda rows, batch, kept: tail.append((rows, batch, kept))):
             yield
         if tail:
-            ((rows, batch),) = tail
-            _insert_numbered(rows, batch, commit=True)
+            ((rows, batch, kept),) = tail
+            _insert_numbered(rows, batch, kept, commit=True)
     # atomic() found the transaction committed: its COMMIT costs nothing, its hooks run.
 
 
-def _write(rows: list[Row], batch: CommitBatch | None) -> None:
+def _write(rows: list[Row], batch: CommitBatch | None, kept: list[fused.Statement]) -> None:
     if connection.vendor == "postgresql":
-        _insert_numbered(rows, batch)
+        _insert_numbered(rows, batch, kept)
         return
+    if kept:  # fused blocks keep nothing on SQLite; had they, their writes come first
+        fused.execute(*kept)
     for channel, event, data, exclude_socket_id in rows:
         OutboxEvent.objects.create(
             channel=channel,
@@ -171,7 +194,13 @@ def _next_seq(channel: str) -> int:
         return int(cursor.fetchone()[0])
 
 
-def _insert_numbered(rows: list[Row], batch: CommitBatch | None, *, commit: bool = False) -> None:
+def _insert_numbered(
+    rows: list[Row],
+    batch: CommitBatch | None,
+    kept: list[fused.Statement],
+    *,
+    commit: bool = False,
+) -> None:
     """`_next_seq` and the events' INSERT in one statement (PostgreSQL: a data-modifying
     WITH), with the same locks on the channels' counter rows, taken in the channels'
     order. A channel with k events of the batch takes k numbers, in the batch's order.
@@ -180,6 +209,11 @@ def _insert_numbered(rows: list[Row], batch: CommitBatch | None, *, commit: bool
     nobody holds and that has nothing unsent (`sent_seq = last_seq`, read from the row
     as locked, after any wait for it), and returns the events of the channels the batch
     holds: the batch sends them without reading them back (CommitBatch.took).
+
+    `kept`: the writes of the transaction's `fused` blocks (config.fused), sent in the
+    same statement. They are done before the channels' rows are locked (the events'
+    rows wait on their count), as they would be as statements of their own: every
+    writer locks the counters' rows before the channels'.
 
     `commit`: the transaction commits with the statement (`committing`)."""
     channels, events = OutboxChannel._meta.db_table, OutboxEvent._meta.db_table
@@ -193,9 +227,15 @@ def _insert_numbered(rows: list[Row], batch: CommitBatch | None, *, commit: bool
         f"OR {channels}.lease_until < %s) AND {channels}.sent_seq = {channels}.last_seq"
     )
     returned = ", ".join(f"w.{name}" for name in EVENT_COLUMNS)
+    heads, after, before = "", "", []
+    if kept:
+        heads = "".join(f"w{i} AS ({sql} RETURNING 1), " for i, (sql, _) in enumerate(kept))
+        done = " UNION ALL ".join(f"SELECT 1 FROM w{i}" for i in range(len(kept)))
+        after = f" WHERE (SELECT count(*) FROM ({done}) AS kept) >= 0"
+        before = [p for _, params in kept for p in params]
     sql = (
-        "WITH batch AS (SELECT * FROM UNNEST(%s::text[], %s::text[], %s::jsonb[], "
-        "%s::text[]) WITH ORDINALITY AS b(channel, event, data, exclude, n)), "
+        f"WITH {heads}batch AS (SELECT * FROM UNNEST(%s::text[], %s::text[], %s::jsonb[], "
+        f"%s::text[]) WITH ORDINALITY AS b(channel, event, data, exclude, n){after}), "
         "taken AS (SELECT channel, count(*) AS k FROM batch GROUP BY channel), "
         f"next AS (INSERT INTO {channels} (name, last_seq, lease_owner, lease_until) "
         "SELECT channel, k, %s, %s::timestamptz FROM taken ORDER BY channel "
@@ -215,7 +255,7 @@ def _insert_numbered(rows: list[Row], batch: CommitBatch | None, *, commit: bool
         f"SELECT next.last_seq, {returned} FROM w JOIN next ON next.name = w.channel "
         "WHERE next.lease_owner <> '' AND next.lease_owner = %s"
     )
-    params = [*columns, owner, now + LEASE if owner else None, now, now, now, owner]
+    params = [*before, *columns, owner, now + LEASE if owner else None, now, now, now, owner]
     with connection.cursor() as cursor:
         if commit:  # the statement, then COMMIT, sent together; its rows read after both
             raw = connection.connection
