@@ -5,31 +5,35 @@ task's row and the workspace's counters, and the end the run's answer: statement
 depend on nothing the others return (the lines' seq numbers come from the locked task,
 the answer's id is made here). Inside `fused()`, `write(sql, params)` keeps such a
 statement (an INSERT, UPDATE or DELETE with no RETURNING) instead of running it, and
-`insert(obj)` keeps a new row; the block's end runs the kept ones as one statement,
-each but the last a data-modifying WITH of the last (PostgreSQL runs those to
-completion whether or not the statement reads them). `merged(key, factory)` gives a
-writer one object per block to gather its writes in, written at the block's end as its
-`statements()`: the counters add up all of a block's changes in one upsert. A block that
-ends inside a `carrying()` block hands its statements to it: the transaction's events are
-written with them, in one statement (realtime.events.together).
+`insert(obj)` keeps a new row, and `update(...)` adds its fields to the block's one
+UPDATE of a row (a chat message's counters and its run's move of the task). The block's
+end runs the kept ones as one statement, each but the last a data-modifying WITH of the
+last (PostgreSQL runs those to completion whether or not the statement reads them).
+`merged(key, factory)` gives a writer one object per block to gather its writes in,
+written at the block's end as its `statements()`: the counters add up all of a block's
+changes in one upsert. A block that ends inside a `carrying()` block hands its
+statements to it: the transaction's events are written with them, in one statement
+(realtime.events.together).
 
 What a block may keep, since the statement applies them together, after everything the
 block ran itself: writes that no later read of the block depends on, and that never
 change one row twice (PostgreSQL applies only one of two changes a statement makes to a
 row). A row that another row of the block references is checked at the commit (Django's
 foreign keys are deferred on PostgreSQL). An exception drops what was kept (its
-transaction is rolled back with it). Elsewhere (SQLite, outside a block) `write` and
-`insert` run at once and `merged` gives None: the writer writes as it goes.
+transaction is rolled back with it). Elsewhere (SQLite, outside a block) `write`,
+`insert` and `update` run at once and `merged` gives None: the writer writes as it goes.
 """
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
 from django.db import connection, transaction
 from django.db.models import Model
 from django.db.models.sql import InsertQuery
+
+from config.compiled import CompiledUpdate
 
 Statement = tuple[str, Sequence[Any]]
 
@@ -106,6 +110,28 @@ def insert(obj: Model) -> None:
     ((sql, params),) = query.get_compiler(connection.alias).as_sql()
     block.writes.append((sql, params))
     obj._state.adding, obj._state.db = False, connection.alias
+
+
+def update(compiled: CompiledUpdate, key: str, values: Mapping[str, Any], **slots: Any) -> None:
+    """`compiled.update(values, **slots)` with its count unread, or, in a block, added to
+    the block's other changes of the same row (`key`): one UPDATE at its end, a field's
+    later value winning. The values are plain values, not expressions."""
+    changes = merged(key, lambda: _Update(compiled, slots))
+    if changes is None:
+        compiled.update(values, **slots)
+        return
+    if any(hasattr(value, "resolve_expression") for value in values.values()):
+        raise ValueError("A fused UPDATE sets plain values.")
+    changes.values.update(values)
+
+
+class _Update:
+    def __init__(self, compiled: CompiledUpdate, slots: dict[str, Any]) -> None:
+        self.compiled, self.slots = compiled, slots
+        self.values: dict[str, Any] = {}
+
+    def statements(self) -> list[Statement]:
+        return [self.compiled.statement(self.values, **self.slots)] if self.values else []
 
 
 def merged[G: Gathered](key: str, factory: Callable[[], G]) -> G | None:

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.db.models.expressions import BaseExpression
 from django.utils import timezone
 
@@ -108,9 +108,8 @@ def new_run(
         retry_of=retry_of,
     )
     retried = trigger in (RunTrigger.RETRY, RunTrigger.FORCE) and number > 1
-    counted: dict[str, Any] = {"retries": F("retries") + 1} if retried else {}
+    # Under the task's lock: its count as read is the count (move sets it on `locked`).
+    counted: dict[str, Any] = {"retries": locked.retries + 1} if retried else {}
     if workflow.move(locked, W.IN_PROGRESS if runs["running"] else W.PENDING, error="", **counted):
         announce(locked, "task-updated")
-    if retried:
-        locked.refresh_from_db(fields=["retries"])
     return run

@@ -13,7 +13,8 @@ from typing import Any
 from django.db.models import UUIDField
 from django.db.models.expressions import BaseExpression
 
-from config.compiled import CompiledModelQuery, Slot
+from config import fused
+from config.compiled import CompiledModelQuery, CompiledUpdate, Slot
 from config.memo import forget, remembered, transaction_memo
 from tasks.models import Task
 
@@ -60,6 +61,17 @@ def _build(related: Sequence[str], annotations: Mapping[str, Callable[[], BaseEx
         .annotate(**{name: expression() for name, expression in expressions.items()})
         .filter(pk=Slot("pk", UUIDField()))
     )
+
+
+# The locked task's UPDATE, compiled once per set of fields (config.compiled).
+_UPDATE = CompiledUpdate(lambda: Task.objects.filter(pk=Slot("pk", UUIDField())))
+
+
+def update_locked(task: Task, fields: Mapping[str, Any]) -> None:
+    """Writes `fields` to the row of a task the caller locked: at once or, in a
+    `config.fused` block, with the block's other changes of the row, one UPDATE at its
+    end (a chat message's counters and the move of the run it asks for)."""
+    fused.update(_UPDATE, f"tasks.task:{task.pk}", fields, pk=task.pk)
 
 
 def locked(task_id: Any) -> Task | None:

@@ -15,14 +15,12 @@ do not start work: starting is a retry or a chat message, which queue a run.
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q, UUIDField
+from django.db.models import Q
 from django.utils import timezone
 
-from config import fused
-from config.compiled import CompiledUpdate, Slot
 from config.exceptions import Conflict
 from realtime.events import publish, task_channel
-from tasks import counters
+from tasks import counters, locks
 from tasks.events import iso
 from tasks.models import Task, WorkflowStatus
 
@@ -64,11 +62,6 @@ CONSOLE_ALIASES: dict[str, tuple[str, ...]] = {
 # The console's names where one status is meant (for an edit): `failed` covers FAILED and
 # ERROR in a filter, and means FAILED when set.
 CONSOLE_INPUT: dict[str, str] = {alias: statuses[0] for alias, statuses in CONSOLE_ALIASES.items()}
-
-
-# The task's one UPDATE, compiled once per set of fields (config.compiled): Django's
-# update cost 0.2-0.5 ms of Python, twice a run.
-_MOVE = CompiledUpdate(lambda: Task.objects.filter(pk=Slot("task", UUIDField())))
 
 
 class IllegalTransition(Conflict):
@@ -133,8 +126,8 @@ def move(
     stamps workflowStartedAt / workflowCompletedAt, and publishes
     `workflow-status-update` when the status changed, and moves the task between the
     workspace's counters (tasks.counters). In a `fused` block (config.fused) the UPDATE
-    and the counters' upsert are written at the block's end. Returns whether it
-    changed."""
+    (with the block's other changes of the task) and the counters' upsert are written at
+    the block's end. Returns whether it changed."""
     check(task.workflow_status, to, by_person=by_person)
     before = counters.fact_of(task)
     now = now or timezone.now()
@@ -144,7 +137,7 @@ def move(
             fields.setdefault("workflow_started_at", now)
         fields["workflow_completed_at"] = now if to in ENDED else None
     fields.update(workflow_status=to, updated_at=now)
-    fused.write(*_MOVE.statement(fields, task=task.pk))
+    locks.update_locked(task, fields)
     for name, value in fields.items():
         setattr(task, name, value)
     counters.changed(task, before)

@@ -3,12 +3,13 @@ one statement on PostgreSQL; run as they come elsewhere."""
 
 import pytest
 from django.db import connection, transaction
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Workspace
 from chat.models import ChatMessage
 from config import fused
-from tasks import counters
+from tasks import counters, locks
 from tasks.models import Task, TaskCount
 from tests.factories import TaskFactory, WorkspaceFactory
 
@@ -115,3 +116,24 @@ def test_a_new_row_is_kept_like_a_write(workspace):
     inserts = [q["sql"] for q in queries if "INSERT" in q["sql"] and "chat_chatmessage" in q["sql"]]
     assert len(inserts) == 1
     assert during is (connection.vendor != "postgresql")
+
+
+def test_a_blocks_changes_of_one_row_are_one_update(workspace):
+    task = TaskFactory(workspace=workspace, title="Before", message_count=0)
+    with CaptureQueriesContext(connection) as queries, transaction.atomic(), fused.fused():
+        locks.update_locked(task, {"message_count": 1, "title": "First"})
+        locks.update_locked(task, {"title": "Second", "retries": 2})
+    task.refresh_from_db()
+    assert (task.message_count, task.title, task.retries) == (1, "Second", 2)
+    updates = sum(q["sql"].count('UPDATE "tasks_task"') for q in queries)
+    assert updates == (1 if connection.vendor == "postgresql" else 2)
+
+
+def test_a_blocks_update_takes_plain_values_only(workspace):
+    task = TaskFactory(workspace=workspace)
+    with transaction.atomic(), fused.fused():
+        if connection.vendor == "postgresql":
+            with pytest.raises(ValueError):
+                locks.update_locked(task, {"retries": F("retries") + 1})
+        else:  # outside a block, as on SQLite, the UPDATE runs as Django's would
+            locks.update_locked(task, {"retries": F("retries") + 1})

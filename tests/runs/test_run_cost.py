@@ -31,6 +31,7 @@ from runs.logs import append_lines
 from runs.models import TaskLog, TaskRun
 from runs.services import queue_run
 from runs.worker import run_task
+from tasks import counters
 from tests.factories import TaskFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -53,8 +54,10 @@ STATEMENTS_PER_RUN = {"postgresql": 14, "sqlite": 35}
 # and 26 when its commit also scheduled the reaper: its check, job row and NOTIFY; 18 on
 # PostgreSQL before its three events were one statement; 16 and 22 with a look-up of the
 # webhook subscribers; 15 while the outbox's batch leased and read its channels after
-# the commit).
-STATEMENTS_PER_MESSAGE = {"postgresql": 14, "sqlite": 21}
+# the commit; 14 on PostgreSQL while the message's row, its counts on the task, the
+# run's move of the task and the counters were statements of their own: now the task's
+# row is one UPDATE and all four go out with the events, config.fused).
+STATEMENTS_PER_MESSAGE = {"postgresql": 10, "sqlite": 21}
 
 
 def begin_before(sql: list[str], index: int) -> int:
@@ -166,6 +169,20 @@ def test_a_message_that_queues_a_run_costs_a_bounded_number_of_statements(
     assert len(queries) <= STATEMENTS_PER_MESSAGE[connection.vendor], "\n".join(
         q["sql"][:120] for q in queries
     )
+
+
+def test_a_message_and_the_run_it_asks_for_update_the_task_once(settings, workspace, people):
+    """The message's count and the run's move to PENDING: one UPDATE of the task's row (a
+    row with 26 indexes: each new version costs) on PostgreSQL, sent with the events."""
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    task = TaskFactory(workspace=workspace, title="Fix the login")
+    with CaptureQueriesContext(connection) as queries:
+        post_message(task=task, message="Go", author=people["developer"])
+    updates = sum(q["sql"].count('UPDATE "tasks_task"') for q in queries)
+    assert updates == (1 if connection.vendor == "postgresql" else 2)
+    task.refresh_from_db()
+    assert (task.message_count, task.workflow_status) == (1, "PENDING")
+    assert counters.drift() == 0
 
 
 def test_the_first_log_line_of_a_run_commits_with_its_claim(queued_run):
