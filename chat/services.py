@@ -99,7 +99,6 @@ def post_message(
     ask_robot: bool = True,
     savepoint: bool = True,
     locked: Task | None = None,
-    task_changes: dict[str, Any] | None = None,
 ) -> PostedMessage:
     """Adds a message to the task's thread.
 
@@ -111,14 +110,13 @@ def post_message(
     `savepoint` is False: for a caller whose transaction ends with any error (a run's
     answer), two round trips fewer. `locked`: the task as the caller's transaction locked
     it (tasks.locks), for a caller that holds its lock already (a run's end): no second
-    read of it. `task_changes`: the task's new columns (its message count...) are set on
-    the locked task and added to this dict instead of written, for a caller that updates
-    the task itself before its commit (a run's end, with its workflow move): one
-    UPDATE of the row instead of two.
+    read of it. The task's new columns (its message count...) go with the other changes
+    of its row in the transaction's fused block (config.fused: the move of the run the
+    message asks for, a run's end): one UPDATE of the row.
     """
     _validate(task, message, role, status, artifacts, attachments, context_tags)
-    # The message's row, the task's (with the move of the run it asks for) and the
-    # counters go out with the events, one statement (config.fused) on PostgreSQL.
+    # The message's row, the task's (one UPDATE with the move of the run it asks for)
+    # and the counters go out with the events: one statement on PostgreSQL (config.fused).
     with transaction.atomic(savepoint=savepoint), together(), fused.fused():
         # One writer per task at a time keeps the counters and the FORM state exact,
         # and makes a repeated clientMessageId wait for the first one's commit.
@@ -169,7 +167,7 @@ def post_message(
             )
             for i, a in enumerate(attachments)
         )
-        _update_task(locked, chat_message, artifacts, replied, now, task_changes)
+        _update_task(locked, chat_message, artifacts, replied, now)
 
         # The message's events, and its run's: one statement.
         publish(
@@ -200,7 +198,6 @@ def post_assistant_message(
     status: str = ChatStatus.SENT,
     savepoint: bool = True,
     locked: Task | None = None,
-    task_changes: dict[str, Any] | None = None,
 ) -> ChatMessage:
     """What runners call to answer: an ASSISTANT message (a FORM artifact asks a question)."""
     return post_message(
@@ -212,7 +209,6 @@ def post_assistant_message(
         status=status,
         savepoint=savepoint,
         locked=locked,
-        task_changes=task_changes,
     ).message
 
 
@@ -235,11 +231,9 @@ def _update_task(
     artifacts: Sequence[ArtifactInput],
     replied: ChatMessage | None,
     now: Any,
-    deferred: dict[str, Any] | None = None,
 ) -> None:
-    """The locked task's counters and FORM state, written (or added to `deferred`, for the
-    caller to write) and set on `task` (its lock makes them exact without reading them
-    back)."""
+    """The locked task's counters and FORM state, written and set on `task` (its lock
+    makes them exact without reading them back)."""
     changes: dict[str, Any] = {"message_count": task.message_count + 1, "updated_at": now}
     if chat_message.role == ChatRole.ASSISTANT:
         # The newest ASSISTANT message decides whether the task waits for input.
@@ -251,10 +245,7 @@ def _update_task(
         if answered:
             changes["awaiting_input"] = _newest_form_unanswered(task)
     before = counters.fact_of(task)
-    if deferred is None:
-        locks.update_locked(task, changes)
-    else:
-        deferred.update(changes)
+    locks.update_locked(task, changes)
     if task.group_id:
         TaskGroup.objects.filter(pk=task.group_id).update(updated_at=now)
     for name, value in changes.items():

@@ -20,8 +20,10 @@ block ran itself: writes that no later read of the block depends on, and that ne
 change one row twice (PostgreSQL applies only one of two changes a statement makes to a
 row). A row that another row of the block references is checked at the commit (Django's
 foreign keys are deferred on PostgreSQL). An exception drops what was kept (its
-transaction is rolled back with it). Elsewhere (SQLite, outside a block) `write`,
-`insert` and `update` run at once and `merged` gives None: the writer writes as it goes.
+transaction is rolled back with it). SQLite has no data-modifying WITH: there the
+block's end runs the kept statements one after the other, each row's changes still one
+UPDATE. Outside a block `write`, `insert` and `update` run at once and `merged` gives
+None: the writer writes as it goes.
 """
 
 import threading
@@ -53,10 +55,9 @@ _local = threading.local()
 
 @contextmanager
 def fused() -> Iterator[None]:
-    """Keeps the block's `write`s and `merged` writes and runs them, at its end, as one
-    statement (PostgreSQL; elsewhere they run as they come). Nested blocks join the outer
-    one."""
-    if connection.vendor != "postgresql" or getattr(_local, "block", None) is not None:
+    """Keeps the block's writes and runs them at its end (`execute`). Nested blocks join
+    the outer one."""
+    if getattr(_local, "block", None) is not None:
         yield
         return
     block = _local.block = _Block()

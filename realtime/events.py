@@ -167,7 +167,7 @@ def _write(rows: list[Row], batch: CommitBatch | None, kept: list[fused.Statemen
     if connection.vendor == "postgresql":
         _insert_numbered(rows, batch, kept)
         return
-    if kept:  # fused blocks keep nothing on SQLite; had they, their writes come first
+    if kept:  # the fused writes first, as on PostgreSQL
         fused.execute(*kept)
     for channel, event, data, exclude_socket_id in rows:
         OutboxEvent.objects.create(

@@ -27,6 +27,7 @@ from config.compiled import CompiledQuery, Slot
 from realtime.dispatch import soon
 from realtime.fanout import send_to_group_sync
 from runs.models import LogStream, TaskLog, TaskRun
+from tasks import locks
 from tasks.events import iso
 from tasks.models import Task
 from tasks.redaction import redact
@@ -75,7 +76,7 @@ def append_lines(
     on commit, sends them to the task's SSE streams (unless not `announce`: the run's
     end sends its last lines with its status, one message). `locked`: the run's task as
     the caller's transaction locked it (a claim, an end), whose `log_seq` numbers the
-    lines; the caller writes the new `log_seq` with its UPDATE of the task."""
+    lines (`insert_after`)."""
     if not lines:
         return []
     with transaction.atomic(savepoint=False):  # its own, or the run's end's
@@ -132,12 +133,13 @@ def insert_numbered(run: TaskRun, lines: list[tuple[str, str]]) -> list[TaskLog]
 
 
 def insert_after(run: TaskRun, lines: list[tuple[str, str]], task: Task) -> list[TaskLog]:
-    """Inserts the lines under the numbers after the locked task's `log_seq`, which it
-    moves on (written by the caller). On PostgreSQL a `fused` block's write (config.fused):
-    with the task's UPDATE, one statement."""
+    """Inserts the lines under the numbers after the locked task's `log_seq`, and moves it
+    on: in a `fused` block (config.fused), with the block's other changes of the task's
+    row, one UPDATE, and on PostgreSQL the lines' INSERT in the block's statement."""
     now = timezone.now()
     first = task.log_seq + 1
     task.log_seq += len(lines)
+    locks.update_locked(task, {"log_seq": task.log_seq})
     rows = [
         TaskLog(task_id=run.task_id, run=run, seq=seq, stream=stream, line=text, created_at=now)
         for seq, (stream, text) in enumerate(lines, start=first)

@@ -272,10 +272,7 @@ def claim(run_id: str, worker_id: str) -> TaskRun | None:
         started_line = STARTED.format(number=number, worker=worker_id)
         with fused(), together():
             append_lines(run, [(LogStream.SYSTEM, started_line)], locked=task)
-            moved = workflow.move(
-                task, W.IN_PROGRESS, now=now, workflow_started_at=now, log_seq=task.log_seq
-            )
-            if moved:
+            if workflow.move(task, W.IN_PROGRESS, now=now, workflow_started_at=now):
                 announce(task, "task-updated")
     return run
 
@@ -328,12 +325,11 @@ def post_answer(
     secrets: list[str],
     *,
     locked: Task | None = None,
-    task_changes: dict[str, Any] | None = None,
 ) -> ChatMessage:
     """The robot's answer, through the chat's one writer of messages: its text masked and
     cut to the message limit, artifacts of unknown types dropped. `locked`: the task, as
-    the caller's transaction locked it (the run's end), which writes the answer's
-    `task_changes` with its own."""
+    the caller's transaction locked it (the run's end, whose fused block writes the
+    answer's changes of the task with its own: one UPDATE)."""
     text = redact(answer.text, secrets)
     if len(text.encode()) > MAX_MESSAGE_BYTES:
         text = text.encode()[: MAX_MESSAGE_BYTES - 64].decode(errors="ignore") + "\n[cut]"
@@ -354,7 +350,6 @@ def post_answer(
         artifacts=artifacts,
         savepoint=False,
         locked=locked,
-        task_changes=task_changes,
     )
 
 
@@ -534,23 +529,20 @@ def end_run(
         written = writer.flush(announce=False, locked=task) if writer is not None else []
         lines = [line_payload(line, run.number) for line in written]
         with together():  # the answer's events and the end's: one statement
-            # The lines', the answer's and the end's changes: one UPDATE of the task.
-            changes: dict[str, Any] = {"log_seq": task.log_seq} if written else {}
+            # The lines', the answer's and the end's changes of the task: one UPDATE.
             if answer is not None:
-                post_answer(run, answer, secrets, locked=task, task_changes=changes)
+                post_answer(run, answer, secrets, locked=task)
             error = redact(outcome.error, secrets)
             ended = _END(
                 outcome.status, {"exit_code": outcome.exit_code, "error": error}, run=run.pk
             )
             if not ended:  # the reaper took it: the answer stays, the task's status too
-                if changes:
-                    Task.objects.filter(pk=task.pk).update(**changes)
                 if lines:
                     message = {"type": "log.lines", "lines": lines}
                     transaction.on_commit(lambda: notify(task.pk, message))
                 return None
             record_end(run, task, outcome.status)
-            changes["error"] = error
+            changes: dict[str, Any] = {"error": error}
             if outcome.output_text:
                 changes["output_text"] = redact(outcome.output_text, secrets)
             status: str

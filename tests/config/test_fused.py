@@ -1,5 +1,5 @@
-"""config.fused: writes that nobody reads back, kept in a block and sent at its end as
-one statement on PostgreSQL; run as they come elsewhere."""
+"""config.fused: writes that nobody reads back, kept in a block and sent at its end: one
+statement on PostgreSQL, one after the other on SQLite; at once outside a block."""
 
 import pytest
 from django.db import connection, transaction
@@ -32,7 +32,8 @@ class Tally:
         return []
 
 
-def test_a_blocks_writes_run_at_its_end_as_one_statement_on_postgresql():
+def test_a_blocks_writes_run_at_its_end():
+    """The same on both databases but for how the kept statements are sent."""
     one, two = WorkspaceFactory(name="One"), WorkspaceFactory(name="Two")
     with CaptureQueriesContext(connection) as queries, transaction.atomic():
         with fused.fused():
@@ -41,12 +42,11 @@ def test_a_blocks_writes_run_at_its_end_as_one_statement_on_postgresql():
             during = names(one, two)
         after = names(one, two)
     writes = [q["sql"] for q in queries if q["sql"].startswith(("UPDATE", "WITH"))]
+    assert during == ["One", "Two"]  # kept until the block's end
     assert after == ["First", "Second"]
     if connection.vendor == "postgresql":
-        assert during == ["One", "Two"]  # kept until the block's end
         assert len(writes) == 1 and writes[0].startswith("WITH w0 AS (UPDATE")
-    else:
-        assert during == ["First", "Second"]  # SQLite: run as they come
+    else:  # no data-modifying WITH: one after the other
         assert len(writes) == 2
 
 
@@ -61,10 +61,7 @@ def test_a_block_gives_one_merged_object_per_key():
     with transaction.atomic(), fused.fused():
         first = fused.merged("tally", Tally)
         again = fused.merged("tally", Tally)
-    if connection.vendor == "postgresql":
-        assert first is not None and first is again
-    else:
-        assert first is None and again is None
+    assert first is not None and first is again
 
 
 def test_an_exception_drops_what_the_block_kept():
@@ -82,8 +79,7 @@ def test_nested_blocks_join_the_outer_one():
             fused.write(*rename(one, "First"))
         inner_end = names(one)
     assert names(one) == ["First"]
-    if connection.vendor == "postgresql":
-        assert inner_end == ["One"]
+    assert inner_end == ["One"]
 
 
 def test_a_blocks_counter_changes_add_up_to_one_upsert(workspace):
@@ -97,7 +93,7 @@ def test_a_blocks_counter_changes_add_up_to_one_upsert(workspace):
             task.priority = priority
             counters.changed(task, before)
     upserts = [q["sql"] for q in queries if "tasks_taskcount" in q["sql"]]
-    assert len(upserts) == (1 if connection.vendor == "postgresql" else 3)
+    assert len(upserts) == 1
     assert counters.drift() == 0
     held = TaskCount.objects.filter(workspace=workspace, priority="HIGH")
     assert sum(held.values_list("n", flat=True)) == 1
@@ -114,8 +110,7 @@ def test_a_new_row_is_kept_like_a_write(workspace):
     assert (after.message, after.role, after.timestamp is not None) == ("Kept", "ASSISTANT", True)
     assert not message._state.adding
     inserts = [q["sql"] for q in queries if "INSERT" in q["sql"] and "chat_chatmessage" in q["sql"]]
-    assert len(inserts) == 1
-    assert during is (connection.vendor != "postgresql")
+    assert len(inserts) == 1 and not during
 
 
 def test_a_blocks_changes_of_one_row_are_one_update(workspace):
@@ -125,15 +120,13 @@ def test_a_blocks_changes_of_one_row_are_one_update(workspace):
         locks.update_locked(task, {"title": "Second", "retries": 2})
     task.refresh_from_db()
     assert (task.message_count, task.title, task.retries) == (1, "Second", 2)
-    updates = sum(q["sql"].count('UPDATE "tasks_task"') for q in queries)
-    assert updates == (1 if connection.vendor == "postgresql" else 2)
+    assert sum(q["sql"].count('UPDATE "tasks_task"') for q in queries) == 1
 
 
 def test_a_blocks_update_takes_plain_values_only(workspace):
     task = TaskFactory(workspace=workspace)
-    with transaction.atomic(), fused.fused():
-        if connection.vendor == "postgresql":
-            with pytest.raises(ValueError):
-                locks.update_locked(task, {"retries": F("retries") + 1})
-        else:  # outside a block, as on SQLite, the UPDATE runs as Django's would
-            locks.update_locked(task, {"retries": F("retries") + 1})
+    with transaction.atomic(), fused.fused(), pytest.raises(ValueError):
+        locks.update_locked(task, {"retries": F("retries") + 1})
+    locks.update_locked(task, {"retries": F("retries") + 1})  # outside a block: as Django's
+    task.refresh_from_db()
+    assert task.retries == 1

@@ -63,8 +63,8 @@ def test_a_housekeeping_pass_reads_the_old_rows_not_the_tables(settings, workspa
     )
     old_lines = TaskLog.objects.filter(seq__gt=RECENT)
     old_lines.update(created_at=now - timedelta(days=31))
-    with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {', '.join(TABLES)}")
+    with connection.cursor() as cursor:  # the alerts join the runs to their tasks
+        cursor.execute(f"ANALYZE {', '.join(TABLES)}, tasks_task")
 
     with executed_plans() as plans:
         done = run_housekeeping()
