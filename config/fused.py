@@ -140,7 +140,9 @@ def merged[G: Gathered](key: str, factory: Callable[[], G]) -> G | None:
     block: _Block | None = getattr(_local, "block", None)
     if block is None:
         return None
-    return block.gathered.setdefault(key, factory())  # type: ignore[return-value]
+    if key not in block.gathered:
+        block.gathered[key] = factory()
+    return block.gathered[key]  # type: ignore[return-value]
 
 
 def execute(*statements: Statement) -> None:

@@ -117,16 +117,16 @@ def together(
             pending = [row for row, _ in _together.pending]
         finally:
             _together.pending = None
+        # The fused writes go in the events' statement, unless there is none to carry
+        # them (no events; SQLite), or a hook reads what they write: then first.
+        if kept and (not pending or connection.vendor != "postgresql" or _hooks_read(pending)):
+            fused.execute(*kept)
+            kept.clear()
         if pending:
-            if kept and _hooks_read(pending):
-                fused.execute(*kept)
-                kept.clear()
             batch = batch_on_commit(list(dict.fromkeys(row[0] for row in pending)))
             (write or _write)(pending, batch, list(kept))
             for channel, event, data, _ in pending:
                 published.send(sender=OutboxEvent, channel=channel, event=event, data=data)
-        elif kept:
-            fused.execute(*kept)
 
 
 def _hooks_read(rows: list[Row]) -> bool:
@@ -167,8 +167,6 @@ def _write(rows: list[Row], batch: CommitBatch | None, kept: list[fused.Statemen
     if connection.vendor == "postgresql":
         _insert_numbered(rows, batch, kept)
         return
-    if kept:  # the fused writes first, as on PostgreSQL
-        fused.execute(*kept)
     for channel, event, data, exclude_socket_id in rows:
         OutboxEvent.objects.create(
             channel=channel,
