@@ -184,13 +184,19 @@ def paginate(
         page = page[: request.limit]
         pagination = {"limit": request.limit, "hasMore": has_more}
     else:
-        known = total() if total else None
-        count = queryset.count() if known is None else known
         offset = (request.page - 1) * request.limit
-        # A count that was not counted does not hide the first page.
-        first = known is not None and offset == 0
-        reads = offset < count or first
-        page = _page(ordered, order, offset, request.limit, partition, rows) if reads else []
+        count = total() if total else None
+        # The first page is read whatever a count says (one from the counters never hides
+        # it), and before any COUNT: one that is not full holds every row, so a search's
+        # few matches are not looked up twice. A later page is read only if it has rows.
+        first = offset == 0
+        page = _page(ordered, order, 0, request.limit, partition, rows) if first else []
+        if first and count is None and len(page) < request.limit:
+            count = len(page)
+        if count is None:
+            count = queryset.count()
+        if not first and offset < count:
+            page = _page(ordered, order, offset, request.limit, partition, rows)
         has_more = offset + len(page) < count
         pagination = {
             "page": request.page,

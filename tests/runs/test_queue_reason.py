@@ -183,8 +183,9 @@ def test_reasons_take_no_query_per_row(api, workspace, params, django_assert_num
     group = TaskGroupFactory(workspace=workspace)
     running(workspace, group=group)
     queued(workspace, group=group)
-    count, rows = list_queries(client, params)
-    assert sum(row["queueReason"] == "group_busy" for row in rows) == 1
+    # A full page both times: a page that is not full is every row, and needs no COUNT.
+    count, rows = list_queries(client, {**params, "limit": 1})
+    assert [row["queueReason"] for row in rows] == ["group_busy"]
     for _ in range(49):
         queued(workspace, group=group)
     with django_assert_num_queries(count):

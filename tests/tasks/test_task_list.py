@@ -148,6 +148,39 @@ def test_seed_pagination_example_42_rows_5_a_page(api, workspace):
     assert len(last["data"]) == 2 and last["pagination"]["hasMore"] is False
 
 
+def test_a_first_page_that_is_not_full_is_its_own_count(api, workspace):
+    """A search has no counter: its total is a COUNT, unless the first page holds fewer
+    rows than the limit, which are then all there is (one query fewer, same answer)."""
+    for n in range(3):
+        TaskFactory(workspace=workspace, title=f"fix the cache {n}", workflow_status="COMPLETED")
+    TaskFactory(workspace=workspace, title="docs", workflow_status="COMPLETED")
+    client = api("viewer")
+    client.get("/api/auth/me")  # the token's last-used stamp is written once
+    search = {"workspaceId": str(workspace.id), "search": "CACHE"}
+    queries = {}
+    pages = {}
+    for limit, page in ((5, 1), (2, 1), (2, 2), (2, 3), (5, 2)):
+        queries[limit, page], body = _queries_of_body(
+            client, {**search, "limit": limit, "page": page}
+        )
+        pages[limit, page] = (len(body["data"]), body["pagination"])
+    every = {"totalCount": 3, "nextCursor": None}
+    assert pages[5, 1] == (3, {"page": 1, "limit": 5, "totalPages": 1, "hasMore": False, **every})
+    assert pages[2, 1][0] == 2 and pages[2, 1][1]["totalCount"] == 3
+    assert pages[2, 1][1]["hasMore"] is True and pages[2, 1][1]["totalPages"] == 2
+    assert pages[2, 2] == (1, {"page": 2, "limit": 2, "totalPages": 2, "hasMore": False, **every})
+    # Past the end: counted, and not read.
+    assert pages[2, 3] == (0, {"page": 3, "limit": 2, "totalPages": 2, "hasMore": False, **every})
+    assert pages[5, 2] == (0, {"page": 2, "limit": 5, "totalPages": 1, "hasMore": False, **every})
+    assert queries[5, 1] == queries[2, 1] - 1  # not full: no COUNT
+    assert queries[2, 2] == queries[2, 1]  # a later page is counted
+    assert queries[2, 3] < queries[2, 1]  # past the end: counted, not read
+    none = {"workspaceId": str(workspace.id), "search": "nothing like it"}
+    count, body = _queries_of_body(client, none)
+    assert body["data"] == [] and body["pagination"]["totalCount"] == 0
+    assert count <= queries[5, 1]  # no COUNT (on PostgreSQL, no rows to read either)
+
+
 def test_default_limit_is_20_without_page_or_workspace(api, workspace):
     TaskFactory.create_batch(25, workspace=workspace, workflow_status="COMPLETED")
     assert len(ids(api("viewer").get("/api/tasks"))) == 20
@@ -395,13 +428,18 @@ def _tasks_with_messages(workspace, people, count):
 
 
 def _queries_of(client, params):
+    count, body = _queries_of_body(client, params)
+    return count, len(body["data"])
+
+
+def _queries_of_body(client, params):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     with CaptureQueriesContext(connection) as queries:
         response = client.get("/api/tasks", params)
     assert response.status_code == 200
-    return len(queries), len(response.json()["data"])
+    return len(queries), response.json()
 
 
 @pytest.mark.parametrize("params", [{"includeLatestMessage": "true", "limit": 50}, {"limit": 50}])
