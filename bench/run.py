@@ -328,6 +328,14 @@ def run_api(dsn: str, port: int, callers: Callers, repetitions: int) -> list[dic
                 (ws0,),
             ).fetchone()[0]
         )  # type: ignore[index]
+        # The big workspace's largest repository (a fifth of its tasks).
+        repo = str(
+            conn.execute(
+                "SELECT repository_id FROM tasks_task WHERE workspace_id = %s "
+                "AND repository_id IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC LIMIT 1",
+                (ws0,),
+            ).fetchone()[0]
+        )  # type: ignore[index]
     today = datetime.now(UTC).date()
     year_ago = today - timedelta(days=364)
     endpoints = [
@@ -350,11 +358,17 @@ def run_api(dsn: str, port: int, callers: Callers, repetitions: int) -> list[dic
             "tasks latestMessage",
             f"/api/tasks?workspaceId={ws0}&limit=50&includeLatestMessage=true",
         ),
+        Endpoint("tasks by repository", f"/api/tasks?workspaceId={ws0}&repoId={repo}&limit=50"),
         Endpoint("tasks/stats (big ws)", f"/api/tasks/stats?workspaceId={ws0}"),
+        Endpoint("tasks/stats (repository)", f"/api/tasks/stats?workspaceId={ws0}&repoId={repo}"),
         Endpoint("tasks/stats (all ws)", "/api/tasks/stats"),
         Endpoint(
             "tasks/volume 1 year",
             f"/api/tasks/volume?workspaceId={ws0}&startDay={year_ago}&endDay={today}",
+        ),
+        Endpoint(
+            "tasks/volume 1 year (repository)",
+            f"/api/tasks/volume?workspaceId={ws0}&repoId={repo}&startDay={year_ago}&endDay={today}",
         ),
         Endpoint("dashboard/sidebar", f"/api/dashboard/sidebar?workspaceId={ws0}"),
         Endpoint("task messages", f"/api/tasks/{task}/messages"),

@@ -1,11 +1,13 @@
 """The PostgreSQL-only indexes of the apps' migrations, built CONCURRENTLY (a migration of
 a live 1M-task table must not lock its writers) and dropped the same way on the way back.
-SQLite keeps its plain scans. A migration using it sets `atomic = False`."""
+SQLite keeps its plain scans. A migration using it sets `atomic = False`.
+`replace_index` changes a Meta index (both vendors) the same way."""
 
 from collections.abc import Mapping
 from typing import Any
 
 from django.db import migrations
+from django.db.models import Index
 
 
 def concurrent_indexes(
@@ -37,3 +39,31 @@ def concurrent_indexes(
             drop(indexes, schema_editor)
 
     return migrations.RunPython(forwards, backwards)
+
+
+def replace_index(
+    app_label: str, model_name: str, old: Index, new: Index
+) -> migrations.SeparateDatabaseAndState:
+    """Replaces the Meta index `old` of a model by `new` on both vendors: on PostgreSQL
+    `new` is built CONCURRENTLY before `old` is dropped the same way, on SQLite plainly;
+    the way back swaps them."""
+
+    def swap(apps: Any, schema_editor: Any, add: Index, drop: Index) -> None:
+        model = apps.get_model(app_label, model_name)
+        options = {"concurrently": True} if schema_editor.connection.vendor == "postgresql" else {}
+        schema_editor.add_index(model, add, **options)
+        schema_editor.remove_index(model, drop, **options)
+
+    def forwards(apps: Any, schema_editor: Any) -> None:
+        swap(apps, schema_editor, new, old)
+
+    def backwards(apps: Any, schema_editor: Any) -> None:
+        swap(apps, schema_editor, old, new)
+
+    return migrations.SeparateDatabaseAndState(
+        database_operations=[migrations.RunPython(forwards, backwards)],
+        state_operations=[
+            migrations.RemoveIndex(model_name, old.name),
+            migrations.AddIndex(model_name, new),
+        ],
+    )

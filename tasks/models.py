@@ -307,10 +307,13 @@ class Task(models.Model):
                 condition=Q(deleted=False),
                 name="task_ws_created_idx",
             ),
+            # A repository's list count, stats and volume read this index alone on
+            # PostgreSQL: their other conditions are on its included columns.
             models.Index(
                 fields=["repository", "created_at"],
+                include=["workspace", "archived", "status", "workflow_status", "awaiting_input"],
                 condition=Q(deleted=False),
-                name="task_repo_created_idx",
+                name="task_repo_created_cover_idx",
             ),
             models.Index(
                 fields=["group", "-updated_at"],

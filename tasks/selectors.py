@@ -258,7 +258,8 @@ def volume_by_day(
 ) -> list[dict[str, Any]]:
     """Live tasks of these workspaces (of `repository`, if given) created per UTC day,
     `start`..`end` inclusive, zeros included. The workspaces' days come from the daily
-    rollup (tasks.counters); a repository's are counted through task_repo_created_idx."""
+    rollup (tasks.counters); a repository's are counted from task_repo_created_cover_idx
+    alone on PostgreSQL (COUNT(*): the index holds no id)."""
     if repository is None:
         counts = counters.created_per_day(workspace_ids, start, end)
     else:
@@ -276,7 +277,7 @@ def _created_per_day(queryset: QuerySet[Task], start: date, end: date) -> dict[d
         queryset.filter(created_at__gte=begin, created_at__lt=begin + timedelta(days=days))
         .annotate(day=TruncDate("created_at", tzinfo=UTC))
         .values_list("day")
-        .annotate(count=Count("pk"))
+        .annotate(count=Count("*"))
         .values_list("day", "count")
     )
 

@@ -1,5 +1,6 @@
 """The apps' PostgreSQL-only indexes (config.indexes): built by their migration, dropped
-on the way back, and the indexes a migration replaces rebuilt; SQLite gets none."""
+on the way back, and the indexes a migration replaces rebuilt; SQLite gets none. A
+replaced Meta index (config.indexes.replace_index) is swapped on both."""
 
 import pytest
 from django.db import connection
@@ -38,3 +39,17 @@ def test_index_migrations_build_drop_and_restore_what_they_replace():
         migrate(leaves)
     assert built <= index_names()
     assert not {"task_ws_recent_nl_idx", "task_title_trgm_idx"} & index_names()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_replaced_meta_index_is_swapped_both_ways_on_both_databases():
+    leaves = MigrationExecutor(connection).loader.graph.leaf_nodes()
+    try:
+        assert "task_repo_created_cover_idx" in index_names()
+        assert "task_repo_created_idx" not in index_names()
+        migrate([("tasks", "0014_task_pages_keep_room")])
+        assert "task_repo_created_idx" in index_names()
+        assert "task_repo_created_cover_idx" not in index_names()
+    finally:
+        migrate(leaves)
+    assert "task_repo_created_cover_idx" in index_names()

@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts.models import Membership, Role
 from tasks.filters import PRIORITY_RANK, search_condition
 from tasks.models import Priority, Task, TaskStatus, WorkflowStatus
-from tests.factories import TaskFactory, WorkspaceFactory
+from tests.factories import RepositoryFactory, TaskFactory, WorkspaceFactory
 
 SORTS = {
     "createdAt": "created_at",
@@ -230,3 +230,30 @@ def test_the_list_reads_each_order_from_an_index_and_merges_workspaces(api, spre
     # Sorting and scanning priced out: a plan that reads the order from an index exists.
     shown = plan(page_sql[0], None, "enable_seqscan", "enable_bitmapscan", "enable_sort")
     assert index in shown
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/api/tasks", {"limit": 1}),  # a full first page: its totalCount is counted
+        ("/api/tasks/stats", {}),
+        ("/api/tasks/volume", {"startDay": "2026-01-01", "endDay": "2026-12-31"}),
+    ],
+)
+@pytest.mark.django_db(transaction=True)  # VACUUM: the pages' visibility, as on a live table
+def test_a_repositorys_counts_read_one_index_alone(api, people, path, params):
+    """The repository's index includes every column the list's, the stats' and the
+    volume's conditions read: PostgreSQL counts from it without reading the tasks."""
+    repo = RepositoryFactory(workspace=people.workspace)
+    for _ in range(3):
+        TaskFactory(workspace=people.workspace, repository=repo, ran=True)
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM ANALYZE {Task._meta.db_table}")
+    query = {**params, "workspaceId": str(people.workspace.id), "repoId": str(repo.id)}
+    with CaptureQueriesContext(connection) as queries:
+        assert api("viewer").get(path, query).status_code == 200
+    (count,) = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"]]
+    # Sequential and bitmap reads priced out: an index is read, and the tasks are not.
+    shown = plan(count, None, "enable_seqscan", "enable_bitmapscan")
+    assert "Index Only Scan using task_repo_created_cover_idx" in shown, shown
