@@ -328,11 +328,18 @@ def run_api(dsn: str, port: int, callers: Callers, repetitions: int) -> list[dic
                 (ws0,),
             ).fetchone()[0]
         )  # type: ignore[index]
-        # The big workspace's largest repository (a fifth of its tasks).
+        # The big workspace's largest repository (a fifth of its tasks) and busiest robot.
         repo = str(
             conn.execute(
                 "SELECT repository_id FROM tasks_task WHERE workspace_id = %s "
                 "AND repository_id IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC LIMIT 1",
+                (ws0,),
+            ).fetchone()[0]
+        )  # type: ignore[index]
+        robot = str(
+            conn.execute(
+                "SELECT robot_id FROM tasks_task WHERE workspace_id = %s "
+                "AND robot_id IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC LIMIT 1",
                 (ws0,),
             ).fetchone()[0]
         )  # type: ignore[index]
@@ -359,8 +366,10 @@ def run_api(dsn: str, port: int, callers: Callers, repetitions: int) -> list[dic
             f"/api/tasks?workspaceId={ws0}&limit=50&includeLatestMessage=true",
         ),
         Endpoint("tasks by repository", f"/api/tasks?workspaceId={ws0}&repoId={repo}&limit=50"),
+        Endpoint("tasks by robot", f"/api/tasks?workspaceId={ws0}&robotId={robot}&limit=50"),
         Endpoint("tasks/stats (big ws)", f"/api/tasks/stats?workspaceId={ws0}"),
         Endpoint("tasks/stats (repository)", f"/api/tasks/stats?workspaceId={ws0}&repoId={repo}"),
+        Endpoint("tasks/stats (robot)", f"/api/tasks/stats?workspaceId={ws0}&robotId={robot}"),
         Endpoint("tasks/stats (all ws)", "/api/tasks/stats"),
         Endpoint(
             "tasks/volume 1 year",

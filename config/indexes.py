@@ -1,7 +1,7 @@
 """The PostgreSQL-only indexes of the apps' migrations, built CONCURRENTLY (a migration of
 a live 1M-task table must not lock its writers) and dropped the same way on the way back.
 SQLite keeps its plain scans. A migration using it sets `atomic = False`.
-`replace_index` changes a Meta index (both vendors) the same way."""
+`swap_index` replaces an index of both vendors the same way."""
 
 from collections.abc import Mapping
 from typing import Any
@@ -41,12 +41,10 @@ def concurrent_indexes(
     return migrations.RunPython(forwards, backwards)
 
 
-def replace_index(
-    app_label: str, model_name: str, old: Index, new: Index
-) -> migrations.SeparateDatabaseAndState:
-    """Replaces the Meta index `old` of a model by `new` on both vendors: on PostgreSQL
-    `new` is built CONCURRENTLY before `old` is dropped the same way, on SQLite plainly;
-    the way back swaps them."""
+def swap_index(app_label: str, model_name: str, old: Index, new: Index) -> migrations.RunPython:
+    """The database half of replacing a model's index `old` by `new` on both vendors (the
+    migration changes Django's state beside it): on PostgreSQL `new` is built CONCURRENTLY
+    before `old` is dropped the same way, on SQLite plainly; the way back swaps them."""
 
     def swap(apps: Any, schema_editor: Any, add: Index, drop: Index) -> None:
         model = apps.get_model(app_label, model_name)
@@ -60,10 +58,4 @@ def replace_index(
     def backwards(apps: Any, schema_editor: Any) -> None:
         swap(apps, schema_editor, old, new)
 
-    return migrations.SeparateDatabaseAndState(
-        database_operations=[migrations.RunPython(forwards, backwards)],
-        state_operations=[
-            migrations.RemoveIndex(model_name, old.name),
-            migrations.AddIndex(model_name, new),
-        ],
-    )
+    return migrations.RunPython(forwards, backwards)

@@ -281,7 +281,12 @@ class Task(models.Model):
         Repository, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
     )
     robot = models.ForeignKey(
-        Robot, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
+        Robot,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tasks",
+        db_index=False,  # task_robot_cover_idx leads with it
     )
     group = models.ForeignKey(
         TaskGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
@@ -314,6 +319,20 @@ class Task(models.Model):
                 include=["workspace", "archived", "status", "workflow_status", "awaiting_input"],
                 condition=Q(deleted=False),
                 name="task_repo_created_cover_idx",
+            ),
+            # The foreign key's index, with what a robot's list count and stats read:
+            # PostgreSQL answers them from it alone (deleted rows too, for SET NULL).
+            models.Index(
+                fields=["robot"],
+                include=[
+                    "workspace",
+                    "deleted",
+                    "archived",
+                    "status",
+                    "workflow_status",
+                    "awaiting_input",
+                ],
+                name="task_robot_cover_idx",
             ),
             models.Index(
                 fields=["group", "-updated_at"],

@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts.models import Membership, Role
 from tasks.filters import PRIORITY_RANK, search_condition
 from tasks.models import Priority, Task, TaskStatus, WorkflowStatus
-from tests.factories import RepositoryFactory, TaskFactory, WorkspaceFactory
+from tests.factories import RepositoryFactory, RobotFactory, TaskFactory, WorkspaceFactory
 
 SORTS = {
     "createdAt": "created_at",
@@ -234,26 +234,39 @@ def test_the_list_reads_each_order_from_an_index_and_merges_workspaces(api, spre
 
 @pytest.mark.postgres_only
 @pytest.mark.parametrize(
-    ("path", "params"),
+    ("path", "params", "index"),
     [
-        ("/api/tasks", {"limit": 1}),  # a full first page: its totalCount is counted
-        ("/api/tasks/stats", {}),
-        ("/api/tasks/volume", {"startDay": "2026-01-01", "endDay": "2026-12-31"}),
+        # A full first page: its totalCount is counted.
+        ("/api/tasks", {"repoId": "", "limit": 1}, "task_repo_created_cover_idx"),
+        ("/api/tasks/stats", {"repoId": ""}, "task_repo_created_cover_idx"),
+        (
+            "/api/tasks/volume",
+            {"repoId": "", "startDay": "2026-01-01", "endDay": "2026-12-31"},
+            "task_repo_created_cover_idx",
+        ),
+        ("/api/tasks", {"robotId": "", "limit": 1}, "task_robot_cover_idx"),
+        ("/api/tasks/stats", {"robotId": ""}, "task_robot_cover_idx"),
     ],
 )
 @pytest.mark.django_db(transaction=True)  # VACUUM: the pages' visibility, as on a live table
-def test_a_repositorys_counts_read_one_index_alone(api, people, path, params):
-    """The repository's index includes every column the list's, the stats' and the
-    volume's conditions read: PostgreSQL counts from it without reading the tasks."""
+def test_a_repositorys_or_robots_counts_read_one_index_alone(api, people, path, params, index):
+    """The repository's and the robot's indexes include every column the list's, the
+    stats' and the volume's conditions read: PostgreSQL counts from them without reading
+    the tasks."""
     repo = RepositoryFactory(workspace=people.workspace)
+    robot = RobotFactory(workspace=people.workspace, repository=repo)
     for _ in range(3):
-        TaskFactory(workspace=people.workspace, repository=repo, ran=True)
+        TaskFactory(workspace=people.workspace, repository=repo, robot=robot, ran=True)
+    # The rest of the workspace: reading it through a workspace index costs more.
+    Task.objects.bulk_create(Task(workspace=people.workspace, title=f"T{n}") for n in range(2000))
     with connection.cursor() as cursor:
         cursor.execute(f"VACUUM ANALYZE {Task._meta.db_table}")
-    query = {**params, "workspaceId": str(people.workspace.id), "repoId": str(repo.id)}
+    ids = {"repoId": str(repo.id), "robotId": str(robot.id)}
+    query = {**params, **{k: ids[k] for k in params if k in ids}}
+    query["workspaceId"] = str(people.workspace.id)
     with CaptureQueriesContext(connection) as queries:
         assert api("viewer").get(path, query).status_code == 200
     (count,) = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"]]
     # Sequential and bitmap reads priced out: an index is read, and the tasks are not.
     shown = plan(count, None, "enable_seqscan", "enable_bitmapscan")
-    assert "Index Only Scan using task_repo_created_cover_idx" in shown, shown
+    assert f"Index Only Scan using {index}" in shown, shown
