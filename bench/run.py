@@ -367,6 +367,8 @@ def run_api(dsn: str, port: int, callers: Callers, repetitions: int) -> list[dic
         ),
         Endpoint("tasks by repository", f"/api/tasks?workspaceId={ws0}&repoId={repo}&limit=50"),
         Endpoint("tasks by robot", f"/api/tasks?workspaceId={ws0}&robotId={robot}&limit=50"),
+        Endpoint("tasks by source", f"/api/tasks?workspaceId={ws0}&sourceType=WEBHOOK&limit=50"),
+        Endpoint("tasks by event", f"/api/tasks?workspaceId={ws0}&eventType=issue&limit=50"),
         Endpoint("tasks/stats (big ws)", f"/api/tasks/stats?workspaceId={ws0}"),
         Endpoint("tasks/stats (repository)", f"/api/tasks/stats?workspaceId={ws0}&repoId={repo}"),
         Endpoint("tasks/stats (robot)", f"/api/tasks/stats?workspaceId={ws0}&robotId={robot}"),

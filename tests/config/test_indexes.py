@@ -41,9 +41,11 @@ def test_index_migrations_build_drop_and_restore_what_they_replace():
     assert not {"task_ws_recent_nl_idx", "task_title_trgm_idx"} & index_names()
 
 
-SWAPPED = {  # tasks 0015 and 0016 (config.indexes.swap_index): old name -> new name
+SWAPPED = {  # tasks 0015-0017 (config.indexes.swap_index): old name -> new name
     "task_repo_created_idx": "task_repo_created_cover_idx",
-    "tasks_task_robot_id_e60847ed": "task_robot_cover_idx",  # the foreign key's own
+    # The foreign keys' own indexes.
+    "tasks_task_robot_id_e60847ed": "task_robot_cover_idx",
+    "tasks_task_workspace_id_f79e2ad7": "task_ws_source_event_idx",
 }
 
 

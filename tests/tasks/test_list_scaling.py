@@ -246,18 +246,27 @@ def test_the_list_reads_each_order_from_an_index_and_merges_workspaces(api, spre
         ),
         ("/api/tasks", {"robotId": "", "limit": 1}, "task_robot_cover_idx"),
         ("/api/tasks/stats", {"robotId": ""}, "task_robot_cover_idx"),
+        ("/api/tasks", {"sourceType": "WEBHOOK", "limit": 1}, "task_ws_source_event_idx"),
+        ("/api/tasks", {"eventType": "issue", "limit": 1}, "task_ws_source_event_idx"),
     ],
 )
 @pytest.mark.django_db(transaction=True)  # VACUUM: the pages' visibility, as on a live table
-def test_a_repositorys_or_robots_counts_read_one_index_alone(api, people, path, params, index):
-    """The repository's and the robot's indexes include every column the list's, the
-    stats' and the volume's conditions read: PostgreSQL counts from them without reading
-    the tasks."""
+def test_a_filtered_count_reads_one_index_alone(api, people, path, params, index):
+    """The indexes of a repository, a robot, and a source or event type include every
+    column the list's, the stats' and the volume's conditions read: PostgreSQL counts
+    from them without reading the tasks."""
     repo = RepositoryFactory(workspace=people.workspace)
     robot = RobotFactory(workspace=people.workspace, repository=repo)
     for _ in range(3):
-        TaskFactory(workspace=people.workspace, repository=repo, robot=robot, ran=True)
-    # The rest of the workspace: reading it through a workspace index costs more.
+        TaskFactory(
+            workspace=people.workspace,
+            repository=repo,
+            robot=robot,
+            source_type="WEBHOOK",
+            event_type="issue",
+            ran=True,
+        )
+    # The rest of the workspace (USER, manual): reading it all costs more.
     Task.objects.bulk_create(Task(workspace=people.workspace, title=f"T{n}") for n in range(2000))
     with connection.cursor() as cursor:
         cursor.execute(f"VACUUM ANALYZE {Task._meta.db_table}")
