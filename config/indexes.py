@@ -1,9 +1,9 @@
 """The PostgreSQL-only indexes of the apps' migrations, built CONCURRENTLY (a migration of
 a live 1M-task table must not lock its writers) and dropped the same way on the way back.
 SQLite keeps its plain scans. A migration using it sets `atomic = False`.
-`swap_index` replaces an index of both vendors the same way."""
+`swap_indexes` replaces indexes of both vendors the same way."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db import migrations
@@ -41,16 +41,21 @@ def concurrent_indexes(
     return migrations.RunPython(forwards, backwards)
 
 
-def swap_index(app_label: str, model_name: str, old: Index, new: Index) -> migrations.RunPython:
-    """The database half of replacing a model's index `old` by `new` on both vendors (the
-    migration changes Django's state beside it): on PostgreSQL `new` is built CONCURRENTLY
-    before `old` is dropped the same way, on SQLite plainly; the way back swaps them."""
+def swap_indexes(
+    app_label: str, model_name: str, old: Sequence[Index], new: Sequence[Index]
+) -> migrations.RunPython:
+    """The database half of replacing a model's indexes `old` by `new` on both vendors
+    (the migration changes Django's state beside it): on PostgreSQL `new` are built
+    CONCURRENTLY before `old` are dropped the same way, on SQLite plainly; the way back
+    swaps them."""
 
-    def swap(apps: Any, schema_editor: Any, add: Index, drop: Index) -> None:
+    def swap(apps: Any, schema_editor: Any, add: Sequence[Index], drop: Sequence[Index]) -> None:
         model = apps.get_model(app_label, model_name)
         options = {"concurrently": True} if schema_editor.connection.vendor == "postgresql" else {}
-        schema_editor.add_index(model, add, **options)
-        schema_editor.remove_index(model, drop, **options)
+        for index in add:
+            schema_editor.add_index(model, index, **options)
+        for index in drop:
+            schema_editor.remove_index(model, index, **options)
 
     def forwards(apps: Any, schema_editor: Any) -> None:
         swap(apps, schema_editor, new, old)

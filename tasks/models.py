@@ -283,7 +283,12 @@ class Task(models.Model):
         Feature, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
     )
     repository = models.ForeignKey(
-        Repository, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
+        Repository,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tasks",
+        db_index=False,  # task_repo_created_cover_idx leads with it
     )
     robot = models.ForeignKey(
         Robot,
@@ -317,12 +322,19 @@ class Task(models.Model):
                 condition=Q(deleted=False),
                 name="task_ws_created_idx",
             ),
-            # A repository's list count, stats and volume read this index alone on
-            # PostgreSQL: their other conditions are on its included columns.
+            # The foreign key's index, with what a repository's list count, stats and
+            # volume read: PostgreSQL answers them from it alone (deleted rows too, for
+            # SET NULL).
             models.Index(
                 fields=["repository", "created_at"],
-                include=["workspace", "archived", "status", "workflow_status", "awaiting_input"],
-                condition=Q(deleted=False),
+                include=[
+                    "workspace",
+                    "deleted",
+                    "archived",
+                    "status",
+                    "workflow_status",
+                    "awaiting_input",
+                ],
                 name="task_repo_created_cover_idx",
             ),
             # The foreign key's index, with what a count of a source or event type reads

@@ -12,7 +12,7 @@ before.
 import django.db.models.deletion
 from django.db import migrations, models
 
-from config.indexes import swap_index
+from config.indexes import swap_indexes
 
 # The foreign key's index as 0001 built it (Django's name for it, on both databases).
 OLD = models.Index(fields=["robot"], name="tasks_task_robot_id_e60847ed")
@@ -30,7 +30,7 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.SeparateDatabaseAndState(
-            database_operations=[swap_index("tasks", "task", OLD, NEW)],
+            database_operations=[swap_indexes("tasks", "task", [OLD], [NEW])],
             state_operations=[
                 migrations.AlterField(
                     model_name="task",

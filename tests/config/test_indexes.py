@@ -1,6 +1,6 @@
 """The apps' PostgreSQL-only indexes (config.indexes): built by their migration, dropped
 on the way back, and the indexes a migration replaces rebuilt; SQLite gets none. An
-index swapped for another (config.indexes.swap_index) is swapped on both."""
+index swapped for another (config.indexes.swap_indexes) is swapped on both."""
 
 import pytest
 from django.db import connection
@@ -41,9 +41,10 @@ def test_index_migrations_build_drop_and_restore_what_they_replace():
     assert not {"task_ws_recent_nl_idx", "task_title_trgm_idx"} & index_names()
 
 
-SWAPPED = {  # tasks 0015-0017 (config.indexes.swap_index): old name -> new name
+SWAPPED = {  # tasks 0015-0017 (config.indexes.swap_indexes): old name -> new name
     "task_repo_created_idx": "task_repo_created_cover_idx",
     # The foreign keys' own indexes.
+    "tasks_task_repository_id_ca81654e": "task_repo_created_cover_idx",
     "tasks_task_robot_id_e60847ed": "task_robot_cover_idx",
     "tasks_task_workspace_id_f79e2ad7": "task_ws_source_event_idx",
 }
