@@ -271,7 +271,7 @@ def test_a_filtered_count_reads_one_index_alone(api, people, path, params, index
     with connection.cursor() as cursor:
         cursor.execute(f"VACUUM ANALYZE {Task._meta.db_table}")
     ids = {"repoId": str(repo.id), "robotId": str(robot.id)}
-    query = {**params, **{k: ids[k] for k in params if k in ids}}
+    query = {name: ids.get(name, value) for name, value in params.items()}
     query["workspaceId"] = str(people.workspace.id)
     with CaptureQueriesContext(connection) as queries:
         assert api("viewer").get(path, query).status_code == 200
