@@ -328,21 +328,19 @@ def run_api(dsn: str, port: int, callers: Callers, repetitions: int) -> list[dic
                 (ws0,),
             ).fetchone()[0]
         )  # type: ignore[index]
-        # The big workspace's largest repository (a fifth of its tasks) and busiest robot.
-        repo = str(
-            conn.execute(
-                "SELECT repository_id FROM tasks_task WHERE workspace_id = %s "
-                "AND repository_id IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC LIMIT 1",
-                (ws0,),
-            ).fetchone()[0]
-        )  # type: ignore[index]
-        robot = str(
-            conn.execute(
-                "SELECT robot_id FROM tasks_task WHERE workspace_id = %s "
-                "AND robot_id IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC LIMIT 1",
-                (ws0,),
-            ).fetchone()[0]
-        )  # type: ignore[index]
+
+        def most_tasks(column: str) -> str:
+            """The big workspace's `column` value (not null) that most of its tasks have."""
+            return str(
+                conn.execute(
+                    f"SELECT {column} FROM tasks_task WHERE workspace_id = %s "
+                    f"AND {column} IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC LIMIT 1",
+                    (ws0,),
+                ).fetchone()[0]
+            )  # type: ignore[index]
+
+        # Its largest repository (a fifth of its tasks) and busiest robot.
+        repo, robot = most_tasks("repository_id"), most_tasks("robot_id")
     today = datetime.now(UTC).date()
     year_ago = today - timedelta(days=364)
     endpoints = [

@@ -223,6 +223,12 @@ class TaskGroup(models.Model):
         return self.title or f"{self.kind} {self.binding_key}"
 
 
+# What a filtered count's conditions read beside its filter (live, archived, the list's
+# "recent" rule, the stats' statuses and awaiting_input): the filters' covering indexes
+# include them, so PostgreSQL counts from the index alone.
+COUNTED_COLUMNS = ["deleted", "archived", "status", "workflow_status", "awaiting_input"]
+
+
 class Task(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workspace = models.ForeignKey(
@@ -322,40 +328,25 @@ class Task(models.Model):
                 condition=Q(deleted=False),
                 name="task_ws_created_idx",
             ),
-            # The foreign key's index, with what a repository's list count, stats and
-            # volume read: PostgreSQL answers them from it alone (deleted rows too, for
-            # SET NULL).
+            # The foreign key's index (every row, for SET NULL), covering a
+            # repository's list count, stats and volume.
             models.Index(
                 fields=["repository", "created_at"],
-                include=[
-                    "workspace",
-                    "deleted",
-                    "archived",
-                    "status",
-                    "workflow_status",
-                    "awaiting_input",
-                ],
+                include=["workspace", *COUNTED_COLUMNS],
                 name="task_repo_created_cover_idx",
             ),
-            # The foreign key's index, with what a count of a source or event type reads
-            # (every row, for the workspace's CASCADE).
+            # The foreign key's index (every row, for CASCADE), covering a count of a
+            # source or event type.
             models.Index(
                 fields=["workspace", "source_type", "event_type"],
-                include=["deleted", "archived", "status", "workflow_status", "awaiting_input"],
+                include=COUNTED_COLUMNS,
                 name="task_ws_source_event_idx",
             ),
-            # The foreign key's index, with what a robot's list count and stats read:
-            # PostgreSQL answers them from it alone (deleted rows too, for SET NULL).
+            # The foreign key's index (every row, for SET NULL), covering a robot's list
+            # count and stats.
             models.Index(
                 fields=["robot"],
-                include=[
-                    "workspace",
-                    "deleted",
-                    "archived",
-                    "status",
-                    "workflow_status",
-                    "awaiting_input",
-                ],
+                include=["workspace", *COUNTED_COLUMNS],
                 name="task_robot_cover_idx",
             ),
             models.Index(
