@@ -42,20 +42,29 @@ def concurrent_indexes(
 
 
 def swap_indexes(
-    app_label: str, model_name: str, old: Sequence[Index], new: Sequence[Index]
+    app_label: str,
+    model_name: str,
+    old: Sequence[Index],
+    new: Sequence[Index],
+    *,
+    built_on_postgresql: bool = False,
 ) -> migrations.RunPython:
     """The database half of replacing a model's indexes `old` by `new` on both vendors
     (the migration changes Django's state beside it): on PostgreSQL `new` are built
     CONCURRENTLY before `old` are dropped the same way, on SQLite plainly; the way back
-    swaps them."""
+    swaps them. `built_on_postgresql`: an earlier migration's SQL already built `new`
+    there (`concurrent_indexes`) and keeps them; only `old` are dropped and rebuilt."""
 
     def swap(apps: Any, schema_editor: Any, add: Sequence[Index], drop: Sequence[Index]) -> None:
         model = apps.get_model(app_label, model_name)
         options = {"concurrently": True} if schema_editor.connection.vendor == "postgresql" else {}
+        kept = list(new) if options and built_on_postgresql else []
         for index in add:
-            schema_editor.add_index(model, index, **options)
+            if index not in kept:
+                schema_editor.add_index(model, index, **options)
         for index in drop:
-            schema_editor.remove_index(model, index, **options)
+            if index not in kept:
+                schema_editor.remove_index(model, index, **options)
 
     def forwards(apps: Any, schema_editor: Any) -> None:
         swap(apps, schema_editor, new, old)

@@ -312,16 +312,20 @@ class Task(models.Model):
 
     class Meta:
         indexes = [
-            # The list's default order within a workspace, live rows only.
+            # The list's default order within a workspace, live rows only, covering
+            # what its default conditions read (a deep page's ids come from it alone).
             models.Index(
                 fields=["workspace", "-updated_at", "-id"],
+                include=["archived", "status", "workflow_status"],
                 condition=Q(deleted=False),
-                name="task_ws_recent_idx",
+                name="task_ws_recent_cover_idx",
             ),
+            # A workspace's tasks of some workflow statuses, covering the stats' reads.
             models.Index(
                 fields=["workspace", "workflow_status"],
+                include=["archived", "status", "awaiting_input"],
                 condition=Q(deleted=False),
-                name="task_ws_workflow_idx",
+                name="task_ws_state_idx",
             ),
             models.Index(
                 fields=["workspace", "created_at"],

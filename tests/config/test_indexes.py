@@ -24,7 +24,7 @@ def index_names() -> set[str]:
 @pytest.mark.django_db(transaction=True)
 def test_index_migrations_build_drop_and_restore_what_they_replace():
     leaves = MigrationExecutor(connection).loader.graph.leaf_nodes()
-    built = {"task_ws_title_trgm_idx", "task_ws_recent_cover_idx", "task_ws_priority_idx"}
+    built = {"task_ws_title_trgm_idx", "task_ws_workflow_updated_idx", "task_ws_priority_idx"}
     try:
         now = index_names()
         if connection.vendor == "sqlite":
@@ -61,3 +61,40 @@ def test_swapped_indexes_are_swapped_both_ways_on_both_databases():
     finally:
         migrate(leaves)
     assert new <= index_names() and not old & index_names()
+
+
+COVERED = {  # tasks 0018: a narrow copy -> the covering index with the same keys
+    "task_ws_recent_idx": "task_ws_recent_cover_idx",
+    "task_ws_workflow_idx": "task_ws_state_idx",
+}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_narrow_copies_of_covering_indexes_are_dropped_and_restored():
+    leaves = MigrationExecutor(connection).loader.graph.leaf_nodes()
+    old, new = set(COVERED), set(COVERED.values())
+    try:
+        assert new <= index_names() and not old & index_names()
+        migrate([("tasks", "0017_task_ws_source_event_idx")])
+        assert old <= index_names()
+        if connection.vendor == "postgresql":  # as 0002 and 0007 built them, kept
+            assert new <= index_names()
+        else:
+            assert not new & index_names()
+    finally:
+        migrate(leaves)
+    assert new <= index_names() and not old & index_names()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE indexname = ANY(%s)", [list(new)]
+            )
+            definitions = dict(cursor.fetchall())
+        assert (
+            "INCLUDE (archived, status, workflow_status)"
+            in definitions[COVERED["task_ws_recent_idx"]]
+        )
+        assert (
+            "INCLUDE (archived, status, awaiting_input)"
+            in definitions[COVERED["task_ws_workflow_idx"]]
+        )
