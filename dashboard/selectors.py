@@ -9,8 +9,8 @@ from django.db.models import F, Q, QuerySet, UUIDField
 
 from config.compiled import CompiledQuery, Slots
 from tasks import selectors as tasks
-from tasks.filters import status_condition
 from tasks.models import Task, TaskGroup
+from tasks.workflow import CONSOLE_ALIASES
 
 SIDEBAR_ROWS_PER_STATE = 3
 SIDEBAR_GROUPS = 50
@@ -19,21 +19,37 @@ SIDEBAR_STATES = ("queued", "processing", "success", "failed")
 LIST_ORDER = (F("updated_at").desc(nulls_last=True), F("id").desc(nulls_last=True))
 
 
-def _newest_of(state: str) -> CompiledQuery:
-    """The ids of the newest live, unarchived tasks in `state` of the workspaces given at
-    each run: compiled once (config.compiled), as the ORM built it for 0.4 ms a state."""
+def _newest_of(status: str) -> CompiledQuery:
+    """The ids and update times of the newest live, unarchived tasks of one workflow
+    status in the workspaces given at each run: compiled once (config.compiled), as the
+    ORM built it for 0.4 ms a state. One status a query, each the head of its index range:
+    a state of two statuses (failed: FAILED and ERROR) in one query sorted all of them
+    (a workspace's failed tasks only grow)."""
     return CompiledQuery(
         lambda: (
             tasks.live_tasks()
             .filter(workspace_id__in=Slots("workspaces", UUIDField()), archived=False)
-            .filter(status_condition([state]))
+            .filter(workflow_status=status)
             .order_by(*LIST_ORDER)
-            .values_list("pk")[:SIDEBAR_ROWS_PER_STATE]
+            .values_list("pk", "updated_at")[:SIDEBAR_ROWS_PER_STATE]
         )
     )
 
 
-_NEWEST = {state: _newest_of(state) for state in SIDEBAR_STATES}
+_NEWEST = {
+    status: _newest_of(status) for state in SIDEBAR_STATES for status in CONSOLE_ALIASES[state]
+}
+
+
+def _newest_ids(state: str, workspaces: list[UUID]) -> list[UUID]:
+    """The ids of the newest tasks in `state`: its statuses' heads merged in LIST_ORDER."""
+    heads = [
+        row
+        for status in CONSOLE_ALIASES[state]
+        for row in _NEWEST[status].tuples(workspaces=workspaces)
+    ]
+    heads.sort(key=lambda row: (row[1], row[0]), reverse=True)
+    return [pk for pk, _ in heads[:SIDEBAR_ROWS_PER_STATE]]
 
 
 def sidebar(
@@ -45,10 +61,7 @@ def sidebar(
     # One small indexed query of ids per state (SQLite cannot LIMIT inside a UNION), then
     # the rows with their relations at once: building the SQL of a row query with its
     # joins costs more than running it, so it is built once, not four times.
-    ids = {
-        state: [pk for (pk,) in _NEWEST[state].tuples(workspaces=list(workspace_ids))]
-        for state in SIDEBAR_STATES
-    }
+    ids = {state: _newest_ids(state, list(workspace_ids)) for state in SIDEBAR_STATES}
     picked = [pk for state_ids in ids.values() for pk in state_ids]
     by_pk: dict[UUID, Any]
     if row_columns is not None:
