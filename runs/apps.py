@@ -14,7 +14,9 @@ class RunsConfig(AppConfig):
 
         sections.add_detail_section("runs", serializers.RUNS_SECTION)
         sections.add_detail_section("logs", serializers.LOGS_SECTION)
-        task_queueing.register(queueing.with_queue_reason, queueing.slot_values)
+        task_queueing.register(
+            queueing.with_queue_reason, queueing.slot_values, queueing.with_reason_in
+        )
 
         signals.run_requested.connect(services.on_run_requested, dispatch_uid="runs")
         signals.workflow_set_by_person.connect(

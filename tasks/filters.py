@@ -28,7 +28,7 @@ from tasks.models import (
     TaskStatus,
     WorkflowStatus,
 )
-from tasks.queueing import WAITING_STATUSES, QueueReason, with_queue_reason
+from tasks.queueing import QueueReason, with_reason_in
 from tasks.workflow import CONSOLE_ALIASES, WAITING_STATE, waiting_for_input
 
 STATUS_VALUES: tuple[str, ...] = (*WorkflowStatus.values, *CONSOLE_ALIASES, WAITING_STATE)
@@ -132,10 +132,7 @@ class TaskFilter(django_filters.FilterSet):
     def filter_queue_reason(
         self, qs: QuerySet[Task], name: str, value: list[str]
     ) -> QuerySet[Task]:
-        if not value:
-            return qs
-        waiting = qs.filter(workflow_status__in=WAITING_STATUSES)
-        return with_queue_reason(waiting).filter(**{"queue_reason__in": value})
+        return with_reason_in(qs, value) if value else qs
 
     def filter_archived(self, qs: QuerySet[Task], name: str, value: bool | None) -> QuerySet[Task]:
         return qs  # applied in filter_queryset, together with includeArchived

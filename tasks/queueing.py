@@ -8,7 +8,7 @@ query per row, none per page), so a list can also filter on it. Without the runs
 every task answers null.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from django.db.models import CharField, QuerySet, TextChoices, UUIDField, Value
@@ -34,6 +34,8 @@ class QueueReason(TextChoices):
 
 # (queryset, slotted) -> the queryset with queue_reason and queue_blocked_by.
 Annotation = Callable[[QuerySet[Task], bool], QuerySet[Task]]
+# (queryset, reasons) -> its tasks that wait for one of these reasons, annotated.
+ReasonIn = Callable[[QuerySet[Task], Collection[str]], QuerySet[Task]]
 
 
 def no_reason(queryset: QuerySet[Task], slotted: bool = False) -> QuerySet[Task]:
@@ -47,13 +49,21 @@ def no_slots() -> dict[str, Any]:
     return {}
 
 
+def none_in(queryset: QuerySet[Task], reasons: Collection[str]) -> QuerySet[Task]:
+    return no_reason(queryset).none()
+
+
 _annotation: list[Annotation] = [no_reason]
 _slot_values: list[Callable[[], dict[str, Any]]] = [no_slots]
+_reason_in: list[ReasonIn] = [none_in]
 
 
-def register(annotation: Annotation, slot_values: Callable[[], dict[str, Any]]) -> None:
+def register(
+    annotation: Annotation, slot_values: Callable[[], dict[str, Any]], reason_in: ReasonIn
+) -> None:
     _annotation[0] = annotation
     _slot_values[0] = slot_values
+    _reason_in[0] = reason_in
 
 
 def with_queue_reason(queryset: QuerySet[Task], *, slotted: bool = False) -> QuerySet[Task]:
@@ -64,6 +74,12 @@ def with_queue_reason(queryset: QuerySet[Task], *, slotted: bool = False) -> Que
     if "queue_reason" in queryset.query.annotations:
         return queryset
     return _annotation[0](queryset, slotted)
+
+
+def with_reason_in(queryset: QuerySet[Task], reasons: Collection[str]) -> QuerySet[Task]:
+    """The tasks of `queryset` that wait for one of `reasons` (`?queueReason=`), with
+    `queue_reason` and `queue_blocked_by`."""
+    return _reason_in[0](queryset.filter(workflow_status__in=WAITING_STATUSES), reasons)
 
 
 def slot_values() -> dict[str, Any]:

@@ -146,6 +146,35 @@ def test_the_list_filters_by_reason(api, workspace):
     assert str(holder.pk) not in ids("group_busy,queued,robot_disabled,task_busy,no_worker")
     stats = expect(client.get("/api/tasks/stats", {"queueReason": "group_busy"}), 200)
     assert stats["data"]["pending"] == 1
+    presence.forget("host:1")  # no worker alive: the same tasks, other reasons
+    assert ids("no_worker") == {str(blocked.pk), str(plain.pk)}
+    assert ids("queued") == ids("group_busy") == ids("task_busy") == set()
+    assert ids("robot_disabled") == {str(disabled.pk)}
+    assert ids("no_worker,queued") == {str(blocked.pk), str(plain.pk)}
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize(
+    ("reasons", "one_time"),
+    [
+        ("queued", True),
+        ("group_busy,task_busy", True),
+        ("no_worker", True),
+        ("queued,no_worker", False),
+    ],
+)
+def test_a_filter_that_needs_a_worker_or_none_asks_once(api, workspace, reasons, one_time):
+    """Whether a worker is alive is the same for every task: a filter whose reasons all
+    need one (or `no_worker` alone) says so on its own, and PostgreSQL evaluates it once
+    for the query instead of computing each waiting task's reason."""
+    queued(workspace)
+    with CaptureQueriesContext(connection) as queries:
+        expect(api("viewer").get("/api/tasks", {"queueReason": reasons}), 200)
+    (page,) = [q["sql"] for q in queries if "runs_workerpresence" in q["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + page)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert ("One-Time Filter" in plan) == one_time, plan
 
 
 def test_an_unknown_reason_is_a_400_listing_the_allowed_ones(api, workspace):
