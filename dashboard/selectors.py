@@ -58,9 +58,9 @@ def sidebar(
     """Stats, the newest rows of each state, and the most recently active groups of these
     workspaces (a scope from accounts.access.workspace_scope). The rows are model
     instances, or values() rows of `row_columns` (tasks.selectors.task_row_values)."""
-    # One small indexed query of ids per state (SQLite cannot LIMIT inside a UNION), then
-    # the rows with their relations at once: building the SQL of a row query with its
-    # joins costs more than running it, so it is built once, not four times.
+    # One small indexed query of ids per workflow status (SQLite cannot LIMIT inside a
+    # UNION), then the rows with their relations at once: building the SQL of a row query
+    # with its joins costs more than running it, so it is built once, not four times.
     ids = {state: _newest_ids(state, list(workspace_ids)) for state in SIDEBAR_STATES}
     picked = [pk for state_ids in ids.values() for pk in state_ids]
     by_pk: dict[UUID, Any]

@@ -1,7 +1,8 @@
-"""Why a queued task waits, in SQL: the annotation tasks.queueing asks for, registered in
-RunsConfig.ready. One CASE per task row, over the rules the worker's claim follows
-(runs.worker.claim, runs.turns): a run starts when neither its task nor its group has
-an IN_PROGRESS run and a worker picks up its job; a disabled robot's run fails at once.
+"""Why a queued task waits, in SQL: the annotation and the filter tasks.queueing asks
+for, registered in RunsConfig.ready. One CASE per task row, over the rules the worker's
+claim follows (runs.worker.claim, runs.turns): a run starts when neither its task nor
+its group has an IN_PROGRESS run and a worker picks up its job; a disabled robot's run
+fails at once.
 No query of its own: the subqueries run inside the list's (or the detail's) query, and
 only for the rows that wait."""
 

@@ -2,10 +2,10 @@
 
 The words are the tasks app's (QueueReason, the API's vocabulary); the answer needs the
 runs and the workers' presence, which are the runs app's, so runs registers the
-annotation in RunsConfig.ready (runs.queueing). Tasks only asks: `with_queue_reason`
-adds `queue_reason` and `queue_blocked_by` to a queryset of tasks, in its own SQL (no
-query per row, none per page), so a list can also filter on it. Without the runs app
-every task answers null.
+annotation and the filter in RunsConfig.ready (runs.queueing). Tasks only asks:
+`with_queue_reason` adds `queue_reason` and `queue_blocked_by` to a queryset of tasks,
+in its own SQL (no query per row, none per page), and `with_reason_in` keeps the tasks
+of some reasons (`?queueReason=`). Without the runs app every task answers null.
 """
 
 from collections.abc import Callable, Collection
