@@ -131,6 +131,13 @@ def test_the_list_filters_by_reason(api, workspace):
     blocked = queued(workspace, group=group)
     plain = queued(workspace)
     disabled = queued(workspace, robot=RobotFactory(workspace=workspace, enabled=False))
+    next_turn = running(workspace)  # its next turn queued behind its running one
+    TaskRunFactory(task=next_turn, number=2, status=W.PENDING)
+    # In a group: its own running turn comes first, and it holds the group.
+    other_group = TaskGroupFactory(workspace=workspace)
+    grouped_next_turn = running(workspace, group=other_group)
+    TaskRunFactory(task=grouped_next_turn, number=2, status=W.PENDING)
+    blocked_by_it = queued(workspace, group=other_group)
     TaskFactory(workspace=workspace, ran=True)
     client = api("viewer")
 
@@ -138,19 +145,25 @@ def test_the_list_filters_by_reason(api, workspace):
         body = expect(client.get("/api/tasks", {"queueReason": value}), 200)
         return {row["id"] for row in body["data"]}
 
-    assert ids("group_busy") == {str(blocked.pk)}
+    busy_turns = {str(next_turn.pk), str(grouped_next_turn.pk)}
+    assert ids("group_busy") == {str(blocked.pk), str(blocked_by_it.pk)}
+    assert ids("task_busy") == busy_turns
+    assert ids("group_busy,task_busy") == {str(blocked.pk), str(blocked_by_it.pk), *busy_turns}
     assert ids("queued") == {str(plain.pk)}
     assert ids("robot_disabled,queued") == {str(disabled.pk), str(plain.pk)}
     assert ids("no_worker") == set()
-    assert ids("task_busy") == set()
     assert str(holder.pk) not in ids("group_busy,queued,robot_disabled,task_busy,no_worker")
     stats = expect(client.get("/api/tasks/stats", {"queueReason": "group_busy"}), 200)
-    assert stats["data"]["pending"] == 1
+    assert stats["data"]["pending"] == 2
+    TaskRun.objects.filter(task=holder).transition(W.COMPLETED)  # its group is free
+    assert ids("group_busy") == {str(blocked_by_it.pk)}
+    assert ids("queued") == {str(plain.pk), str(blocked.pk)}
     presence.forget("host:1")  # no worker alive: the same tasks, other reasons
-    assert ids("no_worker") == {str(blocked.pk), str(plain.pk)}
+    waiting = {str(blocked.pk), str(plain.pk), str(blocked_by_it.pk), *busy_turns}
+    assert ids("no_worker") == waiting
     assert ids("queued") == ids("group_busy") == ids("task_busy") == set()
     assert ids("robot_disabled") == {str(disabled.pk)}
-    assert ids("no_worker,queued") == {str(blocked.pk), str(plain.pk)}
+    assert ids("no_worker,queued") == waiting
 
 
 @pytest.mark.postgres_only
