@@ -2,12 +2,14 @@
 that the ORM issued for the request, run straight through psycopg. The admin's
 changelists are measured the same way, as a staff user's session (`Endpoint.staff`)."""
 
+import contextlib
 import http.client
 import json
 import os
 import statistics
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,6 +147,38 @@ def measure(
             )
             results.append(summary)
     return results
+
+
+@contextlib.contextmanager
+def a_worker_alive(worker_id: str = "bench:0") -> Iterator[None]:
+    """A worker's presence while the API is measured, stamped every
+    WORKER_HEARTBEAT_SECONDS as a worker's pulse stamps it: the list computes each waiting
+    task's reason as in a deployment whose workers run (with none alive, every waiting task
+    answers `no_worker` at once), and `queueReason=queued` has rows to find."""
+    from django.conf import settings
+    from django.db import connection
+
+    from runs import presence
+
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.is_set():
+                presence.beat(worker_id)
+                stop.wait(settings.WORKER_HEARTBEAT_SECONDS)
+        finally:
+            connection.close()
+
+    presence.beat(worker_id)
+    thread = threading.Thread(target=beat, daemon=True, name="bench-presence")
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        presence.forget(worker_id)
 
 
 def json_body(raw: bytes) -> Any:

@@ -4,7 +4,8 @@ Scale 1.0: 1,000,000 tasks in 200 workspaces (the first holds 200,000), groups o
 10 tasks, one run per task that ran, 5,000,000 log lines, 2,000,000 chat messages
 with artifacts, and their `new-message` events in the outbox, delivered. Ids are
 md5-derived UUIDs so rows can reference each other by formula. Every count scales with
-`scale`.
+`scale` but the runs going on: 64, what the workers' slots allow (a task IN_PROGRESS
+whose run ended waits for a reply). The queue's backlog, 5% of the tasks, is PENDING.
 """
 
 import time
@@ -21,6 +22,9 @@ class Shape:
     logged_tasks: int
     lines_per_logged_task: int
     messages_per_task: int
+    # The runs going on: what the workers' slots allow (16 workers of WORKER_CONCURRENCY
+    # 4), whatever the size of the data; one per group at most, as the claim allows.
+    live_runs: int
 
     @classmethod
     def at(cls, scale: float) -> "Shape":
@@ -32,6 +36,7 @@ class Shape:
             logged_tasks=max(10, int(50_000 * scale)),
             lines_per_logged_task=100,
             messages_per_task=2,
+            live_runs=64,
         )
 
 
@@ -163,11 +168,26 @@ STATEMENTS = [
         """
         INSERT INTO tasks_taskrun (id, task_id, number, status, worker_id, created_at, started_at,
             finished_at, heartbeat_at, exit_code, error, halt_requested, request_id, trigger)
-        SELECT md5('run' || p.i)::uuid, t.id, 1, t.workflow_status, '', t.created_at,
-               t.workflow_started_at, t.workflow_completed_at, t.workflow_started_at, NULL, '',
-               false, '', 'create'
+        SELECT md5('run' || p.i)::uuid, t.id, 1,
+               CASE WHEN t.workflow_status = 'IN_PROGRESS' THEN 'COMPLETED'
+                    ELSE t.workflow_status END, '', t.created_at, t.workflow_started_at,
+               CASE WHEN t.workflow_status = 'IN_PROGRESS'
+                    THEN t.workflow_started_at + interval '1 minute'
+                    ELSE t.workflow_completed_at END,
+               t.workflow_started_at, NULL, '', false, '', 'create'
         FROM bench_task_place p JOIN tasks_task t ON t.id = md5('task' || p.i)::uuid
-        WHERE t.workflow_status IS NOT NULL
+        WHERE t.workflow_status IS NOT NULL;
+        UPDATE tasks_taskrun r SET status = 'IN_PROGRESS', finished_at = NULL
+        FROM (
+            SELECT id FROM (
+                SELECT DISTINCT ON (t.group_id) r.id
+                FROM tasks_taskrun r JOIN tasks_task t ON t.id = r.task_id
+                WHERE t.workflow_status = 'IN_PROGRESS' AND NOT t.awaiting_input
+                ORDER BY t.group_id, r.id
+            ) first_of_group
+            ORDER BY md5(id::text) LIMIT {live_runs}
+        ) live
+        WHERE r.id = live.id
         """,
     ),
     (

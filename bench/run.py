@@ -25,7 +25,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from api import Callers, Endpoint, environment_facts, json_body, measure  # noqa: E402
+from api import (  # noqa: E402
+    Callers,
+    Endpoint,
+    a_worker_alive,
+    environment_facts,
+    json_body,
+    measure,
+)
 from delivery import run_realtime  # noqa: E402
 from execution import run_execution, run_message_latency  # noqa: E402
 from generate import generate  # noqa: E402
@@ -367,6 +374,12 @@ def run_api(dsn: str, port: int, callers: Callers, repetitions: int) -> list[dic
         Endpoint("tasks by robot", f"/api/tasks?workspaceId={ws0}&robotId={robot}&limit=50"),
         Endpoint("tasks by source", f"/api/tasks?workspaceId={ws0}&sourceType=WEBHOOK&limit=50"),
         Endpoint("tasks by event", f"/api/tasks?workspaceId={ws0}&eventType=issue&limit=50"),
+        # Why a task waits, a worker alive: the backlog's tasks (5% of all), and the few
+        # whose group has a run going on (64 runs go on, whatever the scale).
+        Endpoint("tasks queued", f"/api/tasks?workspaceId={ws0}&queueReason=queued&limit=50"),
+        Endpoint(
+            "tasks group busy", f"/api/tasks?workspaceId={ws0}&queueReason=group_busy&limit=50"
+        ),
         Endpoint("tasks/stats (big ws)", f"/api/tasks/stats?workspaceId={ws0}"),
         Endpoint("tasks/stats (repository)", f"/api/tasks/stats?workspaceId={ws0}&repoId={repo}"),
         Endpoint("tasks/stats (robot)", f"/api/tasks/stats?workspaceId={ws0}&robotId={robot}"),
@@ -403,8 +416,9 @@ def run_api(dsn: str, port: int, callers: Callers, repetitions: int) -> list[dic
             ("outbox", "realtime/outboxevent"),
         )
     ]
-    print(f"API: {len(endpoints)} endpoints x {repetitions} repetitions")
-    return measure(endpoints, port=port, callers=callers, dsn=dsn, repetitions=repetitions)
+    print(f"API: {len(endpoints)} endpoints x {repetitions} repetitions, a worker alive")
+    with a_worker_alive():
+        return measure(endpoints, port=port, callers=callers, dsn=dsn, repetitions=repetitions)
 
 
 def postgres_version(dsn: str) -> str:
