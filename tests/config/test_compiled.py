@@ -17,6 +17,7 @@ from config.compiled import (
     CompiledModelQuery,
     CompiledQuery,
     CompiledUpdate,
+    Literal,
     Slot,
     Slots,
     Splice,
@@ -259,3 +260,16 @@ def test_a_listed_splice_is_its_values_prepared_by_the_field(db):
     with CaptureQueriesContext(connection) as captured:
         assert query.tuples(ids=listed([], UUIDField())) == []
     assert len(captured) == 0
+
+
+def test_a_literal_is_written_into_the_sql_and_only_a_word_is_one(db):
+    task = TaskFactory()
+    TaskRun.objects.create(task=task, number=1, status="IN_PROGRESS")
+    running = TaskRun.objects.filter(status=Literal("IN_PROGRESS", CharField()))
+    sql, params = running.values("task_id").query.sql_with_params()
+    assert "'IN_PROGRESS'" in sql and params == ()
+    assert list(running.values_list("task_id", flat=True)) == [task.pk]
+    assert not TaskRun.objects.filter(status=Literal("PENDING", CharField())).exists()
+    for not_a_word in ("IN PROGRESS", "x'; DROP TABLE tasks_taskrun; --", ""):
+        with pytest.raises(ValueError):
+            Literal(not_a_word, CharField())
