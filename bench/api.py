@@ -16,6 +16,14 @@ from typing import Any
 import psycopg
 
 
+# Requests before the measured ones: a server's steady state. psycopg prepares a statement
+# at its fifth run on a connection, and PostgreSQL plans a prepared statement anew for its
+# first five runs before it settles on a plan; a statement that can never settle is then
+# planned at every request. With 2, the measured requests fell mostly in that first round,
+# and one such statement (2 ms of a 5 ms list) did not show.
+WARM_UP = 12
+
+
 @dataclass
 class Endpoint:
     name: str
@@ -125,7 +133,7 @@ def measure(
             headers = callers.headers(endpoint)
             statements = capture_sql(endpoint.path, headers)
             m = Measurement(endpoint.name, endpoint.path, queries=len(statements))
-            for _ in range(2):  # warm both paths
+            for _ in range(WARM_UP):  # warm both paths
                 get(endpoint.path, headers)
                 for sql in statements:
                     floor_conn.execute(sql).fetchall()  # type: ignore[call-overload]
