@@ -15,7 +15,6 @@ from typing import Any
 
 import psycopg
 
-
 # Requests before the measured ones: a server's steady state. psycopg prepares a statement
 # at its fifth run on a connection, and PostgreSQL plans a prepared statement anew for its
 # first five runs before it settles on a plan; a statement that can never settle is then
