@@ -20,6 +20,8 @@ The message that asks for the run is counted too: it is on the path from a messa
 its answer.
 """
 
+import copy
+
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
@@ -31,6 +33,7 @@ from runs.logs import append_lines
 from runs.models import TaskLog, TaskRun
 from runs.services import queue_run
 from runs.worker import run_task
+from runs.worker_pool import fit_pool
 from tasks import counters
 from tests.factories import TaskFactory
 
@@ -212,6 +215,33 @@ def test_a_workers_statements_are_prepared_once_they_repeat(settings, workspace)
         prepared = [row[0] for row in cursor.fetchall()]
     claim = 'UPDATE "tasks_taskrun" SET "status" = $1, "started_at" = $2'
     assert any(statement.startswith(claim) for statement in prepared), prepared
+
+
+def plan_cache_mode() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW plan_cache_mode")
+        return str(cursor.fetchone()[0])
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_lets_postgresql_keep_one_plan_of_its_statements():
+    """The server's connections plan every prepared statement with its values
+    (DATABASE_PLAN_CACHE_MODE); the worker's statements go by primary key, and its
+    connections let PostgreSQL keep one plan for any values (fit_pool): planned at each
+    run, they cost PostgreSQL 6.6 -> 9.5 ms of CPU a run in the 4-worker bench."""
+    assert plan_cache_mode() == "force_custom_plan"
+    options = connection.settings_dict["OPTIONS"]
+    as_set = copy.deepcopy(options)
+    try:
+        fit_pool(1)
+        assert plan_cache_mode() == "auto"
+    finally:
+        options.clear()
+        options.update(as_set)
+        connection.close()
+        connection.close_pool()
+    assert plan_cache_mode() == "force_custom_plan"
 
 
 def task_updates() -> tuple[int, int]:

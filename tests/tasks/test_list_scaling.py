@@ -279,3 +279,26 @@ def test_a_filtered_count_reads_one_index_alone(api, people, path, params, index
     # Sequential and bitmap reads priced out: an index is read, and the tasks are not.
     shown = plan(count, None, "enable_seqscan", "enable_bitmapscan")
     assert f"Index Only Scan using {index}" in shown, shown
+
+
+@pytest.mark.postgres_only
+def test_the_servers_prepared_statements_are_planned_with_their_values(api, workspace):
+    """A list filtered by a repository, asked again and again: psycopg prepares its
+    statements at their fifth run, and PostgreSQL plans each run with its values
+    (DATABASE_PLAN_CACHE_MODE). Left to choose, it took a generic plan, made for an
+    average repository, and read every task of the bench's largest (40,000 at 1M tasks)
+    for a page of 50: 46 ms a request, 18 with the values."""
+    repository = RepositoryFactory(workspace=workspace)
+    for _ in range(3):
+        TaskFactory(workspace=workspace, repository=repository)
+    client = api("viewer")
+    for _ in range(12):
+        response = client.get("/api/tasks", {"repoId": str(repository.pk), "limit": 2})
+        assert response.status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*), sum(generic_plans), sum(custom_plans) FROM pg_prepared_statements"
+        )
+        prepared, generic, custom = cursor.fetchone()
+    assert prepared and custom, (prepared, custom)
+    assert generic == 0
