@@ -210,6 +210,11 @@ else:
         # worker, whose statements go by primary key, plans them once (runs.worker_pool:
         # 20% more runs a second). Empty: PostgreSQL's default (auto).
         plan_cache_mode = env("DATABASE_PLAN_CACHE_MODE", "force_custom_plan")
+        if plan_cache_mode not in {"", "auto", "force_custom_plan", "force_generic_plan"}:
+            raise ImproperlyConfigured(
+                "DATABASE_PLAN_CACHE_MODE must be auto, force_custom_plan, force_generic_plan "
+                f"or empty, not {plan_cache_mode!r}"
+            )
         if plan_cache_mode:
             with_plan_mode = f"-c plan_cache_mode={plan_cache_mode}"
             given = DATABASES["default"]["OPTIONS"].get("options", "")

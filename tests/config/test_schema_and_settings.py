@@ -123,6 +123,17 @@ def test_bad_boolean_setting_fails_loudly():
     assert "TASK_LOGS_ENABLED must be true or false" in result.stderr
 
 
+def test_a_bad_plan_cache_mode_fails_loudly():
+    """Else every connection would fail, at the first request, with PostgreSQL's error."""
+    result = _start_django(
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/taskdesk",
+        DATABASE_PLAN_CACHE_MODE="custom",
+    )
+    assert result.returncode != 0
+    assert "DATABASE_PLAN_CACHE_MODE must be auto, force_custom_plan" in result.stderr
+    assert _start_django(DATABASE_PLAN_CACHE_MODE="auto").returncode == 0
+
+
 def test_every_operation_documents_its_errors_with_the_envelope(client, db):
     schema = client.get("/api/schema?format=json").json()
     assert schema["components"]["schemas"]["Error"]["required"] == ["success", "error", "code"]
