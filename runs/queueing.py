@@ -65,8 +65,8 @@ def with_queue_reason(
 def busy_tasks() -> QuerySet[TaskRun, Any]:
     """The ids of the tasks with an IN_PROGRESS run: no more than the workers' slots
     (WORKER_CONCURRENCY each), whatever the size of the data, read from the partial index
-    of live runs, whose condition the status must be written as (config.compiled.Literal)
-    for a prepared statement's generic plan to use it."""
+    of live runs. The status is written into the SQL (config.compiled.Literal), as that
+    index's condition names it: a prepared statement's generic plan can then use it."""
     return TaskRun.objects.filter(status=Literal(W.IN_PROGRESS, CharField())).values("task_id")
 
 

@@ -68,19 +68,19 @@ def fit_pool(concurrency: int) -> None:
     (DATABASE_PLAN_CACHE_MODE), they cost PostgreSQL 6.6 -> 9.5 ms of CPU a run and the
     4-worker bench 123 -> 100 runs a second."""
     wrapper = connections["default"]
-    settings = wrapper.settings_dict.get("OPTIONS", {})
-    options = settings.get("pool")
-    if not isinstance(options, dict):
+    database = wrapper.settings_dict.get("OPTIONS", {})
+    pool = database.get("pool")
+    if not isinstance(pool, dict):
         return  # SQLite, or no pool
     needed = concurrency + OWN_CONNECTIONS
-    planned = settings.get("options", "")
+    planned = database.get("options", "")
     generic = re.sub(r"-c plan_cache_mode=\w+", "-c plan_cache_mode=auto", planned)
-    if options.get("max_size", needed) >= needed and generic == planned:
+    if pool.get("max_size", needed) >= needed and generic == planned:
         return
-    if options.get("max_size", needed) < needed:
+    if pool.get("max_size", needed) < needed:
         logger.info("Worker pool: %s database connections for %s job threads", needed, concurrency)
-        options["max_size"] = needed
-    settings["options"] = generic
+        pool["max_size"] = needed
+    database["options"] = generic
     wrapper.close()  # if the command opened the pool already, it opens again as set
     wrapper.close_pool()  # type: ignore[attr-defined]
 
